@@ -1,0 +1,134 @@
+"""The `vidbench` command line: one parser, one function per subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from datasets.annotations import DATASETS
+
+log = logging.getLogger("vidbench")
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from datasets.check import check_dataset
+
+    report = check_dataset(
+        args.dataset,
+        args.annotations,
+        args.videos,
+        args.split,
+        decoder=args.decoder,
+        workers=args.workers,
+        timeout=args.timeout,
+        cache_dir=args.cache,
+        progress=not args.json,
+    )
+    if args.json:
+        print(
+            json.dumps({key: report[key] for key in ("dataset", "split", "num_classes", "splits")})
+        )
+        return 0
+    print(f"{report['dataset']} (fold {report['split']}): {report['num_classes']} classes")
+    print(f"{'split':<8}{'expected':>10}{'found':>10}{'missing':>10}{'unreadable':>12}")
+    for split, counts in report["splits"].items():
+        print(
+            f"{split:<8}{counts['expected']:>10}{counts['found']:>10}{counts['missing']:>10}{counts['unreadable']:>12}"
+        )
+    stats = report["stats"]
+    if stats:
+        frames = stats["frames"]
+        print(
+            f"frames per video: min {frames['min']}, median {frames['median']}, "
+            f"max {frames['max']}; "
+            f"fps: {', '.join(f'{fps:g} ({n})' for fps, n in stats['fps'])}; "
+            f"sizes: {', '.join(f'{size} ({n})' for size, n in stats['sizes'])}"
+        )
+    problems = report["problems"]
+    for path, reason in list(problems.items())[:20]:
+        print(f"  {reason}: {path}" if reason == "missing" else f"  unreadable: {path}: {reason}")
+    if len(problems) > 20:
+        print(f"  ... and {len(problems) - 20} more")
+    print(
+        f"opened {report['probed']} videos, {report['cached']} unchanged ones from the "
+        f"manifest cache {report['manifest']}"
+    )
+    return 0
+
+
+def cmd_data_synth(args: argparse.Namespace) -> int:
+    from datasets.synthetic import SynthConfig, make_synthetic_dataset
+
+    config = SynthConfig(args.classes, args.videos_per_class, args.frames, args.size, args.seed)
+    out = make_synthetic_dataset(args.out, config)
+    print(
+        f"synthetic dataset in {out}: videos in {out / 'videos'}, annotations (UCF-101 layout) "
+        f"in {out / 'annotations'}"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidbench", description="Video action recognition benchmark suite."
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = commands.add_parser("data", help="dataset tools").add_subparsers(
+        dest="data_command", required=True, metavar="SUBCOMMAND"
+    )
+    check = data.add_parser("check", help="index a dataset and open every video")
+    check.add_argument("--dataset", required=True, choices=DATASETS)
+    check.add_argument(
+        "--annotations",
+        required=True,
+        type=Path,
+        help="annotation file or folder in the dataset's official layout",
+    )
+    check.add_argument("--videos", required=True, type=Path, help="video root folder")
+    check.add_argument(
+        "--split", type=int, default=1, help="fold of UCF-101/HMDB-51 (1-3; default 1)"
+    )
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.add_argument(
+        "--workers", type=int, default=None, help="parallel probes (default: CPU count)"
+    )
+    check.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds before a decode counts as hung"
+    )
+    check.add_argument("--decoder", choices=("decord", "pyav"), default="decord")
+    check.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="manifest cache folder (default $VIDBENCH_CACHE or ~/.cache/vidbench)",
+    )
+    check.set_defaults(func=cmd_data_check)
+
+    synth = data.add_parser("synth", help="write the built-in synthetic-motion dataset")
+    synth.add_argument("--out", required=True, type=Path)
+    synth.add_argument("--classes", type=int, default=8, help="motion classes (2-12; default 8)")
+    synth.add_argument("--videos-per-class", type=int, default=12)
+    synth.add_argument("--frames", type=int, default=40, help="frames per video at 25 fps")
+    synth.add_argument("--size", type=int, default=64, help="frame height in pixels (width is 4:3)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(func=cmd_data_synth)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (OSError, ValueError) as error:  # bad paths and bad annotation files
+        print(f"vidbench: error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,362 @@
+"""Annotation parsers: one pure function per official format.
+
+Each parser reads annotation files (never videos) and returns an `Annotations`: the class
+names in label order and, per split (`train`, `val`, `test`), a list of `VideoRecord`s.
+Formats are described in SPEC.md section 4. Paths in records are relative to the video
+root, POSIX-style; one that would resolve outside the root is rejected with the line at
+fault.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import posixpath
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DATASETS = ("ucf101", "hmdb51", "kinetics400", "kinetics600", "kinetics700", "folder")
+SPLITS = ("train", "val", "test")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
+UNLABELLED = -1
+
+
+class AnnotationError(ValueError):
+    """An annotation file is malformed; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One video of a split.
+
+    path: relative to the video root (POSIX separators). For Kinetics it is the canonical
+      clip name `<youtube_id>_<start:06d>_<end:06d>` without folder or extension, found on
+      disk by `datasets.index.locate_videos`.
+    label: 0-based class index, or -1 (UNLABELLED) for an unlabelled test split.
+    video_id: the file stem, unique within the dataset.
+    """
+
+    path: str
+    label: int
+    video_id: str
+
+
+@dataclass
+class Annotations:
+    class_names: list[str]
+    splits: dict[str, list[VideoRecord]] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def load_annotations(dataset: str, path: str | Path, fold: int = 1) -> Annotations:
+    """Parse `path` (a file or folder) in the format of `dataset` (one of DATASETS)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"annotation path {str(path)!r} does not exist")
+    if dataset == "ucf101":
+        return parse_ucf101(path, fold)
+    if dataset == "hmdb51":
+        return parse_hmdb51(path, fold)
+    if dataset.startswith("kinetics") and dataset in DATASETS:
+        return parse_kinetics(path)
+    if dataset == "folder":
+        return parse_folder(path) if path.is_dir() else parse_list(path)
+    raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+
+
+def safe_relative_path(raw: str, where: str) -> str:
+    """Normalise `raw` to a POSIX path inside the video root, or raise naming `where`."""
+    rel = posixpath.normpath(raw.strip().replace("\\", "/"))
+    if rel.startswith("/") or rel == ".." or rel.startswith("../") or re.match(r"^[A-Za-z]:", rel):
+        raise AnnotationError(f"{where}: path {raw.strip()!r} resolves outside the video root")
+    return rel
+
+
+def _lines(path: Path) -> Iterable[tuple[int, str]]:
+    """Non-empty stripped lines with 1-based numbers; CRLF and BOMs are tolerated."""
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            yield number, line.strip()
+
+
+def _check_fold(fold: int, dataset: str) -> None:
+    if fold not in (1, 2, 3):
+        raise ValueError(f"{dataset} has folds 1, 2 and 3; got fold={fold!r}")
+
+
+# --- UCF-101 ------------------------------------------------------------------------------
+
+
+def parse_ucf101(folder: Path, fold: int = 1) -> Annotations:
+    """UCF-101 `ucfTrainTestlist/`: classInd.txt, trainlist0N.txt, testlist0N.txt.
+
+    Labels come from classInd.txt. Train lines carry a 1-based label; test lines take it
+    from the folder name, matched case-insensitively (real files disagree in case).
+    """
+    _check_fold(fold, "ucf101")
+    class_file = folder / "classInd.txt"
+    if not class_file.is_file():
+        raise FileNotFoundError(f"UCF-101 annotations need {class_file} (1-based index, name)")
+    names: dict[int, str] = {}
+    for number, line in _lines(class_file):
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise AnnotationError(f"{class_file}:{number}: expected '<index> <ClassName>'")
+        names[int(parts[0])] = parts[1]
+    if sorted(names) != list(range(1, len(names) + 1)):
+        raise AnnotationError(f"{class_file}: indices must run 1..{len(names)} without gaps")
+    class_names = [names[i] for i in range(1, len(names) + 1)]
+    by_lower = {name.lower(): i for i, name in enumerate(class_names)}
+
+    splits: dict[str, list[VideoRecord]] = {}
+    for split, stem in (("train", "trainlist"), ("test", "testlist")):
+        list_file = folder / f"{stem}{fold:02d}.txt"
+        if not list_file.is_file():
+            continue
+        records = []
+        for number, line in _lines(list_file):
+            where = f"{list_file}:{number}"
+            parts = line.split()
+            rel = safe_relative_path(parts[0], where)
+            folder_name = rel.split("/")[0].lower()
+            if len(parts) >= 2:
+                if not parts[1].isdigit() or not 1 <= int(parts[1]) <= len(class_names):
+                    raise AnnotationError(
+                        f"{where}: label {parts[1]!r} is not in 1..{len(class_names)}"
+                    )
+                label = int(parts[1]) - 1
+            elif folder_name in by_lower:
+                label = by_lower[folder_name]
+            else:
+                raise AnnotationError(f"{where}: folder {folder_name!r} is not in {class_file}")
+            records.append(VideoRecord(rel, label, posixpath.splitext(posixpath.basename(rel))[0]))
+        splits[split] = records
+    if not splits:
+        raise FileNotFoundError(f"no trainlist{fold:02d}.txt or testlist{fold:02d}.txt in {folder}")
+    return Annotations(class_names, splits)
+
+
+# --- HMDB-51 ------------------------------------------------------------------------------
+
+_HMDB_FILE = re.compile(r"^(?P<cls>.+)_test_split(?P<fold>[123])\.txt$")
+_HMDB_SPLIT_IDS = {"1": "train", "2": "test"}  # 0 = unused in this fold
+
+
+def parse_hmdb51(folder: Path, fold: int = 1) -> Annotations:
+    """HMDB-51 `testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt`.
+
+    Lines are `<video>.avi <id> ` with id 1 = train, 2 = test, 0 = unused. Classes are
+    sorted by name; videos live at `<class>/<video>.avi`.
+    """
+    _check_fold(fold, "hmdb51")
+    files = {}
+    for file in sorted(folder.iterdir()):
+        match = _HMDB_FILE.match(file.name)
+        if match and int(match["fold"]) == fold:
+            files[match["cls"]] = file
+    if not files:
+        raise FileNotFoundError(f"no '<class>_test_split{fold}.txt' files in {folder}")
+    class_names = sorted(files)
+    splits: dict[str, list[VideoRecord]] = {"train": [], "test": []}
+    for label, name in enumerate(class_names):
+        for number, line in _lines(files[name]):
+            parts = line.split()
+            where = f"{files[name]}:{number}"
+            if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+                raise AnnotationError(f"{where}: expected '<video>.avi <0|1|2>', got {line!r}")
+            if parts[1] == "0":
+                continue
+            rel = safe_relative_path(f"{name}/{parts[0]}", where)
+            stem = posixpath.splitext(parts[0])[0]
+            splits[_HMDB_SPLIT_IDS[parts[1]]].append(VideoRecord(rel, label, stem))
+    return Annotations(class_names, splits)
+
+
+# --- Kinetics -----------------------------------------------------------------------------
+
+_KINETICS_SPLITS = {
+    "train": "train",
+    "training": "train",
+    "validate": "val",
+    "val": "val",
+    "validation": "val",
+    "test": "test",
+    "testing": "test",
+}
+
+
+def kinetics_clip_name(youtube_id: str, start: float, end: float) -> str:
+    """The usual downloaded clip stem: `<youtube_id>_<start:06d>_<end:06d>`."""
+    return f"{youtube_id}_{int(float(start)):06d}_{int(float(end)):06d}"
+
+
+def parse_kinetics(path: Path) -> Annotations:
+    """Kinetics-400/600/700 CSV or JSON releases: one file, or a folder of them.
+
+    CSV: `label,youtube_id,time_start,time_end,split[,is_cc]` (test files may lack
+    `label`). JSON: `{youtube_id: {"annotations": {"label", "segment"}, "subset"}}`.
+    The class index is the position in the sorted label names of the annotation files.
+    """
+    files = (
+        sorted(p for p in path.iterdir() if p.suffix in (".csv", ".json"))
+        if path.is_dir()
+        else [path]
+    )
+    if not files:
+        raise FileNotFoundError(f"no Kinetics .csv or .json annotation files in {path}")
+    rows: list[tuple[str | None, str, str, str]] = []  # label, clip name, split, where
+    for file in files:
+        rows.extend(
+            _kinetics_json_rows(file) if file.suffix == ".json" else _kinetics_csv_rows(file)
+        )
+    class_names = sorted({label for label, *_ in rows if label})
+    index = {name: i for i, name in enumerate(class_names)}
+    splits: dict[str, list[VideoRecord]] = {}
+    for label, clip, split, _where in rows:
+        record = VideoRecord(clip, index[label] if label else UNLABELLED, clip)
+        splits.setdefault(split, []).append(record)
+    return Annotations(class_names, splits)
+
+
+def _kinetics_split(value: str, where: str) -> str:
+    split = _KINETICS_SPLITS.get(value.strip().lower())
+    if split is None:
+        raise AnnotationError(f"{where}: split {value!r} is not one of {sorted(_KINETICS_SPLITS)}")
+    return split
+
+
+def _kinetics_csv_rows(file: Path) -> list[tuple[str | None, str, str, str]]:
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        needed = {"youtube_id", "time_start", "time_end"}
+        missing = needed - set(reader.fieldnames or [])
+        if missing:
+            raise AnnotationError(
+                f"{file}: header lacks {sorted(missing)}; expected "
+                "label,youtube_id,time_start,time_end,split[,is_cc]"
+            )
+        rows = []
+        for number, row in enumerate(reader, start=2):
+            where = f"{file}:{number}"
+            try:
+                clip = kinetics_clip_name(
+                    row["youtube_id"].strip(), row["time_start"], row["time_end"]
+                )
+            except (TypeError, ValueError) as error:
+                raise AnnotationError(f"{where}: bad time_start/time_end ({error})") from None
+            split_value = row.get("split") or _split_from_filename(file, where)
+            label = (row.get("label") or "").strip() or None
+            rows.append(
+                (label, safe_relative_path(clip, where), _kinetics_split(split_value, where), where)
+            )
+        return rows
+
+
+def _kinetics_json_rows(file: Path) -> list[tuple[str | None, str, str, str]]:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise AnnotationError(f"{file}: not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise AnnotationError(f"{file}: expected an object mapping youtube_id to its entry")
+    rows = []
+    for youtube_id, entry in data.items():
+        where = f"{file}:{youtube_id}"
+        annotations = entry.get("annotations") or {}
+        segment = annotations.get("segment")
+        if not segment or len(segment) != 2:
+            raise AnnotationError(f"{where}: annotations.segment must be [start, end]")
+        clip = safe_relative_path(kinetics_clip_name(youtube_id, *segment), where)
+        split_value = entry.get("subset") or _split_from_filename(file, where)
+        rows.append(
+            (annotations.get("label") or None, clip, _kinetics_split(split_value, where), where)
+        )
+    return rows
+
+
+def _split_from_filename(file: Path, where: str) -> str:
+    for token in re.split(r"[_\-.]", file.stem.lower()):
+        if token in _KINETICS_SPLITS:
+            return token
+    raise AnnotationError(f"{where}: no split column and none in the file name {file.name!r}")
+
+
+# --- Custom: one folder per class, or a `path label` list ---------------------------------
+
+
+def parse_folder(root: Path) -> Annotations:
+    """One folder per class under `root`, or under `root/{train,val,test}/` for splits.
+
+    Without split folders all videos form the `test` split. Classes are sorted by name.
+    Paths are relative to `root`, which is also the video root.
+    """
+    split_dirs = {s: root / s for s in SPLITS if (root / s).is_dir()}
+    if not split_dirs:
+        split_dirs = {"test": root}
+    class_names = sorted(
+        {
+            c.name
+            for d in split_dirs.values()
+            for c in d.iterdir()
+            if c.is_dir() and not c.name.startswith(".")
+        }
+    )
+    if not class_names:
+        raise FileNotFoundError(f"no class folders under {root}")
+    splits: dict[str, list[VideoRecord]] = {}
+    for split, split_dir in split_dirs.items():
+        records = []
+        for label, name in enumerate(class_names):
+            for video in (
+                sorted((split_dir / name).rglob("*")) if (split_dir / name).is_dir() else []
+            ):
+                if video.suffix.lower() in VIDEO_EXTENSIONS:
+                    records.append(
+                        VideoRecord(video.relative_to(root).as_posix(), label, video.stem)
+                    )
+        splits[split] = records
+    return Annotations(class_names, splits)
+
+
+def parse_list(file: Path) -> Annotations:
+    """A `path label` list, one video a line; the split comes from the file name
+    (`train`, `val`, `test`; default `test`). Labels are 0-based integers or class names.
+    Class names come from `classes.txt` beside the list if present (one per line, in label
+    order), else from the sorted distinct names in the list.
+    """
+    entries = []
+    for number, line in _lines(file):
+        where = f"{file}:{number}"
+        parts = line.rsplit(maxsplit=1)
+        if len(parts) != 2:
+            raise AnnotationError(f"{where}: expected '<relative/path> <label>', got {line!r}")
+        entries.append((safe_relative_path(parts[0], where), parts[1], where))
+    classes_file = file.parent / "classes.txt"
+    if classes_file.is_file():
+        class_names = [line for _, line in _lines(classes_file)]
+    elif all(label.isdigit() for _, label, _ in entries):
+        class_names = [
+            str(i) for i in range(max((int(lb) for _, lb, _ in entries), default=-1) + 1)
+        ]
+    else:
+        class_names = sorted({label for _, label, _ in entries})
+    index = {name: i for i, name in enumerate(class_names)}
+    records = []
+    for rel, label, where in entries:
+        if label in index:
+            value = index[label]
+        elif label.isdigit() and int(label) < len(class_names):
+            value = int(label)
+        else:
+            raise AnnotationError(
+                f"{where}: label {label!r} is not one of the {len(class_names)} classes"
+            )
+        records.append(VideoRecord(rel, value, posixpath.splitext(posixpath.basename(rel))[0]))
+    split = next((s for s in SPLITS if s in re.split(r"[_\-.]", file.stem.lower())), "test")
+    return Annotations(class_names, {split: records})

@@ -1,0 +1,194 @@
+"""`vidbench data check`: index a dataset, open every video, count what is usable.
+
+Probe results are cached in a manifest keyed by file path, size and modification time,
+so a second check opens only videos that changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from datasets.annotations import load_annotations
+from datasets.decoders import DecodeError, call_with_timeout, open_video, read_frames
+from datasets.index import locate_videos
+
+log = logging.getLogger(__name__)
+MANIFEST_VERSION = 1
+
+
+def probe_video(path: str | Path, decoder: str = "decord") -> dict[str, Any]:
+    """Open `path` and decode its first and last frames; raise DecodeError if it cannot.
+
+    Returns {"frames", "fps", "height", "width"}.
+    """
+    video = open_video(path, decoder, num_threads=1)
+    frames = read_frames(video, np.array([0, video.num_frames - 1]))
+    return {
+        "frames": video.num_frames,
+        "fps": round(video.fps, 3),
+        "height": int(frames.shape[1]),
+        "width": int(frames.shape[2]),
+    }
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("VIDBENCH_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vidbench"
+    )
+    return Path(base)
+
+
+def manifest_path(video_root: Path, decoder: str, cache_dir: Path | None = None) -> Path:
+    key = hashlib.sha1(f"{video_root.resolve()}|{decoder}".encode()).hexdigest()[:16]
+    return (cache_dir or default_cache_dir()) / "manifests" / f"{key}.json"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class Manifest:
+    """Probe results per absolute video path, valid while size and mtime are unchanged."""
+
+    path: Path
+    entries: dict[str, dict[str, Any]]
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest:
+        try:
+            data = json.loads(path.read_text())
+            if data.get("version") == MANIFEST_VERSION:
+                return cls(path, data["entries"])
+        except FileNotFoundError:
+            pass
+        except (json.JSONDecodeError, KeyError, AttributeError) as error:
+            log.warning("ignoring unreadable manifest cache %s (%s)", path, error)
+        return cls(path, {})
+
+    def lookup(self, video: Path) -> dict[str, Any] | None:
+        entry = self.entries.get(str(video))
+        stat = video.stat()
+        if entry and entry["size"] == stat.st_size and entry["mtime_ns"] == stat.st_mtime_ns:
+            return entry
+        return None
+
+    def save(self) -> None:
+        atomic_write_text(
+            self.path, json.dumps({"version": MANIFEST_VERSION, "entries": self.entries})
+        )
+
+
+def _probe_entry(video: Path, decoder: str, timeout: float | None) -> dict[str, Any]:
+    stat = video.stat()
+    entry: dict[str, Any] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "error": None}
+    try:
+        entry.update(call_with_timeout(lambda: probe_video(video, decoder), timeout, video))
+    except DecodeError as error:
+        entry["error"] = error.reason
+    return entry
+
+
+def check_dataset(
+    dataset: str,
+    annotations: str | Path,
+    videos: str | Path,
+    fold: int = 1,
+    *,
+    decoder: str = "decord",
+    workers: int | None = None,
+    timeout: float | None = 60.0,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Count, per split, the listed videos that are readable, absent or undecodable.
+
+    Returns {"dataset", "split": fold, "num_classes", "splits": {name: {"expected",
+    "found", "missing", "unreadable"}}, plus "probed" (videos opened this run), "cached"
+    (unchanged videos taken from the manifest), "problems" ({path: reason}), "stats" and
+    "manifest" (its path)}.
+    """
+    parsed = load_annotations(dataset, annotations, fold)
+    root = Path(videos)
+    manifest = Manifest.load(manifest_path(root, decoder, cache_dir))
+    located = {split: locate_videos(records, root) for split, records in parsed.splits.items()}
+    present = sorted({p for paths in located.values() for p in paths if p is not None})
+    results: dict[Path, dict[str, Any]] = {}
+    to_probe = []
+    for video in present:
+        cached = manifest.lookup(video)
+        if cached is None:
+            to_probe.append(video)
+        else:
+            results[video] = cached
+    if to_probe:
+        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+            jobs = pool.map(lambda v: (v, _probe_entry(v, decoder, timeout)), to_probe)
+            for video, entry in tqdm(
+                jobs,
+                total=len(to_probe),
+                desc="opening videos",
+                unit="video",
+                disable=None if progress else True,
+            ):
+                results[video] = entry
+                manifest.entries[str(video)] = entry
+        manifest.save()
+
+    splits, problems = {}, {}
+    for split, records in parsed.splits.items():
+        counts = {"expected": len(records), "found": 0, "missing": 0, "unreadable": 0}
+        for record, path in zip(records, located[split], strict=True):
+            if path is None:
+                counts["missing"] += 1
+                problems[record.path] = "missing"
+            elif results[path]["error"]:
+                counts["unreadable"] += 1
+                problems[str(path)] = results[path]["error"]
+            else:
+                counts["found"] += 1
+        splits[split] = counts
+    good = [e for e in results.values() if not e["error"]]
+    stats = {}
+    if good:
+        stats = {
+            "frames": {
+                "min": min(e["frames"] for e in good),
+                "median": int(np.median([e["frames"] for e in good])),
+                "max": max(e["frames"] for e in good),
+            },
+            "fps": Counter(e["fps"] for e in good).most_common(5),
+            "sizes": Counter(f"{e['width']}x{e['height']}" for e in good).most_common(5),
+        }
+    return {
+        "dataset": dataset,
+        "split": fold,
+        "num_classes": parsed.num_classes,
+        "splits": splits,
+        "probed": len(to_probe),
+        "cached": len(present) - len(to_probe),
+        "problems": problems,
+        "stats": stats,
+        "manifest": str(manifest.path),
+    }

@@ -1,0 +1,211 @@
+"""One map-style clip dataset over decoded video files, and the accounting of bad videos.
+
+Item i is one view (temporal clip x spatial crop) of one video. A sample is a dict:
+
+    rgb:      float32 (3, T, crop, crop), values in [-1, 1]
+    label:    int, 0-based class (-1 for an unlabelled test split)
+    video_id: str, the file stem
+    view:     int in [0, num_clips * num_crops)
+    errors:   list of {"split", "path", "error", "action"} for videos that failed on the
+              way; action is "substituted" (training) or "excluded" (evaluation)
+
+A video that fails to decode (missing, empty, truncated, not a video, no frames, or a
+decode that outlives `decode_timeout`) is replaced by another random video when
+`substitute` is set (training); otherwise (evaluation) the sample carries only its
+`errors` and `collate_clips` drops it. The errors travel with the batch to the main
+process, where `BadVideoLog` counts them: counts survive DataLoader worker processes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, default_collate
+
+from datasets.annotations import VideoRecord
+from datasets.decoders import DecodeError, call_with_timeout, open_video, read_frames
+from datasets.sampling import ClipSampler
+from datasets.transforms import ClipTransform
+
+log = logging.getLogger(__name__)
+MODALITIES = ("rgb",)
+
+
+class TooManyBadVideos(RuntimeError):
+    """More than the allowed share of a split's videos could not be decoded."""
+
+
+class VideoClipDataset(Dataset):
+    """Clips of `videos` ((path, record) pairs of files present on disk).
+
+    The decoder is opened inside `__getitem__` with one decode thread, so the dataset is
+    safe to use with `num_workers > 0`.
+    """
+
+    def __init__(
+        self,
+        videos: Sequence[tuple[Path, VideoRecord]],
+        sampler: ClipSampler,
+        transform: ClipTransform,
+        *,
+        split: str = "train",
+        modalities: Sequence[str] = ("rgb",),
+        substitute: bool = False,
+        decoder: str = "decord",
+        decode_timeout: float | None = 60.0,
+        max_attempts: int = 10,
+    ) -> None:
+        unknown = set(modalities) - set(MODALITIES)
+        if unknown or not modalities:
+            raise ValueError(f"modalities {tuple(modalities)} must be drawn from {MODALITIES}")
+        self.videos = list(videos)
+        self.sampler = sampler
+        self.transform = transform
+        self.split = split
+        self.modalities = tuple(modalities)
+        self.substitute = substitute
+        self.decoder = decoder
+        self.decode_timeout = decode_timeout
+        self.max_attempts = max_attempts
+        self._known_bad: dict[int, DecodeError] = {}  # per process: each worker has its own
+
+    @property
+    def views_per_video(self) -> int:
+        return self.sampler.num_views * self.transform.num_crops
+
+    def __len__(self) -> int:
+        return len(self.videos) * self.views_per_video
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        video_index, view = divmod(index, self.views_per_video)
+        errors: list[dict[str, str]] = []
+        for _ in range(self.max_attempts):
+            path, record = self.videos[video_index]
+            try:
+                if video_index in self._known_bad:  # failed before in this worker: do not retry
+                    raise self._known_bad[video_index]
+                sample = self.load(path, view)
+            except DecodeError as error:
+                if video_index not in self._known_bad:
+                    log.warning("%s video failed: %s", self.split, error)
+                    self._known_bad[video_index] = error
+                action = "substituted" if self.substitute else "excluded"
+                errors.append(
+                    {
+                        "split": self.split,
+                        "path": str(path),
+                        "error": error.reason,
+                        "action": action,
+                    }
+                )
+                if not self.substitute:
+                    return {
+                        "label": record.label,
+                        "video_id": record.video_id,
+                        "view": view,
+                        "errors": errors,
+                    }
+                video_index = self._substitute()
+                continue
+            sample.update(label=record.label, video_id=record.video_id, view=view, errors=errors)
+            return sample
+        raise TooManyBadVideos(
+            f"{self.max_attempts} videos in a row failed to decode in split {self.split!r}: "
+            + "; ".join(f"{e['path']}: {e['error']}" for e in errors)
+        )
+
+    def _substitute(self) -> int:
+        """A random video not yet known to be bad in this worker."""
+        for candidate in torch.randperm(len(self.videos)).tolist():
+            if candidate not in self._known_bad:
+                return candidate
+        raise TooManyBadVideos(f"every video of split {self.split!r} failed to decode")
+
+    def load(self, path: Path, view: int) -> dict[str, torch.Tensor]:
+        """Decode and transform one view of the video at `path`; raises DecodeError."""
+        clip_index, crop_index = divmod(view, self.transform.num_crops)
+
+        def decode():
+            video = open_video(path, self.decoder, num_threads=1)
+            indices = self.sampler(video.num_frames, video.fps, clip_index)
+            return read_frames(video, indices)
+
+        frames = call_with_timeout(decode, self.decode_timeout, path)  # uint8 (T, H, W, 3)
+        params = self.transform.sample_params(frames.shape[1], frames.shape[2], crop_index)
+        return {"rgb": self.transform(frames, params)}
+
+
+def collate_clips(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Batch the decodable samples; gather every sample's `errors` into `batch["errors"]`.
+
+    A batch whose videos all failed holds only `errors`.
+    """
+    errors = [error for sample in samples for error in sample.pop("errors", [])]
+    good = [sample for sample in samples if any(m in sample for m in MODALITIES)]
+    batch = default_collate(good) if good else {}
+    batch["errors"] = errors
+    return batch
+
+
+@dataclass
+class BadVideoLog:
+    """Counts, per split, the videos that were missing, unreadable or substituted.
+
+    `expected` videos are listed; `missing` were absent before loading started;
+    `unreadable` failed to decode (path -> error); `substituted` counts training samples
+    that were replaced by another video. More than `max_bad_fraction` of a split's
+    present videos unreadable raises TooManyBadVideos listing them.
+    """
+
+    max_bad_fraction: float = 0.01
+    expected: dict[str, int] = field(default_factory=dict)
+    missing: dict[str, list[str]] = field(default_factory=dict)
+    unreadable: dict[str, dict[str, str]] = field(default_factory=dict)
+    substituted: dict[str, int] = field(default_factory=dict)
+
+    def start_split(self, split: str, expected: int, missing: list[str]) -> None:
+        self.expected[split] = expected
+        self.missing[split] = missing
+        self.unreadable.setdefault(split, {})
+        self.substituted.setdefault(split, 0)
+
+    def add(self, errors: list[dict[str, str]]) -> None:
+        """Count the `errors` of one batch; raise TooManyBadVideos past the allowed share."""
+        for error in errors:
+            split = error["split"]
+            self.unreadable.setdefault(split, {})[error["path"]] = error["error"]
+            if error["action"] == "substituted":
+                self.substituted[split] = self.substituted.get(split, 0) + 1
+        for split in {error["split"] for error in errors}:
+            self.check(split)
+
+    def check(self, split: str) -> None:
+        bad = self.unreadable.get(split, {})
+        present = self.expected.get(split, 0) - len(self.missing.get(split, []))
+        if present and len(bad) > self.max_bad_fraction * present:
+            listing = "\n".join(f"  {path}: {error}" for path, error in sorted(bad.items())[:50])
+            more = f"\n  ... and {len(bad) - 50} more" if len(bad) > 50 else ""
+            raise TooManyBadVideos(
+                f"{len(bad)} of {present} videos in split {split!r} could not be decoded, more "
+                f"than the allowed {self.max_bad_fraction:.1%} (max_bad_fraction):\n{listing}{more}"
+            )
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """Per split: expected = found (readable so far) + missing + unreadable; substituted."""
+        return {
+            split: {
+                "expected": expected,
+                "found": expected
+                - len(self.missing.get(split, []))
+                - len(self.unreadable.get(split, {})),
+                "missing": len(self.missing.get(split, [])),
+                "unreadable": len(self.unreadable.get(split, {})),
+                "substituted": self.substituted.get(split, 0),
+            }
+            for split, expected in self.expected.items()
+        }

@@ -1,0 +1,173 @@
+"""`VideoDataModule`: one LightningDataModule for every dataset vidbench reads."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from datasets.annotations import UNLABELLED, Annotations, load_annotations
+from datasets.clip_dataset import BadVideoLog, VideoClipDataset, collate_clips
+from datasets.index import locate_videos
+from datasets.sampling import ClipSampler
+from datasets.transforms import ClipTransform
+
+log = logging.getLogger(__name__)
+
+
+class VideoDataModule(pl.LightningDataModule):
+    """Train / val / test clip loaders for UCF-101, HMDB-51, Kinetics or a custom folder.
+
+    Splits: `train` trains; validation uses `val`, or `test` where the dataset has no
+    `val` (UCF-101, HMDB-51); testing uses `test`, or `val` where the test split is
+    unlabelled (Kinetics). Test views are `test_clips` evenly spaced clips x `test_crops`
+    (1 centre or 3) crops, or the whole video (`full_video_test`, batch size 1).
+    Missing videos are excluded up front; undecodable ones are substituted in training
+    and excluded in evaluation; `bad_videos.summary()` has the counts per split.
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        video_root: str | Path,
+        annotation_path: str | Path,
+        fold: int = 1,
+        modalities: tuple[str, ...] = ("rgb",),
+        clip_len: int = 16,
+        frame_interval: int = 1,
+        crop_size: int = 224,
+        short_side: int = 256,
+        target_fps: float | None = 25.0,
+        test_clips: int = 1,
+        test_crops: int = 1,
+        full_video_test: bool = False,
+        batch_size: int = 8,
+        num_workers: int = 2,
+        decoder: str = "decord",
+        decode_timeout: float | None = 60.0,
+        max_bad_fraction: float = 0.01,
+    ) -> None:
+        super().__init__()
+        if test_crops not in (1, 3):
+            raise ValueError(f"test_crops must be 1 (centre) or 3, got {test_crops}")
+        self.save_hyperparameters()
+        self.video_root = Path(video_root)
+        self.annotations: Annotations = load_annotations(dataset, annotation_path, fold)
+        self.bad_videos = BadVideoLog(max_bad_fraction)
+        self._datasets: dict[str, VideoClipDataset] = {}
+
+    @property
+    def num_classes(self) -> int:
+        return self.annotations.num_classes
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.annotations.class_names)
+
+    def split_for(self, stage: str) -> str:
+        """The annotation split that serves `stage` (`train`, `val` or `test`)."""
+        splits = self.annotations.splits
+        if stage == "train":
+            order = ["train"]
+        elif stage == "val":
+            order = ["val", "test"]
+        else:
+            labelled = [
+                s for s in ("test", "val") if any(r.label != UNLABELLED for r in splits.get(s, []))
+            ]
+            order = labelled or ["test"]
+        for split in order:
+            if splits.get(split):
+                return split
+        raise ValueError(
+            f"no {stage} split: the annotations hold {sorted(k for k, v in splits.items() if v)}"
+        )
+
+    def dataset(self, stage: str) -> VideoClipDataset:
+        """The clip dataset of `stage`, built on first use."""
+        if stage not in self._datasets:
+            self._datasets[stage] = self._build(stage)
+        return self._datasets[stage]
+
+    def setup(self, stage: str | None = None) -> None:
+        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
+        for name in wanted.get(stage or "", ("train", "val", "test")):
+            self.dataset(name)
+
+    def _build(self, stage: str) -> VideoClipDataset:
+        hp = self.hparams
+        split = self.split_for(stage)
+        records = self.annotations.splits[split]
+        paths = locate_videos(records, self.video_root)
+        missing = [r.path for r, p in zip(records, paths, strict=True) if p is None]
+        self.bad_videos.start_split(split, len(records), missing)
+        if missing:
+            log.warning(
+                "%s: %d of %d videos are missing under %s (first: %s)",
+                split,
+                len(missing),
+                len(records),
+                self.video_root,
+                missing[0],
+            )
+        present = [(p, r) for p, r in zip(paths, records, strict=True) if p is not None]
+        if not present:
+            raise FileNotFoundError(
+                f"none of the {len(records)} {split} videos is under {self.video_root}"
+            )
+        if stage == "train":
+            sampler = ClipSampler("train", hp.clip_len, hp.frame_interval, 1, hp.target_fps)
+            transform = ClipTransform(hp.short_side, hp.crop_size, "random", flip=True)
+        elif stage == "val":
+            sampler = ClipSampler("val", hp.clip_len, hp.frame_interval, 1, hp.target_fps)
+            transform = ClipTransform(hp.short_side, hp.crop_size, "center")
+        else:
+            mode = "full" if hp.full_video_test else "test"
+            sampler = ClipSampler(
+                mode, hp.clip_len, hp.frame_interval, hp.test_clips, hp.target_fps
+            )
+            transform = ClipTransform(
+                hp.short_side, hp.crop_size, "three" if hp.test_crops == 3 else "center"
+            )
+        return VideoClipDataset(
+            present,
+            sampler,
+            transform,
+            split=split,
+            modalities=hp.modalities,
+            substitute=stage == "train",
+            decoder=hp.decoder,
+            decode_timeout=hp.decode_timeout,
+        )
+
+    def _loader(self, stage: str) -> DataLoader:
+        hp = self.hparams
+        full = stage == "test" and hp.full_video_test
+        return DataLoader(
+            self.dataset(stage),
+            batch_size=1 if full else hp.batch_size,
+            shuffle=stage == "train",
+            drop_last=stage == "train" and len(self.dataset(stage)) > hp.batch_size,
+            num_workers=hp.num_workers,
+            collate_fn=collate_clips,
+            persistent_workers=hp.num_workers > 0 and stage == "train",
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def on_before_batch_transfer(
+        self, batch: dict[str, Any], dataloader_idx: int
+    ) -> dict[str, Any]:
+        """Count the batch's failed videos in the main process (see BadVideoLog)."""
+        self.bad_videos.add(batch.pop("errors", []))
+        return batch

@@ -1,0 +1,152 @@
+"""Video decoders behind one small interface, and a timeout for decodes that hang.
+
+`open_video(path, backend)` returns an object with `num_frames`, `fps` and
+`get_frames(indices) -> uint8 ndarray (T, H, W, 3)` (RGB). decord is the default; PyAV is
+the comparison decoder (benchmarks, and a fallback where decord is missing).
+A reader is opened per call, never shared across processes, so it is fork-safe.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+import numpy as np
+
+BACKENDS = ("decord", "pyav")
+T = TypeVar("T")
+
+
+class DecodeError(RuntimeError):
+    """A video could not be decoded; `path` names it, the message says why."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+class Video(Protocol):
+    num_frames: int
+    fps: float
+
+    def get_frames(self, indices: np.ndarray) -> np.ndarray: ...
+
+
+class DecordVideo:
+    """decord reader with `num_threads` decode threads (1 per DataLoader worker)."""
+
+    def __init__(self, path: str | Path, num_threads: int = 1) -> None:
+        import decord
+
+        self.path = str(path)
+        self._reader = decord.VideoReader(self.path, num_threads=num_threads)
+        self.num_frames = len(self._reader)
+        self.fps = float(self._reader.get_avg_fps())
+
+    def get_frames(self, indices: np.ndarray) -> np.ndarray:
+        return self._reader.get_batch(list(map(int, indices))).asnumpy()
+
+
+class PyAVVideo:
+    """PyAV reader: seeks to the keyframe before the first wanted frame, decodes forward."""
+
+    def __init__(self, path: str | Path, num_threads: int = 1) -> None:
+        import av
+
+        self.path = str(path)
+        self._container = av.open(self.path)
+        if not self._container.streams.video:
+            raise ValueError("no video stream")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_count = num_threads
+        self.fps = float(self._stream.average_rate or self._stream.guessed_rate or 0)
+        self._start = self._stream.start_time or 0
+        frames = self._stream.frames
+        if not frames and self._stream.duration and self.fps:
+            frames = round(float(self._stream.duration * self._stream.time_base) * self.fps)
+        self.num_frames = int(frames)
+
+    def _index(self, pts: int) -> int:
+        return round(float((pts - self._start) * self._stream.time_base) * self.fps)
+
+    def get_frames(self, indices: np.ndarray) -> np.ndarray:
+        wanted = sorted(set(map(int, indices)))
+        first_pts = self._start + int(wanted[0] / self.fps / self._stream.time_base)
+        self._container.seek(first_pts, stream=self._stream, backward=True, any_frame=False)
+        decoded: dict[int, np.ndarray] = {}
+        for frame in self._container.decode(self._stream):
+            index = self._index(frame.pts) if frame.pts is not None else len(decoded)
+            if index in wanted:
+                decoded[index] = frame.to_ndarray(format="rgb24")
+            if index >= wanted[-1]:
+                break
+        last = None
+        for i in wanted:  # a container that ends early repeats its last frame
+            last = decoded.get(i, last)
+            if last is None:
+                raise ValueError(f"frame {i} not found")
+            decoded[i] = last
+        return np.stack([decoded[int(i)] for i in indices])
+
+
+def open_video(path: str | Path, backend: str = "decord", num_threads: int = 1) -> Video:
+    """Open `path`; raise DecodeError for a missing, empty or undecodable file."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown decoder {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if not os.path.exists(path):
+        raise DecodeError(path, "file not found")
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise DecodeError(path, "file is empty (0 bytes)")
+    try:
+        video = (DecordVideo if backend == "decord" else PyAVVideo)(path, num_threads)
+    except Exception as error:  # decoders raise their own types for broken input
+        raise DecodeError(path, f"cannot open ({type(error).__name__}: {error})") from error
+    if video.num_frames <= 0:
+        raise DecodeError(path, "video has no frames")
+    if not math.isfinite(video.fps) or video.fps <= 0:
+        raise DecodeError(path, f"video reports an invalid frame rate ({video.fps})")
+    return video
+
+
+def read_frames(video: Video, indices: np.ndarray) -> np.ndarray:
+    """`video.get_frames(indices)` with decoder errors turned into DecodeError."""
+    try:
+        frames = video.get_frames(indices)
+    except Exception as error:
+        raise DecodeError(
+            getattr(video, "path", "?"), f"decode failed ({type(error).__name__}: {error})"
+        ) from error
+    if frames.ndim != 4 or frames.shape[0] != len(indices) or frames.shape[-1] != 3:
+        raise DecodeError(getattr(video, "path", "?"), f"decoder returned shape {frames.shape}")
+    return frames
+
+
+def call_with_timeout(fn: Callable[[], T], timeout: float | None, path: str | Path) -> T:
+    """Run `fn` and return its result, or raise DecodeError after `timeout` seconds.
+
+    The call runs on a daemon thread (decord and PyAV release the GIL while decoding),
+    so a decode stuck in native code is abandoned rather than hanging the run or its exit.
+    """
+    if timeout is None:
+        return fn()
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = fn()
+        except BaseException as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, name="vidbench-decode", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise DecodeError(path, f"decode timed out after {timeout:g} s")
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]

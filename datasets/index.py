@@ -1,0 +1,68 @@
+"""Finding annotated videos on disk.
+
+Annotation paths do not always match the disk: UCF-101 lists disagree in case with the
+folders, and Kinetics clips sit flat or in class folders with any extension. One walk of
+the video root resolves all of these.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+from collections.abc import Sequence
+from pathlib import Path
+
+from datasets.annotations import VIDEO_EXTENSIONS, VideoRecord
+
+log = logging.getLogger(__name__)
+
+
+def locate_videos(records: Sequence[VideoRecord], root: str | Path) -> list[Path | None]:
+    """Absolute path of each record's video under `root`, or None when it is absent.
+
+    Tried in order: the exact relative path; the same path ignoring case; any video file
+    under `root` whose stem equals the record's `video_id` (case-insensitive).
+    """
+    root = Path(root)
+    found: list[Path | None] = []
+    pending = []
+    for i, record in enumerate(records):
+        candidate = root / record.path
+        if posixpath.splitext(record.path)[1] and candidate.is_file():
+            found.append(candidate)
+        else:
+            found.append(None)
+            pending.append(i)
+    if not pending or not root.is_dir():
+        return found
+    by_path, by_stem = _walk(root)
+    ambiguous = 0
+    for i in pending:
+        record = records[i]
+        hit = by_path.get(record.path.lower())
+        if hit is None:
+            hits = by_stem.get(record.video_id.lower(), [])
+            ambiguous += len(hits) > 1
+            hit = hits[0] if hits else None
+        found[i] = hit
+    if ambiguous:
+        log.warning(
+            "%d videos matched several files under %s; took the first of each", ambiguous, root
+        )
+    return found
+
+
+def _walk(root: Path) -> tuple[dict[str, Path], dict[str, list[Path]]]:
+    by_path: dict[str, Path] = {}
+    by_stem: dict[str, list[Path]] = {}
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            stem, ext = os.path.splitext(name)
+            if ext.lower() not in VIDEO_EXTENSIONS:
+                continue
+            path = Path(folder, name)
+            by_path[path.relative_to(root).as_posix().lower()] = path
+            by_stem.setdefault(stem.lower(), []).append(path)
+    return by_path, by_stem

@@ -1,0 +1,100 @@
+"""Shared fixtures: real encoded videos whose frames say which frame they are."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from datasets.synthetic import SynthConfig, make_synthetic_dataset, write_video
+
+STEP = 5  # grey level per frame index in `counting_frames`
+
+
+def counting_frames(count: int, height: int = 48, width: int = 64, step: int = STEP) -> np.ndarray:
+    """uint8 (T, H, W, 3) where frame i is flat grey (i * step) % 250: decodable identity."""
+    values = (np.arange(count) * step) % 250
+    return (
+        np.broadcast_to(values[:, None, None, None], (count, height, width, 3))
+        .astype(np.uint8)
+        .copy()
+    )
+
+
+def frame_index_of(clip: np.ndarray, step: int = STEP) -> np.ndarray:
+    """Recover frame indices from decoded `counting_frames` (T, H, W, 3) uint8."""
+    return np.round(clip.reshape(len(clip), -1).mean(axis=1) / step).astype(int)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("VIDBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture
+def write_counting_video(tmp_path):
+    def write(name: str, count: int, fps: float = 25, **size) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_video(path, counting_frames(count, **size), fps)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def broken_videos(tmp_path, write_counting_video) -> dict[str, Path]:
+    """One file for each kind of broken input, keyed by kind."""
+    good = write_counting_video("bad/good.mp4", 30)
+    empty = tmp_path / "bad/empty.mp4"
+    empty.write_bytes(b"")
+    truncated = tmp_path / "bad/truncated.mp4"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
+    not_video = tmp_path / "bad/notes.mp4"
+    not_video.write_text("these are not the frames you are looking for\n" * 50)
+    no_frames = tmp_path / "bad/no_frames.mp4"
+    import av
+
+    container = av.open(str(no_frames), "w")  # a valid container that holds no frames
+    stream = container.add_stream("mpeg4", rate=25)
+    stream.width, stream.height = 64, 48
+    container.start_encoding()
+    container.close()
+    return {
+        "good": good,
+        "empty": empty,
+        "truncated": truncated,
+        "not_video": not_video,
+        "no_frames": no_frames,
+        "missing": tmp_path / "bad/missing.mp4",
+    }
+
+
+@pytest.fixture
+def hanging_video(tmp_path):
+    """A named pipe with no writer: opening it blocks inside the decoder, for real."""
+    fifo = tmp_path / "hang.mp4"
+    os.mkfifo(fifo)
+    yield fifo
+    # Release the abandoned decoder thread: a writer that closes at once gives it EOF.
+    fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK) if _has_reader(fifo) else None
+    if fd is not None:
+        os.close(fd)
+
+
+def _has_reader(fifo: Path) -> bool:
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def synth_dataset(tmp_path_factory) -> Path:
+    """The built-in synthetic-motion dataset at a small size (UCF-101 layout)."""
+    return make_synthetic_dataset(
+        tmp_path_factory.mktemp("synth"), SynthConfig(videos_per_class=8), progress=False
+    )

@@ -1,0 +1,247 @@
+"""`vidbench data synth` and `vidbench data check`, and the synthetic dataset's promise."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bench.cli import main
+from datasets.annotations import load_annotations
+from datasets.check import check_dataset
+from datasets.decoders import open_video, read_frames
+
+
+def check_json(capsys, root: Path, *extra: str) -> dict:
+    code = main(
+        [
+            "data",
+            "check",
+            "--dataset",
+            "ucf101",
+            "--annotations",
+            str(root / "annotations"),
+            "--videos",
+            str(root / "videos"),
+            "--json",
+            *extra,
+        ]
+    )
+    assert code == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_check_json_has_exactly_the_documented_keys(synth_dataset, capsys):
+    report = check_json(capsys, synth_dataset)
+    assert set(report) == {"dataset", "split", "num_classes", "splits"}
+    assert report["dataset"] == "ucf101" and report["split"] == 1 and report["num_classes"] == 8
+    assert report["splits"]["train"] == {"expected": 32, "found": 32, "missing": 0, "unreadable": 0}
+    assert report["splits"]["test"] == {"expected": 32, "found": 32, "missing": 0, "unreadable": 0}
+
+
+def test_check_counts_missing_and_unreadable_and_caches(synth_dataset, tmp_path, capsys):
+    root = Path(shutil.copytree(synth_dataset, tmp_path / "copy"))
+    (root / "videos/MoveLeft/v_MoveLeft_g01_c01.avi").unlink()
+    (root / "videos/MoveUp/v_MoveUp_g02_c03.avi").write_bytes(b"")
+    report = check_json(capsys, root)
+    assert report["splits"]["test"] == {"expected": 32, "found": 31, "missing": 1, "unreadable": 0}
+    assert report["splits"]["train"] == {"expected": 32, "found": 31, "missing": 0, "unreadable": 1}
+
+    again = check_dataset("ucf101", root / "annotations", root / "videos", progress=False)
+    assert again["probed"] == 0 and again["cached"] == 63  # the second run opens nothing
+    good = synth_dataset / "videos/MoveUp/v_MoveUp_g02_c03.avi"
+    shutil.copy(
+        good, root / "videos/MoveUp/v_MoveUp_g02_c03.avi"
+    )  # repaired: size and mtime change
+    third = check_dataset("ucf101", root / "annotations", root / "videos", progress=False)
+    assert third["probed"] == 1 and third["splits"]["train"]["unreadable"] == 0
+
+
+def test_check_with_no_videos_reports_everything_missing(synth_dataset, tmp_path, capsys):
+    code = main(
+        [
+            "data",
+            "check",
+            "--dataset",
+            "ucf101",
+            "--annotations",
+            str(synth_dataset / "annotations"),
+            "--videos",
+            str(tmp_path / "empty"),
+            "--json",
+        ]
+    )
+    assert code == 0
+    splits = json.loads(capsys.readouterr().out)["splits"]
+    assert splits["train"] == {"expected": 32, "found": 0, "missing": 32, "unreadable": 0}
+
+
+def test_check_bounds_a_hanging_video(synth_dataset, tmp_path, capsys):
+    root = Path(shutil.copytree(synth_dataset, tmp_path / "copy"))
+    fifo = root / "videos/ZoomOut/v_ZoomOut_g02_c01.avi"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    try:
+        report = check_json(capsys, root, "--timeout", "1")
+        assert report["splits"]["train"]["unreadable"] == 1
+    finally:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # let the abandoned probe finish
+
+
+def test_check_human_output_names_the_problem_files(synth_dataset, tmp_path, capsys):
+    root = Path(shutil.copytree(synth_dataset, tmp_path / "copy"))
+    (root / "videos/MoveLeft/v_MoveLeft_g01_c01.avi").write_text("junk")
+    main(
+        [
+            "data",
+            "check",
+            "--dataset",
+            "ucf101",
+            "--annotations",
+            str(root / "annotations"),
+            "--videos",
+            str(root / "videos"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert re.search(r"test\s+32\s+31\s+0\s+1", out)
+    assert "unreadable: " in out and "v_MoveLeft_g01_c01.avi" in out
+
+
+def test_bad_annotations_exit_2_with_the_reason(tmp_path, capsys):
+    (tmp_path / "classInd.txt").write_text("1 A\n")
+    (tmp_path / "trainlist01.txt").write_text("../../etc/passwd 1\n")
+    code = main(
+        [
+            "data",
+            "check",
+            "--dataset",
+            "ucf101",
+            "--annotations",
+            str(tmp_path),
+            "--videos",
+            str(tmp_path),
+        ]
+    )
+    assert code == 2
+    assert "trainlist01.txt:1" in capsys.readouterr().err
+
+
+def test_console_script_and_module_entry_points(tmp_path):
+    out = tmp_path / "tiny"
+    scripts = Path(sys.executable).parent
+    subprocess.run(
+        [
+            str(scripts / "vidbench"),
+            "data",
+            "synth",
+            "--out",
+            str(out),
+            "--classes",
+            "2",
+            "--videos-per-class",
+            "2",
+            "--frames",
+            "8",
+            "--size",
+            "32",
+        ],
+        check=True,
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "data",
+            "check",
+            "--dataset",
+            "ucf101",
+            "--annotations",
+            str(out / "annotations"),
+            "--videos",
+            str(out / "videos"),
+            "--json",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "VIDBENCH_CACHE": str(tmp_path / "cache")},
+    )
+    assert json.loads(result.stdout)["splits"]["train"]["found"] == 2
+
+
+def test_synth_is_ucf101_layout_with_disjoint_groups(synth_dataset):
+    parsed = load_annotations("ucf101", synth_dataset / "annotations")
+    assert parsed.class_names[:4] == ["MoveRight", "MoveLeft", "MoveUp", "MoveDown"]
+    group = re.compile(r"_g(\d+)_")
+    train = {(r.label, group.search(r.path)[1]) for r in parsed.splits["train"]}
+    test = {(r.label, group.search(r.path)[1]) for r in parsed.splits["test"]}
+    assert train and test and not train & test
+    assert b"\r\n" in (synth_dataset / "annotations/classInd.txt").read_bytes()
+    video = open_video(synth_dataset / "videos" / parsed.splits["train"][0].path)
+    assert (video.num_frames, video.fps) == (40, 25.0)
+
+
+def test_synth_rejects_bad_settings(tmp_path, capsys):
+    assert main(["data", "synth", "--out", str(tmp_path), "--classes", "13"]) == 2
+    assert "classes must be in 2..12" in capsys.readouterr().err
+
+
+def features(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(appearance, motion) features of a video.
+
+    appearance: colour statistics of one frame; motion: mean flow, curl and divergence.
+    """
+    video = open_video(path)
+    frames = read_frames(video, np.arange(0, 16)).astype(np.float32)
+    appearance = np.concatenate([frames[5].mean(axis=(0, 1)), frames[5].std(axis=(0, 1))])
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    flow = np.mean(
+        [
+            cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 9, 3, 5, 1.1, 0)
+            for a, b in itertools.pairwise(grey)
+        ],
+        axis=0,
+    )
+    h, w = flow.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w]
+    x, y = xs - w / 2, ys - h / 2
+    curl = np.mean(x * flow[..., 1] - y * flow[..., 0]) / np.mean(x * x + y * y)
+    divergence = np.mean(x * flow[..., 0] + y * flow[..., 1]) / np.mean(x * x + y * y)
+    return appearance, np.array(
+        [flow[..., 0].mean(), flow[..., 1].mean(), 20 * curl, 50 * divergence]
+    )
+
+
+def nearest_centroid_accuracy(train_x, train_y, test_x, test_y) -> float:
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
+    train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
+    centroids = np.stack([train_x[train_y == c].mean(0) for c in np.unique(train_y)])
+    predicted = np.argmin(((test_x[:, None] - centroids[None]) ** 2).sum(-1), axis=1)
+    return float((predicted == test_y).mean())
+
+
+def test_synth_classes_differ_in_motion_not_appearance(synth_dataset):
+    parsed = load_annotations("ucf101", synth_dataset / "annotations")
+    data = {}
+    for split in ("train", "test"):
+        feats = [features(synth_dataset / "videos" / r.path) for r in parsed.splits[split]]
+        data[split] = [np.stack(f) for f in zip(*feats, strict=True)] + [
+            np.array([r.label for r in parsed.splits[split]])
+        ]
+    (train_app, train_mot, train_y), (test_app, test_mot, test_y) = data["train"], data["test"]
+    motion = nearest_centroid_accuracy(train_mot, train_y, test_mot, test_y)
+    appearance = nearest_centroid_accuracy(train_app, train_y, test_app, test_y)
+    assert motion >= 0.9, f"motion features should separate the classes, got {motion:.2f}"
+    assert appearance <= 0.3, (
+        f"a single frame should carry no class, got {appearance:.2f} (chance 0.125)"
+    )

@@ -1,0 +1,127 @@
+"""VideoDataModule on the synthetic dataset, inside a real Lightning Trainer."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from datasets import TooManyBadVideos, VideoDataModule
+
+
+@pytest.fixture
+def synth_copy(synth_dataset, tmp_path):
+    """A private copy of the synthetic dataset that a test may break."""
+    return shutil.copytree(synth_dataset, tmp_path / "synth")
+
+
+def make_datamodule(root, **options) -> VideoDataModule:
+    settings = dict(
+        clip_len=4, frame_interval=2, crop_size=32, short_side=40, batch_size=4, num_workers=0
+    )
+    settings.update(options)
+    return VideoDataModule("ucf101", root / "videos", root / "annotations", **settings)
+
+
+class MeanColour(pl.LightningModule):
+    """The smallest classifier that consumes the batch dict: enough to drive the loops."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.head = nn.Linear(3, num_classes)
+        self.seen: dict[str, int] = {"train": 0, "val": 0, "test": 0}
+
+    def step(self, batch, stage):
+        if "rgb" not in batch:  # every video of the batch failed
+            return None
+        self.seen[stage] += len(batch["label"])
+        loss = nn.functional.cross_entropy(
+            self.head(batch["rgb"].mean(dim=(2, 3, 4))), batch["label"]
+        )
+        self.log(f"{stage}_loss", loss, batch_size=len(batch["label"]))
+        return loss
+
+    def training_step(self, batch, _):
+        return self.step(batch, "train")
+
+    def validation_step(self, batch, _):
+        self.step(batch, "val")
+
+    def test_step(self, batch, _):
+        self.step(batch, "test")
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9)
+
+
+def test_exposes_classes_and_batches(synth_dataset):
+    dm = make_datamodule(synth_dataset, test_clips=2, test_crops=3)
+    assert dm.num_classes == 8 and dm.class_names[:2] == ["MoveRight", "MoveLeft"]
+    assert dm.split_for("val") == "test"  # UCF-101 has no val split
+    dm.setup("fit")
+    batch = dm.on_before_batch_transfer(next(iter(dm.train_dataloader())), 0)
+    assert batch["rgb"].shape == (4, 3, 4, 32, 32) and batch["label"].dtype == torch.int64
+    assert "errors" not in batch
+    dm.setup("test")
+    assert len(dm.dataset("test")) == len(dm.annotations.splits["test"]) * 6
+
+
+def test_full_video_test_yields_whole_videos(synth_dataset):
+    dm = make_datamodule(synth_dataset, full_video_test=True)
+    dm.setup("test")
+    batch = next(iter(dm.test_dataloader()))
+    assert batch["rgb"].shape == (1, 3, 40, 32, 32)  # every frame of the 40-frame video
+
+
+def test_trainer_counts_missing_and_broken_videos(synth_copy):
+    videos = synth_copy / "videos"
+    (videos / "MoveRight" / "v_MoveRight_g01_c01.avi").unlink()  # a test video: missing
+    (videos / "MoveLeft" / "v_MoveLeft_g01_c02.avi").write_bytes(b"")  # a test video: empty
+    broken = videos / "MoveUp" / "v_MoveUp_g02_c01.avi"  # a training video: truncated
+    broken.write_bytes(broken.read_bytes()[:300])
+    dm = make_datamodule(synth_copy, num_workers=2, max_bad_fraction=0.2)
+    model = MeanColour(dm.num_classes)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    pl.seed_everything(0, workers=True)
+    trainer.fit(model, datamodule=dm)
+    trainer.test(model, datamodule=dm, verbose=False)
+    summary = dm.bad_videos.summary()
+    n_test, n_train = len(dm.annotations.splits["test"]), len(dm.annotations.splits["train"])
+    assert summary["test"] == {
+        "expected": n_test,
+        "found": n_test - 2,
+        "missing": 1,
+        "unreadable": 1,
+        "substituted": 0,
+    }
+    assert summary["train"]["unreadable"] == 1 and summary["train"]["substituted"] >= 1
+    assert summary["train"]["found"] == n_train - 1
+    assert model.seen["test"] == n_test - 2  # the empty one excluded, nothing substituted
+    assert model.seen["train"] == 2 * (n_train // 4) * 4  # every training batch full: substitutes
+
+
+def test_too_many_bad_training_videos_stop_the_run(synth_copy):
+    for video in list((synth_copy / "videos" / "MoveDown").glob("*g02*")):
+        video.write_bytes(b"not a video")
+    dm = make_datamodule(synth_copy, max_bad_fraction=0.01)
+    trainer = pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
+    with pytest.raises(TooManyBadVideos, match="MoveDown"):
+        trainer.fit(MeanColour(dm.num_classes), datamodule=dm)
