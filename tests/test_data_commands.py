@@ -20,22 +20,25 @@ from datasets.check import check_dataset
 from datasets.decoders import open_video, read_frames
 
 
-def check_json(capsys, root: Path, *extra: str) -> dict:
-    code = main(
+def run_check(annotations: Path, videos: Path, *extra: str) -> int:
+    """`vidbench data check` on UCF-101-layout annotations."""
+    return main(
         [
             "data",
             "check",
             "--dataset",
             "ucf101",
             "--annotations",
-            str(root / "annotations"),
+            str(annotations),
             "--videos",
-            str(root / "videos"),
-            "--json",
+            str(videos),
             *extra,
         ]
     )
-    assert code == 0
+
+
+def check_json(capsys, root: Path, *extra: str) -> dict:
+    assert run_check(root / "annotations", root / "videos", "--json", *extra) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -66,19 +69,7 @@ def test_check_counts_missing_and_unreadable_and_caches(synth_dataset, tmp_path,
 
 
 def test_check_with_no_videos_reports_everything_missing(synth_dataset, tmp_path, capsys):
-    code = main(
-        [
-            "data",
-            "check",
-            "--dataset",
-            "ucf101",
-            "--annotations",
-            str(synth_dataset / "annotations"),
-            "--videos",
-            str(tmp_path / "empty"),
-            "--json",
-        ]
-    )
+    code = run_check(synth_dataset / "annotations", tmp_path / "empty", "--json")
     assert code == 0
     splits = json.loads(capsys.readouterr().out)["splits"]
     assert splits["train"] == {"expected": 32, "found": 0, "missing": 32, "unreadable": 0}
@@ -99,18 +90,7 @@ def test_check_bounds_a_hanging_video(synth_dataset, tmp_path, capsys):
 def test_check_human_output_names_the_problem_files(synth_dataset, tmp_path, capsys):
     root = Path(shutil.copytree(synth_dataset, tmp_path / "copy"))
     (root / "videos/MoveLeft/v_MoveLeft_g01_c01.avi").write_text("junk")
-    main(
-        [
-            "data",
-            "check",
-            "--dataset",
-            "ucf101",
-            "--annotations",
-            str(root / "annotations"),
-            "--videos",
-            str(root / "videos"),
-        ]
-    )
+    assert run_check(root / "annotations", root / "videos") == 0
     out = capsys.readouterr().out
     assert re.search(r"test\s+32\s+31\s+0\s+1", out)
     assert "unreadable: " in out and "v_MoveLeft_g01_c01.avi" in out
@@ -119,18 +99,7 @@ def test_check_human_output_names_the_problem_files(synth_dataset, tmp_path, cap
 def test_bad_annotations_exit_2_with_the_reason(tmp_path, capsys):
     (tmp_path / "classInd.txt").write_text("1 A\n")
     (tmp_path / "trainlist01.txt").write_text("../../etc/passwd 1\n")
-    code = main(
-        [
-            "data",
-            "check",
-            "--dataset",
-            "ucf101",
-            "--annotations",
-            str(tmp_path),
-            "--videos",
-            str(tmp_path),
-        ]
-    )
+    code = run_check(tmp_path, tmp_path)
     assert code == 2
     assert "trainlist01.txt:1" in capsys.readouterr().err
 

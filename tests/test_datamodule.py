@@ -26,6 +26,17 @@ def make_datamodule(root, **options) -> VideoDataModule:
     return VideoDataModule("ucf101", root / "videos", root / "annotations", **settings)
 
 
+def quiet_trainer(**options) -> pl.Trainer:
+    return pl.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **options,
+    )
+
+
 class MeanColour(pl.LightningModule):
     """The smallest classifier that consumes the batch dict: enough to drive the loops."""
 
@@ -84,14 +95,7 @@ def test_trainer_counts_missing_and_broken_videos(synth_copy):
     broken.write_bytes(broken.read_bytes()[:300])
     dm = make_datamodule(synth_copy, num_workers=2, max_bad_fraction=0.2)
     model = MeanColour(dm.num_classes)
-    trainer = pl.Trainer(
-        max_epochs=2,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=2)
     pl.seed_everything(0, workers=True)
     trainer.fit(model, datamodule=dm)
     trainer.test(model, datamodule=dm, verbose=False)
@@ -114,14 +118,6 @@ def test_too_many_bad_training_videos_stop_the_run(synth_copy):
     for video in list((synth_copy / "videos" / "MoveDown").glob("*g02*")):
         video.write_bytes(b"not a video")
     dm = make_datamodule(synth_copy, max_bad_fraction=0.01)
-    trainer = pl.Trainer(
-        max_epochs=1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-    )
+    trainer = quiet_trainer(max_epochs=1, limit_val_batches=0)
     with pytest.raises(TooManyBadVideos, match="MoveDown"):
         trainer.fit(MeanColour(dm.num_classes), datamodule=dm)
