@@ -72,6 +72,29 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_flow_extract(args: argparse.Namespace) -> int:
+    from datasets.flow import FlowConfig
+    from datasets.flow_extract import FAILURES_FILE, extract_all, list_videos
+
+    if (args.dataset is None) != (args.annotations is None):
+        raise ValueError("--dataset and --annotations go together (or leave both out)")
+    relpaths, absent = list_videos(args.videos, args.dataset, args.annotations)
+    if absent:
+        print(f"{absent} annotated videos are not under {args.videos}; skipped")
+    config = FlowConfig(args.algorithm, args.fps, args.bound)
+    summary = extract_all(args.videos, args.out, config, relpaths, workers=args.workers)
+    print(
+        f"flow for {summary['total']} videos in {args.out}: {summary['extracted']} extracted, "
+        f"{summary['skipped']} already done, {len(summary['failed'])} failed"
+    )
+    for rel, error in list(summary["failed"].items())[:20]:
+        print(f"  failed: {rel}: {error}")
+    if summary["failed"]:
+        print(f"all failures are listed in {args.out / FAILURES_FILE}")
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidbench", description="Video action recognition benchmark suite."
@@ -120,6 +143,27 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--size", type=int, default=64, help="frame height in pixels (width is 4:3)")
     synth.add_argument("--seed", type=int, default=0)
     synth.set_defaults(func=cmd_data_synth)
+
+    flow = commands.add_parser("flow", help="optical flow tools").add_subparsers(
+        dest="flow_command", required=True, metavar="SUBCOMMAND"
+    )
+    extract = flow.add_parser("extract", help="compute and store optical flow (resumable)")
+    extract.add_argument("--videos", required=True, type=Path, help="video root folder")
+    extract.add_argument(
+        "--out", required=True, type=Path, help="flow root (mirrors the video tree)"
+    )
+    extract.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="only the videos this dataset's annotations list (all folds)",
+    )
+    extract.add_argument("--annotations", type=Path, default=None)
+    extract.add_argument("--workers", type=int, default=1, help="parallel videos (processes)")
+    extract.add_argument("--algorithm", choices=("tvl1", "farneback"), default="tvl1")
+    extract.add_argument("--fps", type=float, default=25.0, help="frame rate flow is computed at")
+    extract.add_argument("--bound", type=float, default=20.0, help="truncation in pixels")
+    extract.set_defaults(func=cmd_flow_extract)
     return parser
 
 

@@ -2,7 +2,9 @@
 
 Item i is one view (temporal clip x spatial crop) of one video. A sample is a dict:
 
-    rgb:      float32 (3, T, crop, crop), values in [-1, 1]
+    rgb:      float32 (3, T, crop, crop), values in [-1, 1]             (modality "rgb")
+    flow:     float32 (2 * flow_stack, T, crop, crop), (dx, dy) / bound in [-1, 1], field t
+              from frame t to t+1, same crop as rgb, dx negated when flipped   (modality "flow")
     label:    int, 0-based class (-1 for an unlabelled test split)
     video_id: str, the file stem
     view:     int in [0, num_clips * num_crops)
@@ -24,16 +26,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
 from datasets.annotations import VideoRecord
 from datasets.decoders import DecodeError, call_with_timeout, open_video, read_frames
-from datasets.sampling import ClipSampler
+from datasets.flow import FlowConfig, check_provenance
+from datasets.sampling import ClipSampler, retime
 from datasets.transforms import ClipTransform
 
 log = logging.getLogger(__name__)
-MODALITIES = ("rgb",)
+MODALITIES = ("rgb", "flow")
 
 
 class TooManyBadVideos(RuntimeError):
@@ -43,8 +47,10 @@ class TooManyBadVideos(RuntimeError):
 class VideoClipDataset(Dataset):
     """Clips of `videos` ((path, record) pairs of files present on disk).
 
-    The decoder is opened inside `__getitem__` with one decode thread, so the dataset is
-    safe to use with `num_workers > 0`.
+    With the `flow` modality, `flow_paths[i]` holds video i's stored flow (datasets.flow),
+    whose provenance must match `flow_config`; `flow_stack` consecutive fields are taken
+    per time step (10 for the 2D Two-Stream). Decoders are opened inside `__getitem__`
+    with one decode thread, so the dataset is safe to use with `num_workers > 0`.
     """
 
     def __init__(
@@ -59,11 +65,22 @@ class VideoClipDataset(Dataset):
         decoder: str = "decord",
         decode_timeout: float | None = 60.0,
         max_attempts: int = 10,
+        flow_paths: Sequence[Path] | None = None,
+        flow_config: FlowConfig | None = None,
+        flow_stack: int = 1,
     ) -> None:
         unknown = set(modalities) - set(MODALITIES)
         if unknown or not modalities:
             raise ValueError(f"modalities {tuple(modalities)} must be drawn from {MODALITIES}")
+        if "flow" in modalities and (flow_paths is None or len(flow_paths) != len(videos)):
+            raise ValueError("the flow modality needs one flow path per video (flow_paths)")
+        if flow_stack < 1:
+            raise ValueError(f"flow_stack must be >= 1, got {flow_stack}")
         self.videos = list(videos)
+        self.flow_paths = list(flow_paths or [])
+        self.flow_config = flow_config or FlowConfig(fps=sampler.target_fps or 25.0)
+        self.flow_stack = flow_stack
+        self._checked_flow: set[int] = set()
         self.sampler = sampler
         self.transform = transform
         self.split = split
@@ -89,7 +106,7 @@ class VideoClipDataset(Dataset):
             try:
                 if video_index in self._known_bad:  # failed before in this worker: do not retry
                     raise self._known_bad[video_index]
-                sample = self.load(path, view)
+                sample = self.load(video_index, view)
             except DecodeError as error:
                 if video_index not in self._known_bad:
                     log.warning("%s video failed: %s", self.split, error)
@@ -126,18 +143,57 @@ class VideoClipDataset(Dataset):
                 return candidate
         raise TooManyBadVideos(f"every video of split {self.split!r} failed to decode")
 
-    def load(self, path: Path, view: int) -> dict[str, torch.Tensor]:
-        """Decode and transform one view of the video at `path`; raises DecodeError."""
+    def load(self, video_index: int, view: int) -> dict[str, torch.Tensor]:
+        """Decode and transform one view of video `video_index`; raises DecodeError."""
+        path = self.videos[video_index][0]
         clip_index, crop_index = divmod(view, self.transform.num_crops)
+        frames = call_with_timeout(
+            lambda: self._decode(video_index, clip_index), self.decode_timeout, path
+        )
+        height, width = next(iter(frames.values())).shape[1:3]
+        params = self.transform.sample_params(height, width, crop_index)
+        sample = {}
+        if "rgb" in frames:
+            sample["rgb"] = self.transform(frames["rgb"], params)
+        if "flow" in frames:
+            if frames["flow"].shape[1:3] != (height, width):
+                raise DecodeError(
+                    self.flow_paths[video_index],
+                    f"flow is {frames['flow'].shape[2]}x"
+                    f"{frames['flow'].shape[1]}, the video {width}x{height}",
+                )
+            sample["flow"] = self.transform.flow(frames["flow"], params, self.flow_stack)
+        return sample
 
-        def decode():
+    def _decode(self, video_index: int, clip_index: int) -> dict[str, np.ndarray]:
+        """uint8 frames per modality: rgb (T, H, W, 3); flow (T * flow_stack, H, W, 3)."""
+        path = self.videos[video_index][0]
+        if "rgb" in self.modalities:
             video = open_video(path, self.decoder, num_threads=1)
-            indices = self.sampler(video.num_frames, video.fps, clip_index)
-            return read_frames(video, indices)
-
-        frames = call_with_timeout(decode, self.decode_timeout, path)  # uint8 (T, H, W, 3)
-        params = self.transform.sample_params(frames.shape[1], frames.shape[2], crop_index)
-        return {"rgb": self.transform(frames, params)}
+            timeline = retime(video.num_frames, video.fps, self.sampler.target_fps)
+            steps = len(timeline)
+        if "flow" in self.modalities:
+            flow_file = self.flow_paths[video_index]
+            flow = open_video(flow_file, self.decoder, num_threads=1)
+            if video_index not in self._checked_flow:
+                check_provenance(flow_file, self.flow_config)  # FlowMismatch stops the run
+                self._checked_flow.add(video_index)
+            if "rgb" not in self.modalities:
+                steps = flow.num_frames + 1
+            elif flow.num_frames != steps - 1:
+                raise DecodeError(
+                    flow_file,
+                    f"holds {flow.num_frames} flow fields but {path} has "
+                    f"{steps} frames at the sampling fps (expected {steps - 1}); re-extract",
+                )
+        positions = self.sampler.positions(steps, clip_index)
+        frames = {}
+        if "rgb" in self.modalities:
+            frames["rgb"] = read_frames(video, timeline[positions])
+        if "flow" in self.modalities:
+            fields = positions[:, None] + np.arange(self.flow_stack)[None]  # (T, stack)
+            frames["flow"] = read_frames(flow, np.minimum(fields, flow.num_frames - 1).reshape(-1))
+        return frames
 
 
 def collate_clips(samples: list[dict[str, Any]]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 
 from datasets.annotations import UNLABELLED, Annotations, load_annotations
 from datasets.clip_dataset import BadVideoLog, VideoClipDataset, collate_clips
+from datasets.flow import FlowConfig, flow_path
 from datasets.index import locate_videos
 from datasets.sampling import ClipSampler
 from datasets.transforms import ClipTransform
@@ -27,6 +28,9 @@ class VideoDataModule(pl.LightningDataModule):
     (1 centre or 3) crops, or the whole video (`full_video_test`, batch size 1).
     Missing videos are excluded up front; undecodable ones are substituted in training
     and excluded in evaluation; `bad_videos.summary()` has the counts per split.
+    With the `flow` modality, flow comes from `flow_root` (`vidbench flow extract`, same
+    relative paths) and must have been extracted with `flow_algorithm` and `flow_bound`
+    at `target_fps`; a video without its flow file counts as missing.
     """
 
     def __init__(
@@ -49,10 +53,17 @@ class VideoDataModule(pl.LightningDataModule):
         decoder: str = "decord",
         decode_timeout: float | None = 60.0,
         max_bad_fraction: float = 0.01,
+        flow_root: str | Path | None = None,
+        flow_algorithm: str = "tvl1",
+        flow_bound: float = 20.0,
+        flow_stack: int = 1,
     ) -> None:
         super().__init__()
         if test_crops not in (1, 3):
             raise ValueError(f"test_crops must be 1 (centre) or 3, got {test_crops}")
+        if "flow" in modalities and flow_root is None:
+            raise ValueError("the flow modality needs flow_root: run `vidbench flow extract` first")
+        self.flow_config = FlowConfig(flow_algorithm, target_fps or 25.0, flow_bound)
         self.save_hyperparameters()
         self.video_root = Path(video_root)
         self.annotations: Annotations = load_annotations(dataset, annotation_path, fold)
@@ -102,7 +113,15 @@ class VideoDataModule(pl.LightningDataModule):
         split = self.split_for(stage)
         records = self.annotations.splits[split]
         paths = locate_videos(records, self.video_root)
-        missing = [r.path for r, p in zip(records, paths, strict=True) if p is None]
+        flows = [self._flow_path(p) for p in paths]
+        usable = [
+            p is not None and (f is None or f.is_file()) for p, f in zip(paths, flows, strict=True)
+        ]
+        missing = [
+            r.path + ("" if p is None else " (its flow)")
+            for r, p, ok in zip(records, paths, usable, strict=True)
+            if not ok
+        ]
         self.bad_videos.start_split(split, len(records), missing)
         if missing:
             log.warning(
@@ -113,11 +132,12 @@ class VideoDataModule(pl.LightningDataModule):
                 self.video_root,
                 missing[0],
             )
-        present = [(p, r) for p, r in zip(paths, records, strict=True) if p is not None]
-        if not present:
+        keep = [i for i, ok in enumerate(usable) if ok]
+        if not keep:
             raise FileNotFoundError(
                 f"none of the {len(records)} {split} videos is under {self.video_root}"
             )
+        present = [(paths[i], records[i]) for i in keep]
         if stage == "train":
             sampler = ClipSampler("train", hp.clip_len, hp.frame_interval, 1, hp.target_fps)
             transform = ClipTransform(hp.short_side, hp.crop_size, "random", flip=True)
@@ -141,7 +161,15 @@ class VideoDataModule(pl.LightningDataModule):
             substitute=stage == "train",
             decoder=hp.decoder,
             decode_timeout=hp.decode_timeout,
+            flow_paths=[flows[i] for i in keep] if "flow" in hp.modalities else None,
+            flow_config=self.flow_config,
+            flow_stack=hp.flow_stack,
         )
+
+    def _flow_path(self, video: Path | None) -> Path | None:
+        if video is None or "flow" not in self.hparams.modalities:
+            return None
+        return flow_path(self.hparams.flow_root, video.relative_to(self.video_root))
 
     def _loader(self, stage: str) -> DataLoader:
         hp = self.hparams

@@ -55,12 +55,17 @@ class ClipSampler:
     def __call__(self, num_frames: int, fps: float, view: int = 0) -> np.ndarray:
         """Source frame indices (int64, in [0, num_frames)) of temporal view `view`."""
         timeline = retime(num_frames, fps, self.target_fps)
-        n = len(timeline)
+        return timeline[self.positions(len(timeline), view)]
+
+    def positions(self, n: int, view: int = 0) -> np.ndarray:
+        """Positions of view `view` on a re-timed timeline of `n` frames (looped if short).
+
+        Modalities sampled at the same positions (RGB frames, flow fields) stay aligned.
+        """
         if self.mode == "full":
-            return timeline[np.arange(max(n, self.clip_len)) % n]
+            return np.arange(max(n, self.clip_len)) % n
         start = self._start(n, view)
-        positions = start + np.arange(self.clip_len) * self.frame_interval
-        return timeline[positions % n]
+        return (start + np.arange(self.clip_len) * self.frame_interval) % n
 
     def _start(self, n: int, view: int) -> int:
         slack = n - self.span

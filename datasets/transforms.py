@@ -5,7 +5,8 @@ values to [-1, 1] (SPEC 2).
 chosen in source pixels (its side is crop_size * shorter_side / short_side, 210 px for a
 240-line UCF-101 video) and only that box is resized to crop_size, bilinearly (area
 averaging when shrinking). Same geometry, a fraction of the work. Crop and flip are drawn
-once per sample (`CropParams`) so every modality of a sample gets the same ones.
+once per sample (`CropParams`) so every modality of a sample gets the same ones. Flow values
+stay in source-pixel units (they are not rescaled with the box).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
+
+from datasets.flow import FLOW_UNIT, FLOW_UNIT_NEGATED
 
 CROP_MODES = ("random", "center", "three")
 UNIT_RANGE = (np.arange(256, dtype=np.float64) / 127.5 - 1).astype(
@@ -78,11 +81,30 @@ class ClipTransform:
         return CropParams(top, left, size, flip)
 
     def __call__(self, frames: np.ndarray, params: CropParams) -> torch.Tensor:
-        """uint8 (T, H, W, 3) -> float32 (3, T, crop_size, crop_size) in [-1, 1]."""
+        """RGB: uint8 (T, H, W, 3) -> float32 (3, T, crop_size, crop_size) in [-1, 1]."""
+        return self._crop_resize_lookup(frames, params, (UNIT_RANGE,) * 3)
+
+    def flow(self, fields: np.ndarray, params: CropParams, stack: int = 1) -> torch.Tensor:
+        """Quantised flow (see datasets.flow): uint8 (T * stack, H, W, 3), `stack` fields per
+        time step -> float32 (2 * stack, T, crop, crop) in [-1, 1], channels (dx0, dy0, dx1,
+        ...). A flipped clip has dx negated."""
+        dx_table = FLOW_UNIT_NEGATED if params.flip else FLOW_UNIT
+        out = self._crop_resize_lookup(fields, params, (dx_table, FLOW_UNIT))  # (2, T*stack, h, w)
+        if stack == 1:
+            return out
+        _, steps, h, w = out.shape
+        return (
+            out.view(2, steps // stack, stack, h, w)
+            .permute(2, 0, 1, 3, 4)
+            .reshape(2 * stack, -1, h, w)
+        )
+
+    def _crop_resize_lookup(self, frames: np.ndarray, params: CropParams, tables) -> torch.Tensor:
+        """Crop box, resize, flip, then channel c through lookup table c, into (C, T, h, w)."""
         box = frames[
             :, params.top : params.top + params.size, params.left : params.left + params.size
         ]
-        out = np.empty((3, len(frames), self.crop_size, self.crop_size), np.float32)
+        out = np.empty((len(tables), len(frames), self.crop_size, self.crop_size), np.float32)
         size = (self.crop_size, self.crop_size)
         shrink = cv2.INTER_AREA if params.size > self.crop_size else cv2.INTER_LINEAR
         for t, frame in enumerate(box):
@@ -93,8 +115,7 @@ class ClipTransform:
             )
             if params.flip:
                 frame = cv2.flip(frame, 1)
-            for c, plane in enumerate(cv2.split(np.ascontiguousarray(frame))):
-                cv2.LUT(
-                    plane, UNIT_RANGE, dst=out[c, t]
-                )  # x / 127.5 - 1, straight into (C, T, H, W)
+            planes = cv2.split(np.ascontiguousarray(frame))
+            for c, table in enumerate(tables):
+                cv2.LUT(planes[c], table, dst=out[c, t])  # straight into (C, T, H, W)
         return torch.from_numpy(out)

@@ -1,0 +1,145 @@
+"""`vidbench flow extract`: flow for every video of a tree or a dataset, resumable and parallel.
+
+Finished videos (flow file plus matching provenance) are skipped on a re-run; temporary
+files left by a killed run are removed; a video that fails is recorded in
+`FLOWDIR/failures.json` with its error and the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import cv2
+from tqdm import tqdm
+
+from datasets.annotations import VIDEO_EXTENSIONS, load_annotations
+from datasets.check import atomic_write_text
+from datasets.decoders import DecodeError
+from datasets.flow import (
+    FlowConfig,
+    FlowMismatch,
+    check_provenance,
+    extract_flow,
+    flow_path,
+    provenance_path,
+)
+from datasets.index import locate_videos
+
+log = logging.getLogger(__name__)
+FAILURES_FILE = "failures.json"
+
+
+def list_videos(
+    videos: Path, dataset: str | None = None, annotations: Path | None = None
+) -> tuple[list[str], int]:
+    """Relative paths of the videos to process, and how many annotated ones are absent.
+
+    Without a dataset: every video file under `videos`. With one: the videos its
+    annotations list in any fold (UCF-101/HMDB-51 folds 1-3 share their videos).
+    """
+    if dataset is None:
+        found = sorted(
+            p.relative_to(videos).as_posix()
+            for p in videos.rglob("*")
+            if p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".")
+        )
+        return found, 0
+    folds = (1, 2, 3) if dataset in ("ucf101", "hmdb51") else (1,)
+    records = {}
+    for fold in folds:
+        try:
+            parsed = load_annotations(dataset, annotations, fold)
+        except FileNotFoundError:
+            if fold == 1:
+                raise
+            continue
+        for split in parsed.splits.values():
+            records.update({r.path: r for r in split})
+    located = locate_videos(list(records.values()), videos)
+    present = sorted({p.relative_to(videos).as_posix() for p in located if p is not None})
+    return present, sum(p is None for p in located)
+
+
+def _extract_one(video: str, out: str, config: FlowConfig) -> tuple[str, str | None]:
+    cv2.setNumThreads(1)
+    try:
+        extract_flow(video, out, config)
+        return video, None
+    except (DecodeError, OSError, cv2.error, ValueError) as error:
+        return video, f"{type(error).__name__}: {error}"
+
+
+def remove_stale_temporaries(out_root: Path) -> int:
+    stale = [p for p in out_root.rglob(".*.tmp*") if p.is_file()] if out_root.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
+def extract_all(
+    videos: Path,
+    out_root: Path,
+    config: FlowConfig,
+    relpaths: list[str],
+    *,
+    workers: int = 1,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Extract flow for `relpaths` (relative to `videos`) into `out_root`.
+
+    Returns {"total", "extracted", "skipped", "failed": {relpath: error}}.
+    """
+    out_root.mkdir(parents=True, exist_ok=True)
+    stale = remove_stale_temporaries(out_root)
+    if stale:
+        log.info("removed %d partial files left by an interrupted run", stale)
+    failed: dict[str, str] = {}
+    todo = []
+    for rel in relpaths:
+        target = flow_path(out_root, rel)
+        if target.is_file() and provenance_path(target).is_file():
+            try:
+                check_provenance(target, config)
+                continue  # finished earlier
+            except FlowMismatch as error:
+                failed[rel] = f"{error}; delete it or extract into another --out"
+                continue
+        todo.append(rel)
+    skipped = len(relpaths) - len(todo) - len(failed)
+    bar = tqdm(
+        total=len(todo), desc="extracting flow", unit="video", disable=None if progress else True
+    )
+    rel_of = {str(videos / rel): rel for rel in todo}
+    jobs = [(str(videos / rel), str(flow_path(out_root, rel)), config) for rel in todo]
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_extract_one, *job) for job in jobs]
+            results = (future.result() for future in as_completed(futures))
+            _collect(results, rel_of, failed, bar)
+    else:
+        _collect((_extract_one(*job) for job in jobs), rel_of, failed, bar)
+    bar.close()
+    failures = out_root / FAILURES_FILE
+    if failed:
+        atomic_write_text(failures, json.dumps(failed, indent=1))
+    else:
+        failures.unlink(missing_ok=True)
+    return {
+        "total": len(relpaths),
+        "extracted": len(todo) - len(set(failed) & set(todo)),
+        "skipped": skipped,
+        "failed": failed,
+    }
+
+
+def _collect(results, rel_of: dict[str, str], failed: dict[str, str], bar: tqdm) -> None:
+    for video, error in results:
+        if error:
+            failed[rel_of[video]] = error
+            log.warning("flow failed for %s: %s", video, error)
+            bar.set_postfix(failed=len(failed))
+        bar.update()
