@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,10 @@ def extract_all(
     rel_of = {str(videos / rel): rel for rel in todo}
     jobs = [(str(videos / rel), str(flow_path(out_root, rel)), config) for rel in todo]
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: forking a process that holds decoder and OpenMP threads can deadlock
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
             futures = [pool.submit(_extract_one, *job) for job in jobs]
             results = (future.result() for future in as_completed(futures))
             _collect(results, rel_of, failed, bar)
