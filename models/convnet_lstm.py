@@ -1,0 +1,50 @@
+"""ConvNet+LSTM, SPEC 1a: Inception-v1 features per frame -> BN -> LSTM (512) -> FC.
+
+Trained with cross-entropy on every time step's output (`training_logits`); at test time
+only the last frame's output counts (`forward`). 25 RGB frames, 1 of every 5 at 25 fps.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.backbones import create_backbone
+from models.registry import InputSpec, register_model
+
+
+@register_model("convnet_lstm")
+class ConvNetLSTM(nn.Module):
+    """`rgb` (B, 3, T, H, W) -> logits (B, num_classes) of the last time step."""
+
+    input_spec = InputSpec(modalities=("rgb",), clip_len=25, frame_interval=5, crop_size=224)
+
+    def __init__(
+        self,
+        num_classes: int,
+        backbone: str = "inception_v1",
+        width: float = 1.0,
+        hidden: int = 512,
+        dropout: float = 0.5,
+        backbone_weights: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.backbone = create_backbone(backbone, 3, width, backbone_weights)
+        features = self.backbone.num_features
+        self.norm = nn.BatchNorm1d(features)
+        self.lstm = nn.LSTM(features, hidden, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def training_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits at every time step: (B, T, num_classes)."""
+        x = inputs["rgb"]
+        b, c, t, h, w = x.shape
+        frames = x.transpose(1, 2).reshape(b * t, c, h, w)
+        features = self.backbone(frames).mean(dim=(2, 3))  # (B*T, F), the last average pool
+        sequence = self.norm(features).view(b, t, -1)
+        hidden, _ = self.lstm(sequence)  # (B, T, hidden)
+        return self.fc(self.dropout(hidden))
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.training_logits(inputs)[:, -1]

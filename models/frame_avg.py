@@ -1,0 +1,33 @@
+"""Frame averaging: a 2D backbone on single frames, scores averaged over time.
+
+The control that sees no motion: on the synthetic-motion data it must sit at chance.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.registry import InputSpec, register_model
+from models.two_stream import FrameClassifier
+
+
+@register_model("frame_avg")
+class FrameAverage(nn.Module):
+    """`rgb` (B, 3, T, H, W) -> logits (B, num_classes), the mean of per-frame logits."""
+
+    input_spec = InputSpec(modalities=("rgb",), clip_len=25, frame_interval=5, crop_size=224)
+
+    def __init__(
+        self,
+        num_classes: int,
+        backbone: str = "inception_v1",
+        width: float = 1.0,
+        dropout: float = 0.5,
+        backbone_weights: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.frames = FrameClassifier(num_classes, 3, backbone, width, dropout, backbone_weights)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.frames(inputs["rgb"]).mean(dim=1)

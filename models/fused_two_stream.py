@@ -1,0 +1,71 @@
+"""3D-Fused Two-Stream, SPEC 1d: two 2D Inception-v1 trunks on 5 RGB frames 10 apart and
+their flow stacks; the grids before the last average pool (1024 x 7 x 7 a frame) of both
+streams are stacked over time and concatenated, then a 3x3x3 conv with 512 outputs (BN,
+ReLU), a 3x3x3 max pool (stride 2) and a fully connected layer, on average-pooled
+features. New layers start from Gaussian noise. 39.5M parameters plus the classifier.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.backbones import create_backbone
+from models.inception import scaled
+from models.registry import InputSpec, register_model
+from models.two_stream import FLOW_STACK
+
+
+@register_model("fused_two_stream")
+class FusedTwoStream(nn.Module):
+    """`rgb` (B, 3, T, H, W) and `flow` (B, 2*flow_stack, T, H, W) -> logits (B, num_classes)."""
+
+    input_spec = InputSpec(
+        modalities=("rgb", "flow"),
+        clip_len=5,
+        frame_interval=10,
+        crop_size=224,
+        flow_stack=FLOW_STACK,
+    )
+
+    def __init__(
+        self,
+        num_classes: int,
+        backbone: str = "inception_v1",
+        width: float = 1.0,
+        dropout: float = 0.5,
+        flow_stack: int = FLOW_STACK,
+        backbone_weights: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.input_spec = InputSpec(("rgb", "flow"), 5, 10, 224, flow_stack)
+        self.rgb = create_backbone(backbone, 3, width, backbone_weights)
+        self.flow = create_backbone(backbone, 2 * flow_stack, width, backbone_weights)
+        fused = scaled(512, width)
+        self.fusion = nn.Sequential(
+            nn.Conv3d(
+                self.rgb.num_features + self.flow.num_features, fused, 3, padding=1, bias=False
+            ),
+            nn.BatchNorm3d(fused),
+            nn.ReLU(inplace=True),
+            nn.MaxPool3d(3, 2, padding=1),
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(fused, num_classes)
+        for module in (*self.fusion, self.fc):
+            if isinstance(module, (nn.Conv3d, nn.Linear)):
+                nn.init.normal_(module.weight, std=0.01)
+
+    @staticmethod
+    def grids(trunk: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, T, H, W) -> per-frame feature grids stacked in time (B, F, T, h, w)."""
+        b, c, t, h, w = x.shape
+        grid = trunk(x.transpose(1, 2).reshape(b * t, c, h, w))  # (B*T, F, h', w')
+        return grid.view(b, t, *grid.shape[1:]).transpose(1, 2)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = torch.cat(
+            [self.grids(self.rgb, inputs["rgb"]), self.grids(self.flow, inputs["flow"])], dim=1
+        )
+        x = self.fusion(x)  # (B, 512, 3, 4, 4) for 5 frames at 224
+        return self.fc(self.dropout(x.mean(dim=(2, 3, 4))))

@@ -1,0 +1,84 @@
+"""Two-Stream, SPEC 1c: two 2D Inception-v1 replicas, one on an RGB frame, one on a stack
+of 10 flow fields (20 input channels); their predictions are averaged. Several snapshots
+(time steps) of a clip are each classified and averaged too, end to end.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.backbones import create_backbone
+from models.registry import InputSpec, register_model
+
+FLOW_STACK = 10
+
+
+class FrameClassifier(nn.Module):
+    """A 2D backbone + average pool + dropout + FC applied to every time step.
+
+    (B, C, T, H, W) -> per-step logits (B, T, num_classes).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_chans: int,
+        backbone: str,
+        width: float,
+        dropout: float,
+        weights: str | None,
+    ) -> None:
+        super().__init__()
+        self.backbone = create_backbone(backbone, in_chans, width, weights)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(self.backbone.num_features, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, t, h, w = x.shape
+        features = self.backbone(x.transpose(1, 2).reshape(b * t, c, h, w)).mean(dim=(2, 3))
+        return self.fc(self.dropout(features)).view(b, t, -1)
+
+
+@register_model("two_stream")
+class TwoStream(nn.Module):
+    """`rgb` (B, 3, T, H, W) and `flow` (B, 2*flow_stack, T, H, W) -> logits (B, num_classes)."""
+
+    input_spec = InputSpec(
+        modalities=("rgb", "flow"), clip_len=1, crop_size=224, flow_stack=FLOW_STACK
+    )
+
+    def __init__(
+        self,
+        num_classes: int,
+        modalities: tuple[str, ...] = ("rgb", "flow"),
+        backbone: str = "inception_v1",
+        width: float = 1.0,
+        dropout: float = 0.5,
+        flow_stack: int = FLOW_STACK,
+        backbone_weights: str | None = None,
+    ) -> None:
+        super().__init__()
+        if not modalities or set(modalities) - {"rgb", "flow"}:
+            raise ValueError(
+                f"two_stream modalities {tuple(modalities)} must be drawn from ('rgb', 'flow')"
+            )
+        self.modalities = tuple(modalities)
+        self.input_spec = InputSpec(
+            self.modalities, clip_len=1, crop_size=224, flow_stack=flow_stack
+        )
+        channels = {"rgb": 3, "flow": 2 * flow_stack}
+        self.streams = nn.ModuleDict(
+            {
+                m: FrameClassifier(
+                    num_classes, channels[m], backbone, width, dropout, backbone_weights
+                )
+                for m in self.modalities
+            }
+        )
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        per_stream = [
+            self.streams[m](inputs[m]).mean(dim=1) for m in self.modalities
+        ]  # snapshots averaged
+        return torch.stack(per_stream).mean(dim=0)  # streams averaged
