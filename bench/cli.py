@@ -95,6 +95,37 @@ def cmd_flow_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from models.costs import describe_models
+
+    rows = describe_models(args.num_classes)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(f"{'architecture':<18}{'params':>12}{'GMACs/clip':>12}  input (paper size)")
+    for row in rows:
+        flow = f", flow stack {row['flow_stack']}" if "flow" in row["modalities"] else ""
+        spacing = f" every {row['frame_interval']}" if row["frame_interval"] > 1 else ""
+        print(
+            f"{row['name']:<18}{row['params'] / 1e6:>11.2f}M{row['gmacs']:>12.2f}  "
+            f"{'+'.join(row['modalities'])}, {row['clip_len']} frames{spacing}, "
+            f"{row['crop_size']}px{flow}"
+        )
+    print(
+        f"params at {args.num_classes} classes; GMACs = multiply-adds (1 MAC = 2 FLOPs) of conv, "
+        "linear and matmul per clip, counted by torch.utils.flop_counter"
+    )
+    return 0
+
+
+def cmd_weights_import(args: argparse.Namespace) -> int:
+    from models.weights import import_pytorch_i3d
+
+    out = import_pytorch_i3d(args.source, args.stream, args.out, args.labels)
+    print(f"wrote {out}: i3d {args.stream} stream with {args.labels} class names")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidbench", description="Video action recognition benchmark suite."
@@ -164,6 +195,30 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--fps", type=float, default=25.0, help="frame rate flow is computed at")
     extract.add_argument("--bound", type=float, default=20.0, help="truncation in pixels")
     extract.set_defaults(func=cmd_flow_extract)
+
+    listing = commands.add_parser(
+        "models", help="registered architectures with parameters and multiply-adds"
+    )
+    listing.add_argument("--json", action="store_true", help="print a JSON list")
+    listing.add_argument("--num-classes", type=int, default=400)
+    listing.set_defaults(func=cmd_models)
+
+    weights = commands.add_parser("weights", help="weight tools").add_subparsers(
+        dest="weights_command", required=True, metavar="SUBCOMMAND"
+    )
+    importer = weights.add_parser(
+        "import", help="convert published weights to a VideoClassifier checkpoint"
+    )
+    importer.add_argument("format", choices=("pytorch-i3d",))
+    importer.add_argument("source", type=Path, help="the source state dict (.pt)")
+    importer.add_argument("--stream", required=True, choices=("rgb", "flow"))
+    importer.add_argument("--out", required=True, type=Path)
+    importer.add_argument(
+        "--labels",
+        default="kinetics400",
+        help="kinetics400, kinetics600, or a file with one class name a line",
+    )
+    importer.set_defaults(func=cmd_weights_import)
     return parser
 
 

@@ -7,6 +7,14 @@
 """
 
 from models import c3d, convnet_lstm, frame_avg, fused_two_stream, i3d, r3d, two_stream  # noqa: F401  (register)
+from models.classifier import VideoClassifier
 from models.registry import InputSpec, create_model, list_models, model_options, register_model
 
-__all__ = ["InputSpec", "create_model", "list_models", "model_options", "register_model"]
+__all__ = [
+    "InputSpec",
+    "VideoClassifier",
+    "create_model",
+    "list_models",
+    "model_options",
+    "register_model",
+]

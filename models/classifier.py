@@ -1,0 +1,216 @@
+"""`VideoClassifier`: the one LightningModule that trains and tests every architecture.
+
+The network is built from `arch` + `model_options` through `models.create_model`; the
+batch is the data layer's dict. Metrics are torchmetrics collections per stage: top-1,
+top-5 and mean class accuracy on clips, and at test time also on videos (softmax averaged
+over all views of a video). Protocols (SPEC 3, Table 4): `scratch` and `finetune` train
+everything; `fixed` freezes all but the last layer and keeps BatchNorm in eval mode.
+Checkpoints carry the class names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import Metric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
+
+from models.registry import create_model
+
+PROTOCOLS = ("scratch", "fixed", "finetune")
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULERS = ("none", "cosine", "step")
+
+
+def accuracy_metrics(num_classes: int) -> MetricCollection:
+    return MetricCollection(
+        {
+            "top1": MulticlassAccuracy(num_classes, top_k=1),
+            "top5": MulticlassAccuracy(num_classes, top_k=min(5, num_classes)),
+            "mean_class": MulticlassAccuracy(num_classes, average="macro"),
+        }
+    )
+
+
+def video_key(video_id: str) -> int:
+    """A stable 63-bit integer for a video id (tensor metric states cannot hold strings)."""
+    return int.from_bytes(hashlib.blake2b(video_id.encode(), digest_size=8).digest(), "big") >> 1
+
+
+class VideoLevelAccuracy(Metric):
+    """Accuracy of video predictions: the softmax of every view of a video averaged.
+
+    update(probs (N, C), labels (N,), keys (N,)); states concatenate across processes, so
+    the result is the same under DDP as on one device.
+    """
+
+    full_state_update = False
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.add_state("probs", default=[], dist_reduce_fx="cat")
+        self.add_state("labels", default=[], dist_reduce_fx="cat")
+        self.add_state("keys", default=[], dist_reduce_fx="cat")
+
+    def update(self, probs: torch.Tensor, labels: torch.Tensor, keys: torch.Tensor) -> None:
+        self.probs.append(probs.float())
+        self.labels.append(labels)
+        self.keys.append(keys)
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        probs, labels, keys = (
+            torch.cat(s) if isinstance(s, list) else s for s in (self.probs, self.labels, self.keys)
+        )
+        unique, inverse = torch.unique(keys, return_inverse=True)
+        video_probs = torch.zeros(len(unique), self.num_classes, device=probs.device).index_add_(
+            0, inverse, probs
+        )
+        video_labels = torch.zeros(len(unique), dtype=labels.dtype, device=labels.device).scatter_(
+            0, inverse, labels
+        )
+        metrics = accuracy_metrics(self.num_classes).to(probs.device)
+        result = metrics(video_probs, video_labels)
+        result["videos"] = torch.tensor(len(unique))
+        return result
+
+
+class VideoClassifier(pl.LightningModule):
+    """Any registered architecture trained with cross-entropy.
+
+    `module(batch)` returns logits (B, num_classes). Models with `training_logits` (the
+    ConvNet+LSTM) train on every time step's output and report the last one's (SPEC 1a).
+    """
+
+    def __init__(
+        self,
+        arch: str,
+        num_classes: int,
+        class_names: list[str] | None = None,
+        model_options: dict[str, Any] | None = None,
+        protocol: str = "scratch",
+        optimizer: str = "sgd",
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-7,
+        scheduler: str = "none",
+        lr_step: int = 1000,
+    ) -> None:
+        super().__init__()
+        for name, value, allowed in (
+            ("protocol", protocol, PROTOCOLS),
+            ("optimizer", optimizer, OPTIMIZERS),
+            ("scheduler", scheduler, SCHEDULERS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} {value!r} is not one of {allowed}")
+        if class_names is not None and len(class_names) != num_classes:
+            raise ValueError(f"{len(class_names)} class names for {num_classes} classes")
+        self.save_hyperparameters()
+        self.net = create_model(arch, num_classes, **(model_options or {}))
+        self.class_names = (
+            list(class_names) if class_names else [str(i) for i in range(num_classes)]
+        )
+        self.metrics = nn.ModuleDict(
+            {
+                f"{stage}_metrics": accuracy_metrics(num_classes).clone(prefix=f"{stage}/")
+                for stage in ("train", "val", "test")
+            }
+        )
+        self.video_metrics = VideoLevelAccuracy(num_classes)
+        if protocol == "fixed":
+            head = self.head_parameters()
+            for parameter in self.net.parameters():
+                parameter.requires_grad = any(parameter is h for h in head)
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the last layer(s): every Linear or 1x1x1 conv that outputs the classes."""
+        classes = self.hparams.num_classes
+        heads = [
+            m
+            for m in self.net.modules()
+            if (isinstance(m, nn.Linear) and m.out_features == classes)
+            or (
+                isinstance(m, nn.Conv3d)
+                and m.out_channels == classes
+                and m.kernel_size == (1, 1, 1)
+            )
+        ]
+        return [p for m in heads for p in m.parameters()]
+
+    def train(self, mode: bool = True) -> VideoClassifier:
+        super().train(mode)
+        if self.hparams.protocol == "fixed":  # frozen trunk: BatchNorm keeps its statistics
+            for module in self.net.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.net(batch)
+
+    def _step(self, batch: dict[str, Any], stage: str) -> torch.Tensor | None:
+        if (
+            "label" not in batch
+        ):  # every video of this batch failed to decode (data layer counted it)
+            return None
+        labels = batch["label"]
+        if stage == "train" and hasattr(self.net, "training_logits"):
+            steps = self.net.training_logits(batch)  # (B, T, C)
+            loss = F.cross_entropy(steps.flatten(0, 1), labels.repeat_interleave(steps.shape[1]))
+            logits = steps[:, -1]
+        else:
+            logits = self(batch)
+            loss = F.cross_entropy(logits, labels)
+        metrics = self.metrics[f"{stage}_metrics"]
+        metrics.update(logits, labels)
+        self.log(
+            f"{stage}/loss",
+            loss,
+            batch_size=len(labels),
+            prog_bar=stage != "test",
+            sync_dist=stage != "train",
+        )
+        self.log_dict(metrics, batch_size=len(labels), prog_bar=stage == "val")
+        if stage == "test":
+            keys = torch.tensor([video_key(v) for v in batch["video_id"]], device=labels.device)
+            self.video_metrics.update(logits.softmax(dim=-1), labels, keys)
+        return loss
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        result = self.video_metrics.compute()
+        self.log_dict({f"test_video/{k}": v.float() for k, v in result.items()})
+        self.video_metrics.reset()
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        parameters = [p for p in self.parameters() if p.requires_grad]
+        if hp.optimizer == "sgd":
+            optimizer = torch.optim.SGD(
+                parameters, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay
+            )
+        else:
+            optimizer = torch.optim.AdamW(parameters, lr=hp.lr, weight_decay=hp.weight_decay)
+        if hp.scheduler == "none":
+            return optimizer
+        if hp.scheduler == "cosine":
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimizer, max(1, self.trainer.estimated_stepping_batches)
+            )
+        else:
+            schedule = torch.optim.lr_scheduler.StepLR(optimizer, hp.lr_step, gamma=0.1)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

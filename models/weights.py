@@ -1,0 +1,148 @@
+"""Importing published weights into VideoClassifier checkpoints, and class-name lists.
+
+`import_pytorch_i3d` converts the widely shared PyTorch I3D checkpoints (the pytorch-i3d
+layout: `Conv3d_1a_7x7.conv3d.weight`, `Mixed_3b.b1b.bn.running_mean`,
+`logits.conv3d.bias`, ...) into a checkpoint that `VideoClassifier.load_from_checkpoint`
+opens. Every load uses `torch.load(weights_only=True)` (see `models.backbones.load_weights`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from models.backbones import load_weights
+from models.classifier import VideoClassifier
+
+LABEL_SETS = ("kinetics400", "kinetics600")
+_BLOCKS = {
+    "Conv3d_1a_7x7": "conv1",
+    "Conv3d_2b_1x1": "conv2",
+    "Conv3d_2c_3x3": "conv3",
+    "Mixed_3b": "inception3a",
+    "Mixed_3c": "inception3b",
+    "Mixed_4b": "inception4a",
+    "Mixed_4c": "inception4b",
+    "Mixed_4d": "inception4c",
+    "Mixed_4e": "inception4d",
+    "Mixed_4f": "inception4e",
+    "Mixed_5b": "inception5a",
+    "Mixed_5c": "inception5b",
+}
+_BRANCHES = {
+    "b0": "branch1",
+    "b1a": "branch2.0",
+    "b1b": "branch2.1",
+    "b2a": "branch3.0",
+    "b2b": "branch3.1",
+    "b3b": "branch4.1",
+}
+_KEY = re.compile(
+    r"^(?P<block>[A-Za-z0-9_]+?)\.(?:(?P<branch>b\d[ab]?)\.)?(?P<layer>conv3d|bn)\.(?P<param>\w+)$"
+)
+
+
+def load_labels(labels: str | Path) -> list[str]:
+    """Class names: `kinetics400` / `kinetics600` (shipped, sorted as the I3D weights use)
+    or a text file with one name a line."""
+    if str(labels) in LABEL_SETS:
+        text = resources.files("models").joinpath(f"labels/{labels}_classes.txt").read_text()
+    else:
+        path = Path(labels)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"labels {str(labels)!r}: not one of {LABEL_SETS} and no such file"
+            )
+        text = path.read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def convert_pytorch_i3d(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """pytorch-i3d keys -> vidbench `I3DStream` keys (`trunk.inception3a.branch2.1.bn.weight`)."""
+    out = {}
+    for key, value in state.items():
+        key = key.removeprefix("module.")
+        if key.startswith("logits.conv3d."):
+            out["logits." + key.rsplit(".", 1)[1]] = value
+            continue
+        match = _KEY.match(key)
+        if (
+            not match
+            or match["block"] not in _BLOCKS
+            or (match["branch"] and match["branch"] not in _BRANCHES)
+        ):
+            raise ValueError(f"unexpected key {key!r} for the pytorch-i3d layout")
+        layer = "conv" if match["layer"] == "conv3d" else "bn"
+        branch = f"{_BRANCHES[match['branch']]}." if match["branch"] else ""
+        out[f"trunk.{_BLOCKS[match['block']]}.{branch}{layer}.{match['param']}"] = value
+    return out
+
+
+def import_pytorch_i3d(
+    source: str | Path, stream: str, out: str | Path, labels: str | Path = "kinetics400"
+) -> Path:
+    """Write a VideoClassifier checkpoint (arch i3d, one stream) from a pytorch-i3d file."""
+    if stream not in ("rgb", "flow"):
+        raise ValueError(f"stream {stream!r} is not one of ('rgb', 'flow')")
+    state = convert_pytorch_i3d(load_weights(source))
+    if "logits.weight" not in state:
+        raise ValueError(f"{source}: no logits.conv3d.weight; is this a pytorch-i3d checkpoint?")
+    num_classes, in_chans = (
+        state["logits.weight"].shape[0],
+        state["trunk.conv1.conv.weight"].shape[1],
+    )
+    if in_chans != {"rgb": 3, "flow": 2}[stream]:
+        raise ValueError(f"{source}: first conv takes {in_chans} channels, not a {stream} stream")
+    class_names = load_labels(labels)
+    if len(class_names) != num_classes:
+        raise ValueError(
+            f"{source} predicts {num_classes} classes but labels {labels} has {len(class_names)}"
+        )
+    module = VideoClassifier(
+        "i3d", num_classes, class_names, model_options={"modalities": (stream,)}
+    )
+    stream_module = module.net.streams[stream]
+    for key, value in stream_module.state_dict().items():  # BN counters absent in old files
+        if key.endswith("num_batches_tracked"):
+            state.setdefault(key, value)
+    stream_module.load_state_dict(state)
+    return save_checkpoint(module, out)
+
+
+def save_checkpoint(module: VideoClassifier, out: str | Path) -> Path:
+    """A checkpoint `VideoClassifier.load_from_checkpoint` opens, written atomically."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = {
+        "state_dict": module.state_dict(),
+        "hyper_parameters": dict(module.hparams),
+        "pytorch-lightning_version": pl.__version__,
+    }
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(checkpoint, tmp)
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return out
+
+
+def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") -> VideoClassifier:
+    """`VideoClassifier.load_from_checkpoint` with weights_only=True; pickled objects refused."""
+    import pickle
+
+    try:
+        return VideoClassifier.load_from_checkpoint(
+            path, map_location=map_location, weights_only=True
+        )
+    except pickle.UnpicklingError as error:
+        raise ValueError(
+            f"{path}: refused, it needs arbitrary Python objects unpickled: {error}"
+        ) from None
