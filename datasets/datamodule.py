@@ -64,6 +64,10 @@ class VideoDataModule(pl.LightningDataModule):
         if "flow" in modalities and flow_root is None:
             raise ValueError("the flow modality needs flow_root: run `vidbench flow extract` first")
         self.flow_config = FlowConfig(flow_algorithm, target_fps or 25.0, flow_bound)
+        # plain strings, so checkpoints holding these hyperparameters load with weights_only=True
+        video_root, annotation_path = str(video_root), str(annotation_path)
+        flow_root = None if flow_root is None else str(flow_root)
+        modalities = tuple(modalities)
         self.save_hyperparameters()
         self.video_root = Path(video_root)
         self.annotations: Annotations = load_annotations(dataset, annotation_path, fold)

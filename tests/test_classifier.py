@@ -1,0 +1,191 @@
+"""VideoClassifier on the synthetic data, video-level metrics, weight import and safe loading."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from pytorch_i3d_layout import InceptionI3d
+from test_models import randomise_batchnorm
+
+from bench.cli import main
+from datasets.datamodule import VideoDataModule
+from models import VideoClassifier
+from models.backbones import load_weights
+from models.classifier import VideoLevelAccuracy, video_key
+from models.weights import load_classifier, load_labels, save_checkpoint
+
+
+def tiny_datamodule(root, **options) -> VideoDataModule:
+    settings = dict(
+        clip_len=8, crop_size=32, short_side=40, batch_size=8, num_workers=0, test_clips=2
+    )
+    settings.update(options)
+    return VideoDataModule("ucf101", root / "videos", root / "annotations", **settings)
+
+
+def quiet_trainer(**options) -> pl.Trainer:
+    return pl.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **options,
+    )
+
+
+def test_fit_test_and_checkpoint_carry_class_names(synth_dataset, tmp_path):
+    dm = tiny_datamodule(synth_dataset)
+    module = VideoClassifier(
+        "i3d", dm.num_classes, dm.class_names, model_options={"width": 0.125}, lr=0.01
+    )
+    trainer = quiet_trainer(max_steps=2, limit_val_batches=1, default_root_dir=tmp_path)
+    trainer.fit(module, datamodule=dm)
+    (result,) = trainer.test(module, datamodule=dm, verbose=False)
+    clip_keys = {"test/top1", "test/top5", "test/mean_class"}
+    video_keys = {
+        "test_video/top1",
+        "test_video/top5",
+        "test_video/mean_class",
+        "test_video/videos",
+    }
+    assert clip_keys | video_keys <= set(result)
+    assert result["test_video/videos"] == len(
+        dm.annotations.splits["test"]
+    )  # 2 views each, 1 prediction
+    trainer.save_checkpoint(tmp_path / "tiny.ckpt")
+    restored = load_classifier(tmp_path / "tiny.ckpt")
+    assert restored.hparams.class_names == dm.class_names
+    batch = dm.on_before_batch_transfer(next(iter(dm.test_dataloader())), 0)
+    module.eval()
+    assert torch.allclose(restored.eval()(batch), module(batch), atol=1e-6)
+
+
+def test_video_level_accuracy_averages_the_views():
+    metric = VideoLevelAccuracy(num_classes=3)
+    # video a: views say class 0 weakly, then class 1 strongly -> video says 1 (right)
+    probs = torch.tensor([[0.5, 0.4, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.3, 0.3, 0.4]])
+    labels = torch.tensor([1, 1, 2, 2])
+    keys = torch.tensor([video_key("a"), video_key("a"), video_key("b"), video_key("b")])
+    metric.update(probs, labels, keys)
+    result = metric.compute()
+    assert result["videos"] == 2 and result["top1"] == 1.0  # clip-level top-1 would be 3/4
+
+
+def test_fixed_protocol_trains_only_the_last_layer_with_batchnorm_frozen():
+    module = VideoClassifier("c3d", 4, model_options={"width": 0.125}, protocol="fixed")
+    trainable = [name for name, p in module.net.named_parameters() if p.requires_grad]
+    assert trainable == ["classifier.2.weight", "classifier.2.bias"]
+    module.train()
+    assert all(not m.training for m in module.net.modules() if isinstance(m, torch.nn.BatchNorm3d))
+    assert (
+        VideoClassifier("c3d", 4, model_options={"width": 0.125})
+        .train()
+        .net.features[0][1]
+        .training
+    )
+
+
+def test_lstm_trains_on_every_time_step(monkeypatch):
+    module = VideoClassifier("convnet_lstm", 3, model_options={"width": 0.125, "dropout": 0.0})
+    calls = collections.Counter()
+    original = module.net.training_logits
+    monkeypatch.setattr(
+        module.net, "training_logits", lambda b: calls.update(["steps"]) or original(b)
+    )
+    batch = {
+        "rgb": torch.randn(2, 3, 4, 64, 64),
+        "label": torch.tensor([0, 2]),
+        "video_id": ["a", "b"],
+    }
+    module.log = lambda *a, **k: None
+    module.log_dict = lambda *a, **k: None
+    loss = module._step(batch, "train")
+    steps = original(batch)
+    expected = torch.nn.functional.cross_entropy(
+        steps.flatten(0, 1), torch.tensor([0, 0, 0, 0, 2, 2, 2, 2])
+    )
+    assert calls["steps"] == 1 and torch.allclose(loss, expected, atol=1e-5)
+
+
+def test_bad_settings_fail_with_the_choices():
+    with pytest.raises(ValueError, match="protocol 'frozen' is not one of"):
+        VideoClassifier("c3d", 4, protocol="frozen")
+    with pytest.raises(ValueError, match="3 class names for 4 classes"):
+        VideoClassifier("c3d", 4, class_names=["a", "b", "c"])
+
+
+@pytest.mark.parametrize(
+    ("stream", "channels", "labels"), [("rgb", 3, "kinetics400"), ("flow", 2, "kinetics600")]
+)
+def test_pytorch_i3d_import_gives_the_same_logits(tmp_path, stream, channels, labels):
+    torch.manual_seed(0)
+    names = load_labels(labels)
+    source = InceptionI3d(num_classes=len(names), in_channels=channels).eval()
+    randomise_batchnorm(source)
+    torch.save(source.state_dict(), tmp_path / "source.pt")
+    assert (
+        main(
+            [
+                "weights",
+                "import",
+                "pytorch-i3d",
+                str(tmp_path / "source.pt"),
+                "--stream",
+                stream,
+                "--out",
+                str(tmp_path / "imported.ckpt"),
+                "--labels",
+                labels,
+            ]
+        )
+        == 0
+    )
+    imported = load_classifier(tmp_path / "imported.ckpt").eval()
+    assert imported.hparams.class_names == names and len(names) == int(labels[-3:])
+    clip = torch.randn(1, channels, 16, 224, 224)
+    with torch.no_grad():
+        expected = source(clip).mean(dim=2)  # pytorch-i3d: logits per time step, averaged
+        ours = imported({stream: clip})
+    assert (ours - expected).abs().max() < 1e-4
+
+
+def test_import_rejects_a_mismatched_label_list(tmp_path, capsys):
+    source = InceptionI3d(num_classes=10, in_channels=3)
+    torch.save(source.state_dict(), tmp_path / "source.pt")
+    code = main(
+        [
+            "weights",
+            "import",
+            "pytorch-i3d",
+            str(tmp_path / "source.pt"),
+            "--stream",
+            "rgb",
+            "--out",
+            str(tmp_path / "x.ckpt"),
+        ]
+    )
+    assert (
+        code == 2
+        and "predicts 10 classes but labels kinetics400 has 400" in capsys.readouterr().err
+    )
+
+
+class Payload:
+    """Anything that needs unpickling: a checkpoint holding it must be refused."""
+
+
+def test_checkpoints_with_pickled_objects_are_refused(tmp_path):
+    module = VideoClassifier("c3d", 2, model_options={"width": 0.125})
+    save_checkpoint(module, tmp_path / "clean.ckpt")
+    assert load_classifier(tmp_path / "clean.ckpt").hparams.arch == "c3d"
+    checkpoint = torch.load(tmp_path / "clean.ckpt", weights_only=True)
+    checkpoint["hyper_parameters"]["extra"] = Payload()
+    torch.save(checkpoint, tmp_path / "evil.ckpt")
+    with pytest.raises(ValueError, match="refused"):
+        load_classifier(tmp_path / "evil.ckpt")
+    torch.save({"conv1.conv.weight": torch.zeros(1), "hook": Payload()}, tmp_path / "evil.pth")
+    with pytest.raises(ValueError, match="refused"):
+        load_weights(tmp_path / "evil.pth")

@@ -1,0 +1,212 @@
+"""The architectures: tiny-size training behaviour, full-size structure, inflation, costs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from models import create_model, list_models, model_options
+from models.costs import count_macs, count_parameters
+from models.inception import InceptionV1
+from models.inflate import inflate_network
+
+NUM_CLASSES = 5
+TINY = {  # name -> (options, input shapes at a CPU-test size)
+    "i3d": ({"width": 0.125, "dropout": 0.0}, {"rgb": (2, 3, 8, 64, 64)}),
+    "i3d_flow": (
+        {"width": 0.125, "dropout": 0.0, "modalities": ("flow",)},
+        {"flow": (2, 2, 8, 64, 64)},
+    ),
+    "i3d_two_stream": (
+        {"width": 0.125, "dropout": 0.0, "modalities": ("rgb", "flow")},
+        {"rgb": (2, 3, 8, 64, 64), "flow": (2, 2, 8, 64, 64)},
+    ),
+    "c3d": ({"width": 0.125, "dropout": 0.0}, {"rgb": (2, 3, 8, 32, 32)}),
+    "convnet_lstm": ({"width": 0.125, "dropout": 0.0}, {"rgb": (2, 3, 4, 64, 64)}),
+    "two_stream": (
+        {"width": 0.125, "dropout": 0.0},
+        {"rgb": (2, 3, 2, 64, 64), "flow": (2, 20, 2, 64, 64)},
+    ),
+    "fused_two_stream": (
+        {"width": 0.125, "dropout": 0.0},
+        {"rgb": (2, 3, 3, 64, 64), "flow": (2, 20, 3, 64, 64)},
+    ),
+    "frame_avg": ({"width": 0.125, "dropout": 0.0}, {"rgb": (2, 3, 4, 64, 64)}),
+    "r3d": ({"width": 0.125}, {"rgb": (2, 3, 8, 32, 32)}),
+}
+
+
+def arch_of(key: str) -> str:
+    return key.split("_flow")[0].split("_two_stream")[0] if key.startswith("i3d") else key
+
+
+@pytest.mark.parametrize("key", list(TINY))
+def test_tiny_model_learns_and_gradients_reach_the_first_layer(key):
+    torch.manual_seed(0)
+    options, shapes = TINY[key]
+    model = create_model(arch_of(key), NUM_CLASSES, **options)
+    batch = {name: torch.randn(shape) for name, shape in shapes.items()}
+    labels = torch.tensor([1, 3])
+    logits = model(batch)
+    assert logits.shape == (2, NUM_CLASSES)
+    loss = nn.functional.cross_entropy(logits, labels)
+    loss.backward()
+    first = next(m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d)))
+    assert first.weight.grad is not None and first.weight.grad.abs().sum() > 0
+    # Tiny nets with BatchNorm over two samples are sharp: size the step to cut the loss by
+    # about 0.05 to first order, whatever the gradient's norm.
+    squared_norm = sum(float((p.grad**2).sum()) for p in model.parameters() if p.grad is not None)
+    torch.optim.SGD(model.parameters(), lr=0.05 / squared_norm).step()
+    assert nn.functional.cross_entropy(model(batch), labels) < loss
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "paper"),
+    [
+        ("convnet_lstm", {}, 8.94e6),
+        ("c3d", {}, 79.6e6),
+        ("two_stream", {}, 12.0e6),
+        ("i3d", {"modalities": ("rgb", "flow")}, 25.3e6),
+        ("i3d", {}, 12.7e6),
+    ],
+)
+def test_full_size_parameter_counts_match_the_paper(name, options, paper):
+    with torch.device("meta"):
+        params = count_parameters(create_model(name, 400, **options))
+    assert abs(params - paper) / paper < 0.03
+
+
+def test_c3d_and_fused_and_r3d_counts():
+    with torch.device("meta"):
+        assert abs(count_parameters(create_model("c3d", 101)) - 78.4e6) < 0.03 * 78.4e6
+        fused = create_model("fused_two_stream", 400)
+        assert abs(count_parameters(fused) - count_parameters(fused.fc) - 39.5e6) < 0.03 * 39.5e6
+        assert count_parameters(create_model("r3d", 400)) == 33_371_472
+
+
+def test_r3d_18_matches_torchvision_layout_and_logits():
+    reference = torchvision.models.video.r3d_18(num_classes=7).eval()
+    ours = create_model("r3d", 7).eval()
+    ours.load_state_dict(reference.state_dict())  # same keys, same shapes
+    clip = torch.randn(1, 3, 8, 32, 32)
+    assert torch.allclose(ours({"rgb": clip}), reference(clip), atol=1e-5)
+
+
+def test_inception_v1_loads_torchvision_googlenet_weights_exactly():
+    reference = torchvision.models.googlenet(
+        weights=None, aux_logits=False, init_weights=True, num_classes=10
+    ).eval()
+    reference.transform_input = False  # the ported TF-slim weights expect [-1, 1], as our data are
+    ours = InceptionV1(10).eval()
+    ours.load_state_dict(reference.state_dict())
+    image = torch.randn(1, 3, 96, 96)
+    assert torch.allclose(ours(image), reference(image), atol=1e-5)
+
+
+def randomise_batchnorm(model: nn.Module) -> None:
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 1.5)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+
+
+def test_boring_video_gives_the_2d_features_after_inflation():
+    torch.manual_seed(0)
+    two_d = InceptionV1(10).eval()
+    randomise_batchnorm(two_d)
+    i3d = create_model("i3d", 10, padding="torchvision").eval()
+    i3d.load_2d(two_d.state_dict())
+    image = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        pooled_2d = two_d.avgpool(two_d.forward_features(image)).flatten(1)
+        grid_3d = i3d.streams["rgb"].trunk(image[:, :, None].repeat(1, 1, 16, 1, 1))
+    assert torch.allclose(grid_3d.mean(dim=(2, 3, 4)), pooled_2d, atol=1e-4)
+
+
+def test_inflate_network_turns_any_2d_convnet_into_3d():
+    two_d = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 4, 5, padding=2),
+        nn.AdaptiveAvgPool2d(1),
+    ).eval()
+    randomise_batchnorm(two_d)
+    three_d = inflate_network(two_d).eval()
+    assert isinstance(three_d[0], nn.Conv3d) and three_d[0].kernel_size == (3, 3, 3)
+    image = torch.randn(1, 3, 16, 16)
+    boring = image[:, :, None].repeat(1, 1, 24, 1, 1)
+    with torch.no_grad():
+        # time steps 3-8 of 12 are out of reach of the temporal zero padding: equal to the 2D net
+        inner = three_d[:-1](boring)[:, :, 3:9]
+        assert torch.allclose(inner, two_d[:-1](image)[:, :, None].expand_as(inner), atol=1e-5)
+
+
+def test_registry_rejects_unknown_names_and_options():
+    assert {
+        "c3d",
+        "convnet_lstm",
+        "frame_avg",
+        "fused_two_stream",
+        "i3d",
+        "r3d",
+        "two_stream",
+    } <= set(list_models())
+    with pytest.raises(ValueError, match="unknown architecture 'i4d'; choose one of c3d"):
+        create_model("i4d", 10)
+    with pytest.raises(
+        ValueError, match=r"c3d does not take \['depth'\]; its options are \['width'"
+    ):
+        create_model("c3d", 10, depth=18)
+    assert "backbone" in model_options("two_stream")
+
+
+def test_models_declare_their_default_input():
+    for name in list_models():
+        with torch.device("meta"):
+            spec = create_model(name, 10).input_spec
+        assert spec.modalities and spec.clip_len >= 1 and spec.crop_size >= 112
+
+
+def test_multiply_adds_match_the_spec_cost_figures():
+    assert count_macs("i3d")[0] == pytest.approx(111e9, rel=0.03)
+    assert count_macs("i3d", modalities=("flow",))[0] == pytest.approx(102e9, rel=0.03)
+    assert count_macs("r3d")[0] == pytest.approx(40.7e9, rel=0.01)
+    assert count_macs("c3d", pool1_time_stride=1)[0] == pytest.approx(
+        38.5e9, rel=0.03
+    )  # original C3D
+
+
+def test_timm_backbone_with_flow_channels_and_local_weights(tmp_path):
+    import timm
+
+    source = timm.create_model("resnet18", num_classes=0)
+    torch.save(source.state_dict(), tmp_path / "resnet18.pth")
+    model = create_model(
+        "two_stream", 4, backbone="resnet18", backbone_weights=str(tmp_path / "resnet18.pth")
+    )
+    assert model.streams["flow"].backbone.net.conv1.in_channels == 20
+    assert torch.equal(
+        model.streams["rgb"].backbone.net.layer1[0].conv1.weight, source.layer1[0].conv1.weight
+    )
+    out = model({"rgb": torch.randn(1, 3, 1, 64, 64), "flow": torch.randn(1, 20, 1, 64, 64)})
+    assert out.shape == (1, 4)
+
+
+def test_inception_backbone_loads_googlenet_weights_from_a_local_file(tmp_path):
+    reference = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True)
+    torch.save(reference.state_dict(), tmp_path / "googlenet.pth")
+    model = create_model("two_stream", 4, backbone_weights=str(tmp_path / "googlenet.pth"))
+    rgb = model.streams["rgb"].backbone
+    assert torch.equal(
+        rgb.inception4a.branch2[1].conv.weight, reference.inception4a.branch2[1].conv.weight
+    )
+    flow_first = model.streams["flow"].backbone.conv1.conv.weight
+    assert flow_first.shape[1] == 20
+    assert torch.allclose(flow_first.sum(dim=1), reference.conv1.conv.weight.sum(dim=1), atol=1e-5)
