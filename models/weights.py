@@ -146,3 +146,21 @@ def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") 
         raise ValueError(
             f"{path}: refused, it needs arbitrary Python objects unpickled: {error}"
         ) from None
+
+
+def fuse_i3d_streams(rgb: VideoClassifier, flow: VideoClassifier) -> VideoClassifier:
+    """Two separately trained I3D streams as one two-stream model whose logits are the
+    equal-weight average of theirs (SPEC 1e)."""
+    for module, stream in ((rgb, "rgb"), (flow, "flow")):
+        options = module.hparams.model_options or {}
+        if module.hparams.arch != "i3d" or tuple(options.get("modalities", ("rgb",))) != (stream,):
+            raise ValueError(f"the {stream} checkpoint must be an i3d {stream}-only stream")
+    if rgb.hparams.class_names != flow.hparams.class_names:
+        raise ValueError("the rgb and flow streams were trained on different class lists")
+    options = {**(rgb.hparams.model_options or {}), "modalities": ("rgb", "flow")}
+    fused = VideoClassifier(
+        "i3d", rgb.hparams.num_classes, rgb.hparams.class_names, model_options=options
+    )
+    fused.net.streams["rgb"].load_state_dict(rgb.net.streams["rgb"].state_dict())
+    fused.net.streams["flow"].load_state_dict(flow.net.streams["flow"].state_dict())
+    return fused

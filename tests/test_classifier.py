@@ -189,3 +189,41 @@ def test_checkpoints_with_pickled_objects_are_refused(tmp_path):
     torch.save({"conv1.conv.weight": torch.zeros(1), "hook": Payload()}, tmp_path / "evil.pth")
     with pytest.raises(ValueError, match="refused"):
         load_weights(tmp_path / "evil.pth")
+
+
+def test_fused_i3d_evaluation_averages_the_two_streams():
+    from models.weights import fuse_i3d_streams
+
+    names = ["a", "b", "c"]
+    rgb = VideoClassifier(
+        "i3d", 3, names, model_options={"width": 0.125, "modalities": ("rgb",)}
+    ).eval()
+    flow = VideoClassifier(
+        "i3d", 3, names, model_options={"width": 0.125, "modalities": ("flow",)}
+    ).eval()
+    fused = fuse_i3d_streams(rgb, flow).eval()
+    batch = {"rgb": torch.randn(2, 3, 8, 64, 64), "flow": torch.randn(2, 2, 8, 64, 64)}
+    with torch.no_grad():
+        assert torch.allclose(fused(batch), (rgb(batch) + flow(batch)) / 2, atol=1e-6)
+    with pytest.raises(ValueError, match="flow checkpoint must be an i3d flow-only stream"):
+        fuse_i3d_streams(rgb, rgb)
+
+
+def test_models_command_lists_every_architecture_as_json(capsys):
+    import json
+
+    assert main(["models", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert {
+        "c3d",
+        "convnet_lstm",
+        "frame_avg",
+        "fused_two_stream",
+        "i3d",
+        "r3d",
+        "two_stream",
+    } <= set(rows)
+    assert (
+        rows["i3d"]["gmacs"] == pytest.approx(111, rel=0.03) and rows["r3d"]["params"] == 33_371_472
+    )
+    assert all({"name", "params", "gmacs"} <= set(row) for row in rows.values())
