@@ -4,13 +4,15 @@ The network is built from `arch` + `model_options` through `models.create_model`
 batch is the data layer's dict. Metrics are torchmetrics collections per stage: top-1,
 top-5 and mean class accuracy on clips, and at test time also on videos (softmax averaged
 over all views of a video). Protocols (SPEC 3, Table 4): `scratch` and `finetune` train
-everything; `fixed` freezes all but the last layer and keeps BatchNorm in eval mode.
+everything; `fixed` freezes all but the last layer and keeps BatchNorm in eval mode;
+`init_checkpoint` starts from another checkpoint's weights (a Kinetics model, say).
 Checkpoints carry the class names.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Any
 
 import pytorch_lightning as pl
@@ -22,6 +24,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from models.registry import create_model
 
+log = logging.getLogger(__name__)
 PROTOCOLS = ("scratch", "fixed", "finetune")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULERS = ("none", "cosine", "step")
@@ -100,6 +103,7 @@ class VideoClassifier(pl.LightningModule):
         weight_decay: float = 1e-7,
         scheduler: str = "none",
         lr_step: int = 1000,
+        init_checkpoint: str | None = None,
     ) -> None:
         super().__init__()
         for name, value, allowed in (
@@ -123,10 +127,36 @@ class VideoClassifier(pl.LightningModule):
             }
         )
         self.video_metrics = VideoLevelAccuracy(num_classes)
+        if init_checkpoint:
+            self.load_pretrained(init_checkpoint)
         if protocol == "fixed":
             head = self.head_parameters()
             for parameter in self.net.parameters():
                 parameter.requires_grad = any(parameter is h for h in head)
+
+    def load_pretrained(self, path: str) -> list[str]:
+        """Start from the network weights of another checkpoint (e.g. Kinetics for the
+        Table 4 protocols): every tensor of matching name and shape is copied; the rest
+        (a head for other classes) keeps its fresh initialisation. Returns those keys."""
+        from models.backbones import load_weights
+
+        source = {
+            k.removeprefix("net."): v for k, v in load_weights(path).items() if k.startswith("net.")
+        }
+        own = self.net.state_dict()
+        usable = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+        if not usable:
+            raise ValueError(f"{path}: no weights fit architecture {self.hparams.arch!r}")
+        self.net.load_state_dict(usable, strict=False)
+        fresh = sorted(set(own) - set(usable))
+        if fresh:
+            log.info(
+                "initialised from %s; %d tensors start fresh (first: %s)",
+                path,
+                len(fresh),
+                fresh[0],
+            )
+        return fresh
 
     def head_parameters(self) -> list[nn.Parameter]:
         """Parameters of the last layer(s): every Linear or 1x1x1 conv that outputs the classes."""

@@ -227,3 +227,29 @@ def test_models_command_lists_every_architecture_as_json(capsys):
         rows["i3d"]["gmacs"] == pytest.approx(111, rel=0.03) and rows["r3d"]["params"] == 33_371_472
     )
     assert all({"name", "params", "gmacs"} <= set(row) for row in rows.values())
+
+
+def test_fixed_protocol_from_a_pretrained_checkpoint_keeps_its_features(tmp_path):
+    source = VideoClassifier("c3d", 6, model_options={"width": 0.125})
+    save_checkpoint(source, tmp_path / "kinetics_like.ckpt")
+    target = VideoClassifier(
+        "c3d",
+        3,
+        model_options={"width": 0.125},
+        protocol="fixed",
+        init_checkpoint=str(tmp_path / "kinetics_like.ckpt"),
+    )
+    conv = "features.0.0.weight"
+    assert torch.equal(target.net.state_dict()[conv], source.net.state_dict()[conv])
+    assert target.net.classifier[2].out_features == 3  # a fresh head for the new classes
+    assert [n for n, p in target.net.named_parameters() if p.requires_grad] == [
+        "classifier.2.weight",
+        "classifier.2.bias",
+    ]
+    with pytest.raises(ValueError, match="no weights fit architecture 'r3d'"):
+        VideoClassifier(
+            "r3d",
+            3,
+            model_options={"width": 0.125},
+            init_checkpoint=str(tmp_path / "kinetics_like.ckpt"),
+        )
