@@ -5,43 +5,24 @@ from __future__ import annotations
 import collections
 
 import pytest
-import pytorch_lightning as pl
 import torch
+from helpers import ARCHITECTURES, quiet_trainer, tiny_datamodule
 from pytorch_i3d_layout import InceptionI3d
 from test_models import randomise_batchnorm
 
 from bench.cli import main
-from datasets.datamodule import VideoDataModule
 from models import VideoClassifier
 from models.backbones import load_weights
 from models.classifier import VideoLevelAccuracy, video_key
 from models.weights import load_classifier, load_labels, save_checkpoint
 
 
-def tiny_datamodule(root, **options) -> VideoDataModule:
-    settings = dict(
-        clip_len=8, crop_size=32, short_side=40, batch_size=8, num_workers=0, test_clips=2
-    )
-    settings.update(options)
-    return VideoDataModule("ucf101", root / "videos", root / "annotations", **settings)
-
-
-def quiet_trainer(**options) -> pl.Trainer:
-    return pl.Trainer(
-        accelerator="cpu",
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        **options,
-    )
-
-
 def test_fit_test_and_checkpoint_carry_class_names(synth_dataset, tmp_path):
-    dm = tiny_datamodule(synth_dataset)
+    dm = tiny_datamodule(synth_dataset, clip_len=8, frame_interval=1, batch_size=8, test_clips=2)
     module = VideoClassifier(
         "i3d", dm.num_classes, dm.class_names, model_options={"width": 0.125}, lr=0.01
     )
-    trainer = quiet_trainer(max_steps=2, limit_val_batches=1, default_root_dir=tmp_path)
+    trainer = quiet_trainer(max_steps=2, limit_val_batches=1)
     trainer.fit(module, datamodule=dm)
     (result,) = trainer.test(module, datamodule=dm, verbose=False)
     clip_keys = {"test/top1", "test/top5", "test/mean_class"}
@@ -214,15 +195,7 @@ def test_models_command_lists_every_architecture_as_json(capsys):
 
     assert main(["models", "--json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
-    assert {
-        "c3d",
-        "convnet_lstm",
-        "frame_avg",
-        "fused_two_stream",
-        "i3d",
-        "r3d",
-        "two_stream",
-    } <= set(rows)
+    assert set(rows) >= ARCHITECTURES
     assert (
         rows["i3d"]["gmacs"] == pytest.approx(111, rel=0.03) and rows["r3d"]["params"] == 33_371_472
     )

@@ -7,34 +7,16 @@ import shutil
 import pytest
 import pytorch_lightning as pl
 import torch
+from helpers import quiet_trainer, tiny_datamodule
 from torch import nn
 
-from datasets import TooManyBadVideos, VideoDataModule
+from datasets import TooManyBadVideos
 
 
 @pytest.fixture
 def synth_copy(synth_dataset, tmp_path):
     """A private copy of the synthetic dataset that a test may break."""
     return shutil.copytree(synth_dataset, tmp_path / "synth")
-
-
-def make_datamodule(root, **options) -> VideoDataModule:
-    settings = dict(
-        clip_len=4, frame_interval=2, crop_size=32, short_side=40, batch_size=4, num_workers=0
-    )
-    settings.update(options)
-    return VideoDataModule("ucf101", root / "videos", root / "annotations", **settings)
-
-
-def quiet_trainer(**options) -> pl.Trainer:
-    return pl.Trainer(
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        **options,
-    )
 
 
 class MeanColour(pl.LightningModule):
@@ -69,7 +51,7 @@ class MeanColour(pl.LightningModule):
 
 
 def test_exposes_classes_and_batches(synth_dataset):
-    dm = make_datamodule(synth_dataset, test_clips=2, test_crops=3)
+    dm = tiny_datamodule(synth_dataset, test_clips=2, test_crops=3)
     assert dm.num_classes == 8 and dm.class_names[:2] == ["MoveRight", "MoveLeft"]
     assert dm.split_for("val") == "test"  # UCF-101 has no val split
     dm.setup("fit")
@@ -81,7 +63,7 @@ def test_exposes_classes_and_batches(synth_dataset):
 
 
 def test_full_video_test_yields_whole_videos(synth_dataset):
-    dm = make_datamodule(synth_dataset, full_video_test=True)
+    dm = tiny_datamodule(synth_dataset, full_video_test=True)
     dm.setup("test")
     batch = next(iter(dm.test_dataloader()))
     assert batch["rgb"].shape == (1, 3, 40, 32, 32)  # every frame of the 40-frame video
@@ -93,7 +75,7 @@ def test_trainer_counts_missing_and_broken_videos(synth_copy):
     (videos / "MoveLeft" / "v_MoveLeft_g01_c02.avi").write_bytes(b"")  # a test video: empty
     broken = videos / "MoveUp" / "v_MoveUp_g02_c01.avi"  # a training video: truncated
     broken.write_bytes(broken.read_bytes()[:300])
-    dm = make_datamodule(synth_copy, num_workers=2, max_bad_fraction=0.2)
+    dm = tiny_datamodule(synth_copy, num_workers=2, max_bad_fraction=0.2)
     model = MeanColour(dm.num_classes)
     trainer = quiet_trainer(max_epochs=2)
     pl.seed_everything(0, workers=True)
@@ -117,7 +99,7 @@ def test_trainer_counts_missing_and_broken_videos(synth_copy):
 def test_too_many_bad_training_videos_stop_the_run(synth_copy):
     for video in list((synth_copy / "videos" / "MoveDown").glob("*g02*")):
         video.write_bytes(b"not a video")
-    dm = make_datamodule(synth_copy, max_bad_fraction=0.01)
+    dm = tiny_datamodule(synth_copy, max_bad_fraction=0.01)
     trainer = quiet_trainer(max_epochs=1, limit_val_batches=0)
     with pytest.raises(TooManyBadVideos, match="MoveDown"):
         trainer.fit(MeanColour(dm.num_classes), datamodule=dm)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_datamodule
 
 from bench.cli import main
 from datasets.annotations import VideoRecord
@@ -164,18 +165,13 @@ def flow_dataset(synth_dataset, tmp_path):
 
 def test_datamodule_serves_aligned_rgb_and_flow(flow_dataset):
     root, flow_root = flow_dataset
-    dm = VideoDataModule(
-        "ucf101",
-        root / "videos",
-        root / "annotations",
+    dm = tiny_datamodule(
+        root,
         modalities=("rgb", "flow"),
         flow_root=flow_root,
         flow_algorithm="farneback",
         clip_len=6,
-        crop_size=32,
-        short_side=40,
         batch_size=4,
-        num_workers=0,
     )
     dm.setup("fit")
     torch.manual_seed(0)
@@ -185,18 +181,13 @@ def test_datamodule_serves_aligned_rgb_and_flow(flow_dataset):
     # MoveRight videos move right: mean dx positive, about speed/20 (speeds 1-2.5 px/frame)
     first = batch["video_id"].index(next(v for v in batch["video_id"] if "MoveRight" in v))
     assert 0.02 < batch["flow"][first, 0].mean() < 0.2
-    stacked = VideoDataModule(
-        "ucf101",
-        root / "videos",
-        root / "annotations",
+    stacked = tiny_datamodule(
+        root,
         modalities=("flow",),
         flow_root=flow_root,
         flow_algorithm="farneback",
         clip_len=3,
-        crop_size=32,
-        short_side=40,
         flow_stack=10,
-        num_workers=0,
     )
     sample = stacked.dataset("val")[0]
     assert set(sample) >= {"flow", "label"} and "rgb" not in sample
@@ -206,17 +197,8 @@ def test_datamodule_serves_aligned_rgb_and_flow(flow_dataset):
 def test_datamodule_counts_videos_without_flow_as_missing(flow_dataset, tmp_path):
     root, flow_root = flow_dataset
     (flow_root / "MoveLeft" / "v_MoveLeft_g01_c01.mp4").unlink()
-    dm = VideoDataModule(
-        "ucf101",
-        root / "videos",
-        root / "annotations",
-        modalities=("flow",),
-        flow_root=flow_root,
-        flow_algorithm="farneback",
-        clip_len=4,
-        crop_size=32,
-        short_side=40,
-        num_workers=0,
+    dm = tiny_datamodule(
+        root, modalities=("flow",), flow_root=flow_root, flow_algorithm="farneback", clip_len=4
     )
     dm.setup("test")
     assert dm.bad_videos.summary()["test"]["missing"] == 1
