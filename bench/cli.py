@@ -126,6 +126,163 @@ def cmd_weights_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from pytorch_lightning.utilities import rank_zero_only
+
+    from bench.config import load_sweep
+    from bench.leaderboard import markdown, summarise, tables, write_leaderboard
+    from bench.regress import motion_check
+    from bench.runner import run_sweep
+    from bench.tracking import log_tables
+
+    sweep = load_sweep(args.sweep, args.set)
+    if args.wandb:
+        sweep.wandb.mode = args.wandb
+    out = args.out or Path("results") / sweep.name
+    records = run_sweep(sweep, out, progress=not args.no_progress)
+    if rank_zero_only.rank != 0:  # DDP: the other ranks only helped train and test
+        return 0
+    print(markdown(records))
+    paths = write_leaderboard(records, out, f"vidbench sweep {sweep.name}")
+    log_tables(sweep.wandb, out / "wandb", sweep.name, tables(summarise(records)))
+    print(
+        f"records in {out / 'runs.jsonl'}; leaderboard in {paths['markdown']} and {paths['html']}"
+    )
+    offline = out / "wandb" / "wandb"
+    if any(offline.glob("offline-run-*")):
+        print(f"W&B runs are offline in {offline}; upload: wandb sync {offline}/offline-run-*")
+    failed = [r["cell"] for r in records if r["status"] != "ok"]
+    code = 1 if failed else 0
+    if failed:
+        print(f"{len(failed)} cell(s) failed: {', '.join(failed)} (errors in runs.jsonl)")
+    if sweep.expect_temporal_beats_frame_avg:
+        passed, report = motion_check(records)
+        print(
+            "\nSanity check of the paper's claim (motion models beat frame_avg, which sees "
+            "no motion and should sit near chance):\n" + report
+        )
+        print("sanity check: " + ("PASSED" if passed else "FAILED"))
+        code = code or (0 if passed else 1)
+    return code
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from bench.leaderboard import markdown, write_leaderboard
+
+    records = [r for d in args.dirs for r in latest_records(d)]
+    if not records:
+        raise ValueError(f"no run records in {', '.join(map(str, args.dirs))}")
+    print(markdown(records))
+    paths = write_leaderboard(records, args.out or args.dirs[0], args.title)
+    print(f"wrote {paths['markdown']} and {paths['html']}")
+    return 0
+
+
+def latest_records(directory: Path) -> list[dict]:
+    from bench.results import RUNS_FILE, latest_by_cell, read_records
+
+    if not (directory / RUNS_FILE).is_file() and not directory.is_file():
+        raise FileNotFoundError(f"{directory}: no {RUNS_FILE} here")
+    return list(latest_by_cell(read_records(directory)).values())
+
+
+def cmd_regress(args: argparse.Namespace) -> int:
+    from bench.regress import compare, write_baseline
+
+    records = latest_records(args.dir)
+    if args.update:
+        write_baseline(records, args.baseline)
+        print(f"wrote baseline {args.baseline} from {len(records)} records in {args.dir}")
+        return 0
+    if not args.baseline.is_file():
+        raise FileNotFoundError(f"{args.baseline}: no such baseline (make one with --update)")
+    rows = compare(records, json.loads(args.baseline.read_text()), args.min_points)
+    print(f"{'cell':<42}{'baseline':>10}{'tolerance':>11}{'ours':>8}")
+    for row in rows:
+        ours = "missing" if row["ours"] is None else f"{row['ours']:.1f}"
+        flag = "  REGRESSED" if row["regressed"] else ""
+        print(f"{row['cell']:<42}{row['baseline']:>10.1f}{row['tolerance']:>11.1f}{ours:>8}{flag}")
+    regressed = [row["cell"] for row in rows if row["regressed"]]
+    if regressed:
+        print(f"{len(regressed)} of {len(rows)} cells regressed: {', '.join(regressed)}")
+        return 1
+    print(f"no regression in {len(rows)} cells")
+    return 0
+
+
+def cmd_throughput(args: argparse.Namespace) -> int:
+    import torch
+
+    from bench.throughput import measure
+    from models import create_model
+    from models.costs import count_macs, example_inputs
+
+    options = {"modalities": tuple(args.modality.split("+"))} if args.modality else {}
+    model = create_model(args.arch, args.num_classes, **options)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    inputs = example_inputs(model.input_spec, args.batch)
+    result = measure(model, inputs, device, args.precision, args.repeats)
+    result.update(
+        arch=args.arch, gmacs_per_clip=count_macs(args.arch, args.num_classes, **options)[0] / 1e9
+    )
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for key, value in result.items():
+        print(f"{key:>20}: {value:.2f}" if isinstance(value, float) else f"{key:>20}: {value}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from bench.predict import Predictor, load_model, predict_videos
+
+    if (args.window is None) != (args.stride is None) and args.stride is not None:
+        raise ValueError("--stride goes with --window")
+    if args.smooth > 1 and args.window is None:
+        raise ValueError("--smooth averages windows: give --window W (and --stride S)")
+    for name in ("top_k", "frames", "window", "stride", "smooth"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.out is not None and len(args.videos) > 1 and args.out.suffix:
+        raise ValueError(f"--out {args.out}: with several videos, give a folder")
+    predictor = Predictor(load_model(args.checkpoint), args.device, progress=not args.no_progress)
+    results = predict_videos(
+        predictor,
+        args.videos,
+        args.out,
+        top_k=args.top_k,
+        frames=args.frames,
+        window=args.window,
+        stride=args.stride,
+        smooth=args.smooth,
+    )
+    for result in results:
+        if args.json:
+            print(json.dumps(result))
+            continue
+        if "error" in result:
+            print(f"{result['video']}: error: {result['error']}")
+            continue
+        guesses = ", ".join(f"{g['label']} {g['probability']:.1%}" for g in result["top_k"])
+        print(f"{result['video']} ({result['frames']} frames at {result['fps']:g} fps): {guesses}")
+        for window in result.get("windows", []):
+            best = window["top_k"][0]
+            print(
+                f"  {window['start']:8.2f}-{window['end']:.2f} s  "
+                f"{best['label']} {best['probability']:.1%}"
+            )
+        if "annotated" in result:
+            print(f"  annotated video: {result['annotated']}")
+    failed = [r["video"] for r in results if "error" in r]
+    if failed:
+        print(
+            f"{len(failed)} of {len(results)} videos failed: {', '.join(failed)}", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidbench", description="Video action recognition benchmark suite."
@@ -219,6 +376,88 @@ def build_parser() -> argparse.ArgumentParser:
         help="kinetics400, kinetics600, or a file with one class name a line",
     )
     importer.set_defaults(func=cmd_weights_import)
+
+    run = commands.add_parser("run", help="run a sweep (default: the built-in smoke sweep)")
+    run.add_argument(
+        "sweep",
+        nargs="?",
+        default=None,
+        help="sweep YAML file or built-in name (smoke, table2, table4, splits; default smoke)",
+    )
+    run.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override sweep keys, e.g. --set arch=[i3d,c3d] train.max_steps=200",
+    )
+    run.add_argument(
+        "--out", type=Path, default=None, help="results folder (default results/<sweep>)"
+    )
+    run.add_argument(
+        "--wandb",
+        choices=("offline", "online", "disabled"),
+        default=None,
+        help="W&B mode (default: the sweep's, else $WANDB_MODE, else offline)",
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.set_defaults(func=cmd_run)
+
+    board = commands.add_parser("leaderboard", help="Markdown and HTML leaderboard of run folders")
+    board.add_argument("dirs", nargs="+", type=Path, help="folders holding runs.jsonl")
+    board.add_argument("--out", type=Path, default=None, help="output folder (default: the first)")
+    board.add_argument("--title", default="vidbench leaderboard")
+    board.set_defaults(func=cmd_leaderboard)
+
+    regress = commands.add_parser("regress", help="compare runs with a stored accuracy baseline")
+    regress.add_argument("--baseline", required=True, type=Path)
+    regress.add_argument("dir", nargs="?", type=Path, default=Path("results/smoke"))
+    regress.add_argument(
+        "--min-points",
+        type=float,
+        default=2.0,
+        help="smallest tolerance in top-1 points (else 2 std across baseline seeds)",
+    )
+    regress.add_argument("--update", action="store_true", help="write the baseline from DIR")
+    regress.set_defaults(func=cmd_regress)
+
+    speed = commands.add_parser("throughput", help="training and inference clips/s of one model")
+    speed.add_argument("--arch", required=True)
+    speed.add_argument("--modality", default=None, help="rgb, flow or rgb+flow (i3d, two_stream)")
+    speed.add_argument("--batch", type=int, default=8)
+    speed.add_argument("--precision", default=None, help="32-true, bf16-mixed or 16-mixed")
+    speed.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    speed.add_argument("--repeats", type=int, default=5, help="timed steps after warm-up")
+    speed.add_argument("--num-classes", type=int, default=400)
+    speed.add_argument("--json", action="store_true")
+    speed.set_defaults(func=cmd_throughput)
+
+    predict = commands.add_parser("predict", help="top-k labels of videos, whole or windowed")
+    predict.add_argument("videos", nargs="+", type=Path)
+    predict.add_argument(
+        "--checkpoint",
+        required=True,
+        action="append",
+        type=Path,
+        help="a VideoClassifier checkpoint; twice for an i3d rgb + flow pair (fused)",
+    )
+    predict.add_argument("--top-k", type=int, default=5)
+    predict.add_argument("--frames", type=int, default=None, help="only the first N frames")
+    predict.add_argument("--window", type=int, default=None, help="window of W frames")
+    predict.add_argument("--stride", type=int, default=None, help="a window every S frames")
+    predict.add_argument(
+        "--smooth", type=int, default=1, help="average the last K windows before labelling"
+    )
+    predict.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="annotated video (.mp4); a folder when there are several videos",
+    )
+    predict.add_argument("--json", action="store_true", help="one JSON object per video")
+    predict.add_argument("--device", default="cpu", help="cpu or cuda")
+    predict.add_argument("--no-progress", action="store_true", help="no progress bars")
+    predict.set_defaults(func=cmd_predict)
     return parser
 
 
@@ -228,6 +467,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (OSError, ValueError) as error:  # bad paths and bad annotation files
+    except (OSError, ValueError) as error:  # bad paths, annotation files and sweep files
         print(f"vidbench: error: {error}", file=sys.stderr)
         return 2

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from torch.utils.data import DataLoader
+from torch import distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from datasets.annotations import UNLABELLED, Annotations, load_annotations
 from datasets.clip_dataset import BadVideoLog, VideoClipDataset, collate_clips
@@ -30,7 +31,8 @@ class VideoDataModule(pl.LightningDataModule):
     and excluded in evaluation; `bad_videos.summary()` has the counts per split.
     With the `flow` modality, flow comes from `flow_root` (`vidbench flow extract`, same
     relative paths) and must have been extracted with `flow_algorithm` and `flow_bound`
-    at `target_fps`; a video without its flow file counts as missing.
+    at `target_fps`; a video without its flow file counts as missing. `flip` mirrors
+    training clips at random; turn it off where direction is the label (synthetic motion).
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class VideoDataModule(pl.LightningDataModule):
         flow_algorithm: str = "tvl1",
         flow_bound: float = 20.0,
         flow_stack: int = 1,
+        flip: bool = True,
     ) -> None:
         super().__init__()
         if test_crops not in (1, 3):
@@ -144,7 +147,7 @@ class VideoDataModule(pl.LightningDataModule):
         present = [(paths[i], records[i]) for i in keep]
         if stage == "train":
             sampler = ClipSampler("train", hp.clip_len, hp.frame_interval, 1, hp.target_fps)
-            transform = ClipTransform(hp.short_side, hp.crop_size, "random", flip=True)
+            transform = ClipTransform(hp.short_side, hp.crop_size, "random", flip=hp.flip)
         elif stage == "val":
             sampler = ClipSampler("val", hp.clip_len, hp.frame_interval, 1, hp.target_fps)
             transform = ClipTransform(hp.short_side, hp.crop_size, "center")
@@ -175,13 +178,26 @@ class VideoDataModule(pl.LightningDataModule):
             return None
         return flow_path(self.hparams.flow_root, video.relative_to(self.video_root))
 
+    def _sampler(self, stage: str) -> Sampler | list[int] | None:
+        """Under torch.distributed: training shards with DistributedSampler; evaluation gives
+        each rank every world-th view, each view exactly once (no padding repeats), so
+        metrics synchronised across ranks equal those of one process."""
+        if not (dist.is_available() and dist.is_initialized()):
+            return None
+        dataset, world, rank = self.dataset(stage), dist.get_world_size(), dist.get_rank()
+        if stage == "train":
+            return DistributedSampler(dataset, world, rank, shuffle=True, drop_last=True)
+        return list(range(rank, len(dataset), world))
+
     def _loader(self, stage: str) -> DataLoader:
         hp = self.hparams
         full = stage == "test" and hp.full_video_test
+        sampler = self._sampler(stage)
         return DataLoader(
             self.dataset(stage),
             batch_size=1 if full else hp.batch_size,
-            shuffle=stage == "train",
+            shuffle=stage == "train" and sampler is None,
+            sampler=sampler,
             drop_last=stage == "train" and len(self.dataset(stage)) > hp.batch_size,
             num_workers=hp.num_workers,
             collate_fn=collate_clips,

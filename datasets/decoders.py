@@ -126,11 +126,12 @@ def read_frames(video: Video, indices: np.ndarray) -> np.ndarray:
     return frames
 
 
-def call_with_timeout(fn: Callable[[], T], timeout: float | None, path: str | Path) -> T:
-    """Run `fn` and return its result, or raise DecodeError after `timeout` seconds.
+def run_bounded(fn: Callable[[], T], timeout: float | None, name: str = "vidbench-bounded") -> T:
+    """Run `fn` and return its result, or raise TimeoutError after `timeout` seconds.
 
-    The call runs on a daemon thread (decord and PyAV release the GIL while decoding),
-    so a decode stuck in native code is abandoned rather than hanging the run or its exit.
+    The call runs on a daemon thread (decord and PyAV release the GIL while decoding), so
+    a call stuck in native code or on the network is abandoned rather than hanging the run
+    or its exit.
     """
     if timeout is None:
         return fn()
@@ -142,11 +143,19 @@ def call_with_timeout(fn: Callable[[], T], timeout: float | None, path: str | Pa
         except BaseException as error:
             outcome["error"] = error
 
-    thread = threading.Thread(target=target, name="vidbench-decode", daemon=True)
+    thread = threading.Thread(target=target, name=name, daemon=True)
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        raise DecodeError(path, f"decode timed out after {timeout:g} s")
+        raise TimeoutError(f"gave up after {timeout:g} s")
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["value"]  # type: ignore[return-value]
+
+
+def call_with_timeout(fn: Callable[[], T], timeout: float | None, path: str | Path) -> T:
+    """Run the decode `fn`, or raise DecodeError naming `path` after `timeout` seconds."""
+    try:
+        return run_bounded(fn, timeout, "vidbench-decode")
+    except TimeoutError:
+        raise DecodeError(path, f"decode timed out after {timeout:g} s") from None

@@ -3,7 +3,9 @@
 Every video shows a random texture; classes differ only in how it moves (direction,
 rotation sense, zoom), never in how it looks: one frame says nothing about the class, so
 a frame-level model sits at chance while a temporal model can learn it. Videos are
-grouped like UCF-101 (a group shares its texture) and no group is in both splits.
+grouped like UCF-101 and no group is in both splits. Every video has a texture of its own:
+with a texture shared by a group, a network memorises texture -> class on the training
+set and never has to look at the motion.
 
 Layout: `OUT/videos/<Class>/v_<Class>_gNN_cNN.avi`, `OUT/annotations/classInd.txt`,
 `trainlist01.txt`, `testlist01.txt`, and `OUT/synth.json` with the parameters.
@@ -14,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from tqdm import tqdm
+
+from datasets.video_writer import write_video
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,6 @@ MOTIONS: dict[str, tuple[tuple[float, float], int, int]] = {
     "MoveUpLeft": ((-math.sqrt(0.5), -math.sqrt(0.5)), 0, 0),
     "MoveDownRight": ((math.sqrt(0.5), math.sqrt(0.5)), 0, 0),
 }
-CODECS = {".avi": "mpeg4", ".mp4": "libx264", ".mkv": "libx264"}
 
 
 @dataclass(frozen=True)
@@ -62,36 +64,6 @@ class SynthConfig:
             )
         if self.frames < 2 or self.size < 16:
             raise ValueError(f"need frames >= 2 and size >= 16, got {self.frames} and {self.size}")
-
-
-def write_video(
-    path: str | Path, frames: np.ndarray, fps: float = 25, codec: str | None = None
-) -> None:
-    """Encode uint8 RGB frames (T, H, W, 3) to `path` (codec from the extension:
-    .avi MPEG-4 Part 2, .mp4/.mkv H.264), atomically (temporary name, then rename)."""
-    import av
-
-    path = Path(path)
-    codec = codec or CODECS.get(path.suffix.lower())
-    if codec is None:
-        raise ValueError(
-            f"no default codec for {path.suffix!r}; pass codec= or use {sorted(CODECS)}"
-        )
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    with av.open(str(tmp), "w") as container:
-        stream = container.add_stream(codec, rate=round(fps))
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuv420p"
-        if codec == "libx264":
-            stream.options = {"crf": "16", "preset": "veryfast"}
-        else:
-            stream.bit_rate = 4_000_000
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    os.replace(tmp, path)
 
 
 def random_texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -182,10 +154,9 @@ def make_synthetic_dataset(
         (out / "videos" / name).mkdir(parents=True, exist_ok=True)
         for index in range(config.videos_per_class):
             group, clip = divmod(index, per_group)
-            if clip == 0:  # a group shares its texture, like a UCF-101 group its scene
-                texture = random_texture(
-                    np.random.default_rng([config.seed, label, group]), 2 * margin, 2 * margin
-                )
+            texture = random_texture(
+                np.random.default_rng([config.seed, label, group, clip]), 2 * margin, 2 * margin
+            )
             clip_rng = np.random.default_rng([config.seed, label, group, clip, 1])
             speed = float(clip_rng.uniform(1.0, 2.5)) * config.size / 64
             offset = tuple(clip_rng.uniform(-0.25, 0.25, 2) * max(height, width))

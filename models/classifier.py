@@ -6,7 +6,10 @@ top-5 and mean class accuracy on clips, and at test time also on videos (softmax
 over all views of a video). Protocols (SPEC 3, Table 4): `scratch` and `finetune` train
 everything; `fixed` freezes all but the last layer and keeps BatchNorm in eval mode;
 `init_checkpoint` starts from another checkpoint's weights (a Kinetics model, say).
-Checkpoints carry the class names.
+Checkpoints carry the class names, `trained_on` (dataset, annotations, fold), so the
+runner can refuse to test a model on another split of the data it was trained on, and
+`preprocessing` (fps, short side, crop, clip length, frame interval, flow settings), so a
+prediction prepares videos as training did without the user retyping it.
 """
 
 from __future__ import annotations
@@ -31,12 +34,19 @@ SCHEDULERS = ("none", "cosine", "step")
 
 
 def accuracy_metrics(num_classes: int) -> MetricCollection:
+    """Top-1 and top-5 over all samples, and accuracy averaged over classes.
+
+    compute_groups=False: with groups on, torchmetrics merges metrics whose states are
+    equal after the first batch, and top-5 would then report top-1 from a batch where
+    both happened to agree.
+    """
     return MetricCollection(
         {
-            "top1": MulticlassAccuracy(num_classes, top_k=1),
-            "top5": MulticlassAccuracy(num_classes, top_k=min(5, num_classes)),
+            "top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
+            "top5": MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),
             "mean_class": MulticlassAccuracy(num_classes, average="macro"),
-        }
+        },
+        compute_groups=False,
     )
 
 
@@ -104,6 +114,8 @@ class VideoClassifier(pl.LightningModule):
         scheduler: str = "none",
         lr_step: int = 1000,
         init_checkpoint: str | None = None,
+        trained_on: dict[str, Any] | None = None,
+        preprocessing: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         for name, value, allowed in (

@@ -35,9 +35,16 @@ def count_macs(name: str, num_classes: int = 400, **options) -> tuple[int, Input
     with torch.device("meta"):
         model = create_model(name, num_classes, **options).eval()
         inputs = example_inputs(model.input_spec, device="meta")
+    return macs_per_clip(model, inputs), model.input_spec
+
+
+def macs_per_clip(model: nn.Module, inputs: dict[str, torch.Tensor]) -> int:
+    """Multiply-adds of `model` (in eval mode) on the batch `inputs`, per sample."""
+    training = model.training
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(inputs)
-    return counter.get_total_flops() // 2, model.input_spec
+        model.eval()(inputs)
+    model.train(training)
+    return counter.get_total_flops() // 2 // len(next(iter(inputs.values())))
 
 
 def describe_models(num_classes: int = 400) -> list[dict]:

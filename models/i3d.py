@@ -61,7 +61,10 @@ class I3D(nn.Module):
         width: float = 1.0,
         dropout: float = 0.5,
         padding: str = "tf_same",
+        inflate_from: str | None = None,
     ) -> None:
+        """inflate_from: a 2D Inception-v1 state dict file (torchvision `googlenet` keys,
+        ImageNet weights) that every stream starts from, inflated (SPEC 1e)."""
         super().__init__()
         unknown = set(modalities) - set(IN_CHANNELS)
         if unknown or not modalities:
@@ -76,6 +79,12 @@ class I3D(nn.Module):
                 for m in self.modalities
             }
         )
+        if inflate_from is not None:
+            from models.backbones import load_weights
+
+            state = load_weights(inflate_from)
+            for modality in self.modalities:
+                self.load_2d(state, modality)
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         per_stream = [

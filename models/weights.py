@@ -84,6 +84,20 @@ def convert_pytorch_i3d(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return out
 
 
+# How the DeepMind I3D release prepares video (SPEC 2): 25 fps, shorter side 256, centre
+# 224 crop, values in [-1, 1], 64-frame clips; flow TV-L1 truncated at 20 px.
+I3D_RELEASE_PREPROCESSING = {
+    "fps": 25.0,
+    "short_side": 256,
+    "crop_size": 224,
+    "clip_len": 64,
+    "frame_interval": 1,
+    "flow_stack": 1,
+    "flow_algorithm": "tvl1",
+    "flow_bound": 20.0,
+}
+
+
 def import_pytorch_i3d(
     source: str | Path, stream: str, out: str | Path, labels: str | Path = "kinetics400"
 ) -> Path:
@@ -105,7 +119,11 @@ def import_pytorch_i3d(
             f"{source} predicts {num_classes} classes but labels {labels} has {len(class_names)}"
         )
     module = VideoClassifier(
-        "i3d", num_classes, class_names, model_options={"modalities": (stream,)}
+        "i3d",
+        num_classes,
+        class_names,
+        model_options={"modalities": (stream,)},
+        preprocessing={**I3D_RELEASE_PREPROCESSING, "modalities": [stream]},
     )
     stream_module = module.net.streams[stream]
     for key, value in stream_module.state_dict().items():  # BN counters absent in old files
@@ -158,8 +176,15 @@ def fuse_i3d_streams(rgb: VideoClassifier, flow: VideoClassifier) -> VideoClassi
     if rgb.hparams.class_names != flow.hparams.class_names:
         raise ValueError("the rgb and flow streams were trained on different class lists")
     options = {**(rgb.hparams.model_options or {}), "modalities": ("rgb", "flow")}
+    preprocessing = rgb.hparams.get("preprocessing")
+    if preprocessing:
+        preprocessing = {**preprocessing, "modalities": ["rgb", "flow"]}
     fused = VideoClassifier(
-        "i3d", rgb.hparams.num_classes, rgb.hparams.class_names, model_options=options
+        "i3d",
+        rgb.hparams.num_classes,
+        rgb.hparams.class_names,
+        model_options=options,
+        preprocessing=preprocessing,
     )
     fused.net.streams["rgb"].load_state_dict(rgb.net.streams["rgb"].state_dict())
     fused.net.streams["flow"].load_state_dict(flow.net.streams["flow"].state_dict())

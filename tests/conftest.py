@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +100,18 @@ def synth_dataset(tmp_path_factory) -> Path:
     return make_synthetic_dataset(
         tmp_path_factory.mktemp("synth"), SynthConfig(videos_per_class=8), progress=False
     )
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The built-in smoke sweep run once, as `vidbench run` runs it (about 12 minutes on 2
+    cores): its output folder and the finished process."""
+    root = tmp_path_factory.mktemp("smoke")
+    process = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--out", str(root / "out"), "--no-progress"],
+        env={**os.environ, "VIDBENCH_CACHE": str(root / "cache")},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    return root / "out", process

@@ -226,3 +226,14 @@ def test_fixed_protocol_from_a_pretrained_checkpoint_keeps_its_features(tmp_path
             model_options={"width": 0.125},
             init_checkpoint=str(tmp_path / "kinetics_like.ckpt"),
         )
+
+
+def test_top5_is_not_merged_into_top1_when_a_first_batch_agrees():
+    from models.classifier import accuracy_metrics
+
+    metrics = accuracy_metrics(4)
+    metrics.update(torch.tensor([[5.0, 1, 0, 0]] * 2), torch.tensor([0, 0]))  # both right
+    metrics.update(torch.tensor([[5.0, 1, 0, 0]] * 2), torch.tensor([1, 2]))  # in the top 5
+    result = metrics.compute()
+    assert result["top1"] == 0.5 and result["top5"] == 1.0
+    assert result["mean_class"] == pytest.approx(1 / 3)  # classes 0, 1, 2 present: 1, 0, 0

@@ -1,0 +1,306 @@
+"""Sweep files: plain YAML, validated before anything runs, expanded into cells.
+
+A sweep names a matrix (architectures x datasets and folds x modalities x protocols x
+seeds) plus the training settings and the evaluation protocol shared by its cells:
+
+    name: table2
+    arch: [i3d, c3d]
+    modality: auto            # or a list: rgb, flow, rgb+flow
+    protocol: [scratch]
+    seed: [0]
+    datasets:
+      ucf101: {format: ucf101, videos: /data/UCF-101, annotations: /data/ucfTrainTestlist,
+               flow: /data/UCF-101-flow, folds: [1]}
+    model: {width: 1.0}       # options for every architecture that takes them
+    per_arch: {c3d: {clip_len: 16, crop_size: 112}}   # model options or input keys
+    input: {clip_len: 64, crop_size: 224}             # null = the architecture's own
+    train: {max_steps: 20000, batch_size: 8, lr: 0.1}
+    eval: {clips: 1, crops: 1}
+
+Command-line overrides use the same keys: `arch=[i3d,c3d] train.max_steps=200`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from datasets.annotations import DATASETS
+from models.registry import list_models, model_options
+
+MODALITIES = ("rgb", "flow", "rgb+flow")
+BUILTIN_SWEEPS = ("smoke", "table2", "table2_kinetics", "table4", "splits")
+INPUT_KEYS = ("clip_len", "frame_interval", "crop_size", "short_side", "flow_stack")
+
+
+class SweepError(ValueError):
+    """A sweep file or override that cannot run; the message names the key at fault."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SyntheticConfig(Strict):
+    """The built-in synthetic-motion dataset (`datasets.synthetic`), made and cached."""
+
+    classes: int = 8
+    videos_per_class: int = 30
+    frames: int = 40
+    size: int = 64
+    seed: int = 0
+
+
+class DatasetConfig(Strict):
+    format: Literal[DATASETS] = "ucf101"  # type: ignore[valid-type]
+    videos: str | None = None
+    annotations: str | None = None
+    flow: str | None = None  # for synthetic data the runner extracts it (cached)
+    folds: list[int] = [1]
+    synthetic: SyntheticConfig | None = None
+
+    @model_validator(mode="after")
+    def has_a_source(self) -> DatasetConfig:
+        if self.synthetic is None and (self.videos is None or self.annotations is None):
+            raise ValueError("give videos and annotations (or synthetic: {} for built-in data)")
+        return self
+
+
+class InputConfig(Strict):
+    """Clip geometry; None takes the architecture's paper default (its `input_spec`)."""
+
+    clip_len: int | None = None
+    frame_interval: int | None = None
+    crop_size: int | None = None
+    short_side: int | None = None
+    flow_stack: int | None = None
+    fps: float = 25.0
+    flip: bool = True
+    flow_algorithm: Literal["tvl1", "farneback"] = "tvl1"
+    flow_bound: float = 20.0
+
+
+class TrainConfig(Strict):
+    max_steps: int = -1
+    max_epochs: int | None = None
+    batch_size: int = 8
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-7
+    scheduler: Literal["none", "cosine", "step"] = "none"
+    lr_step: int = 1000
+    precision: str = "auto"  # bf16-mixed on GPU, 32-true on CPU
+    num_workers: int = 2
+    val_every_epochs: int = 1
+    # fixed / finetune start from it (scratch ignores it); {arch} and {modality} in the
+    # path are replaced by the cell's, so each stream finds its own checkpoint
+    init_checkpoint: str | None = None
+    accelerator: str = "auto"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    max_bad_fraction: float = 0.01
+    decoder: Literal["decord", "pyav"] = "decord"
+
+
+class EvalConfig(Strict):
+    clips: int = 1
+    crops: Literal[1, 3] = 1
+    full_video: bool = False
+    throughput_batches: int = 5  # timed batches for the cost figures (after warm-up)
+
+
+class WandbConfig(Strict):
+    enabled: bool = True
+    mode: Literal["offline", "online", "disabled"] | None = None  # None: $WANDB_MODE or offline
+    project: str = "vidbench"
+    timeout_s: float = 60.0
+
+
+class SweepConfig(Strict):
+    name: str
+    arch: list[str]
+    modality: Literal["auto"] | list[str] = "auto"
+    protocol: list[Literal["scratch", "fixed", "finetune"]] = ["scratch"]
+    seed: list[int] = [0]
+    datasets: dict[str, DatasetConfig]
+    model: dict[str, Any] = Field(default_factory=dict)
+    per_arch: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    input: InputConfig = InputConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    wandb: WandbConfig = WandbConfig()
+    # the sanity check of the paper's claim (smoke sweep): these must beat frame_avg
+    expect_temporal_beats_frame_avg: bool = False
+
+    @field_validator("arch")
+    @classmethod
+    def known_architectures(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in list_models()]
+        if unknown:
+            raise ValueError(f"unknown architecture(s) {unknown}; choose from {list_models()}")
+        return names
+
+    @field_validator("modality")
+    @classmethod
+    def known_modalities(cls, value: str | list[str]) -> str | list[str]:
+        if value != "auto":
+            unknown = [m for m in value if m not in MODALITIES]
+            if unknown:
+                raise ValueError(f"unknown modality {unknown}; choose from {MODALITIES} or auto")
+        return value
+
+
+def arch_modalities(arch: str) -> tuple[str, ...]:
+    """What `arch` can be trained or evaluated on: `rgb+flow` for I3D is the fused
+    evaluation of its separately trained streams (SPEC 1e)."""
+    if "modalities" in model_options(arch):
+        return MODALITIES
+    from models.registry import _constructor
+
+    return ("+".join(_constructor(arch).input_spec.modalities),)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`train.max_steps=200` -> (["train", "max_steps"], 200); values are YAML."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SweepError(f"override {text!r} is not KEY=VALUE (e.g. train.max_steps=200)")
+    return key.split("."), yaml.safe_load(value)
+
+
+def load_sweep(source: str | Path | None, overrides: list[str] = ()) -> SweepConfig:
+    """A sweep from a YAML file or a built-in name (None = `smoke`), with overrides applied."""
+    source = source or "smoke"
+    if str(source) in BUILTIN_SWEEPS:
+        text = resources.files("bench").joinpath(f"sweeps/{source}.yaml").read_text()
+        where = f"built-in sweep {source!r}"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise SweepError(f"{path}: no such sweep file (built-in sweeps: {BUILTIN_SWEEPS})")
+        text, where = path.read_text(), str(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise SweepError(f"{where}: not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise SweepError(f"{where}: a sweep is a mapping of keys, got {type(data).__name__}")
+    for override in overrides:
+        keys, value = parse_override(override)
+        node = data
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise SweepError(f"override {override!r}: {key} is not a section")
+        node[keys[-1]] = value
+    return validate(data, where)
+
+
+def validate(data: dict[str, Any], where: str = "sweep") -> SweepConfig:
+    try:
+        sweep = SweepConfig.model_validate(data)
+    except ValidationError as error:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            + (f" (got {e['input']!r})" if e["type"] != "missing" else "")
+            for e in error.errors()
+        ]
+        raise SweepError(f"{where}: " + "; ".join(problems)) from None
+    _check_arch_keys(sweep, where)
+    return sweep
+
+
+def _check_arch_keys(sweep: SweepConfig, where: str) -> None:
+    for arch, options in sweep.per_arch.items():
+        if arch not in list_models():  # one left out of `arch` (by an override) is fine
+            raise SweepError(f"{where}: per_arch.{arch}: unknown; choose from {list_models()}")
+        allowed = [*model_options(arch), *INPUT_KEYS]
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise SweepError(f"{where}: per_arch.{arch}: unknown key(s) {unknown}; {allowed=}")
+    if sweep.model:
+        takers = {k for arch in list_models() for k in model_options(arch)}
+        unknown = sorted(set(sweep.model) - takers)
+        if unknown:
+            raise SweepError(
+                f"{where}: model: no architecture of this sweep takes {unknown}; "
+                f"they take {sorted(takers)}"
+            )
+    if sweep.modality != "auto":
+        for arch in sweep.arch:
+            wrong = [m for m in sweep.modality if m not in arch_modalities(arch)]
+            if wrong:
+                raise SweepError(
+                    f"{where}: modality {wrong} is not one {arch} can take; it takes "
+                    f"{list(arch_modalities(arch))} (modality: auto runs each on what it has)"
+                )
+    needs_flow = any("flow" in m for arch in sweep.arch for m in cell_modalities(sweep, arch))
+    for name, dataset in sweep.datasets.items():
+        if needs_flow and dataset.flow is None and dataset.synthetic is None:
+            raise SweepError(f"{where}: datasets.{name}.flow: the flow modality needs a flow root")
+    if any(p != "scratch" for p in sweep.protocol) and not sweep.train.init_checkpoint:
+        raise SweepError(
+            f"{where}: protocol {sweep.protocol} needs train.init_checkpoint (the pretrained "
+            "model that `fixed` and `finetune` start from)"
+        )
+
+
+def cell_modalities(sweep: SweepConfig, arch: str) -> tuple[str, ...]:
+    return arch_modalities(arch) if sweep.modality == "auto" else tuple(sweep.modality)
+
+
+def expand_cells(sweep: SweepConfig) -> list[dict[str, Any]]:
+    """One dict per cell, in run order: I3D's fused rgb+flow cell after its two streams."""
+    cells = []
+    for (name, dataset), arch, protocol, seed in itertools.product(
+        sweep.datasets.items(), sweep.arch, sweep.protocol, sweep.seed
+    ):
+        for fold in dataset.folds:
+            modalities = cell_modalities(sweep, arch)
+            for modality in sorted(modalities, key=lambda m: m == "rgb+flow"):
+                cells.append(
+                    {
+                        "dataset": name,
+                        "fold": fold,
+                        "arch": arch,
+                        "modality": modality,
+                        "protocol": protocol,
+                        "seed": seed,
+                        "fuses": fused_streams(arch, modality),
+                    }
+                )
+    return cells
+
+
+def fused_streams(arch: str, modality: str) -> list[str] | None:
+    """I3D's rgb+flow is not trained: it adds the logits of the rgb and flow cells."""
+    return ["rgb", "flow"] if arch == "i3d" and modality == "rgb+flow" else None
+
+
+def cell_id(cell: dict[str, Any]) -> str:
+    return (
+        f"{cell['arch']}-{cell['modality']}-{cell['dataset']}{cell['fold']}"
+        f"-{cell['protocol']}-s{cell['seed']}"
+    )
+
+
+def config_hash(resolved: dict[str, Any]) -> str:
+    """A short stable hash of a cell's resolved config (what makes two results comparable)."""
+    text = json.dumps(resolved, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -1,0 +1,255 @@
+"""Leaderboards from run records: Markdown shaped like the paper's Table 2, and an HTML page.
+
+Rows are architectures; columns are dataset (and split) x RGB / Flow / RGB+Flow; a
+value is video-level top-1 (%), the mean over seeds with their standard deviation and
+top-5 where present, and the paper's number beside it where the protocol matches. One
+table per protocol. Failed cells show as `failed` and are counted.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from bench.paper import ARCH_NAMES, PAPER_ORDER, paper_top1
+from datasets.check import atomic_write_text
+
+MODALITY_NAMES = {"rgb": "RGB", "flow": "Flow", "rgb+flow": "RGB+Flow"}
+SPLIT_FORMATS = ("ucf101", "hmdb51")  # datasets whose folds are official splits
+
+
+def group_key(config: dict[str, Any]) -> tuple:
+    """A cell without its seed: what seeds are averaged over."""
+    return (
+        config["protocol"],
+        config["arch"],
+        config["dataset"],
+        config["fold"],
+        config["modality"],
+    )
+
+
+def summarise(records: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
+    """Per cell-without-seed: top-1/top-5 means and spreads (in %), seeds, failures, costs."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        if "config" in record:
+            groups[group_key(record["config"])].append(record)
+    summary = {}
+    for key, runs in groups.items():
+        ok = [r for r in runs if r["status"] == "ok"]
+        top1 = [100 * r["metrics"]["video"]["top1"] for r in ok]
+        top5 = [100 * r["metrics"]["video"]["top5"] for r in ok]
+        config = runs[0]["config"]
+        summary[key] = {
+            "config": config,
+            "seeds": len(ok),
+            "failed": len(runs) - len(ok),
+            "top1": statistics.mean(top1) if top1 else None,
+            "top1_std": statistics.stdev(top1) if len(top1) > 1 else None,
+            "top5": statistics.mean(top5) if top5 else None,
+            "num_classes": ok[0]["data"]["num_classes"] if ok else None,
+            "gmacs": ok[0]["costs"]["gmacs_per_clip"] if ok else None,
+            "infer_clips_per_s": ok[0]["costs"]["infer_clips_per_s"] if ok else None,
+            "paper": None
+            if config["data"].get("synthetic")
+            else paper_top1(
+                config["arch"],
+                config["data"]["format"],
+                config["fold"],
+                config["protocol"],
+                config["modality"],
+            ),
+        }
+    return summary
+
+
+def format_value(entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return ""
+    if entry["top1"] is None:
+        return "failed"
+    text = f"{entry['top1']:.1f}"
+    if entry["top1_std"] is not None:
+        text += f" ± {entry['top1_std']:.1f} ({entry['seeds']} seeds)"
+    if entry["top5"] is not None:
+        text += f" [top-5 {entry['top5']:.1f}]"
+    if entry["paper"] is not None:
+        text += f" / paper {entry['paper']:.1f}"
+    if entry["failed"]:
+        text += f" ({entry['failed']} failed)"
+    return text
+
+
+def tables(summary: dict[tuple, dict[str, Any]]) -> dict[str, tuple[list[str], list[list[str]]]]:
+    """Per protocol: (header, rows) of the Table-2-shaped leaderboard."""
+    out = {}
+    for protocol in sorted({k[0] for k in summary}):
+        keys = [k for k in summary if k[0] == protocol]
+        columns = sorted(
+            {(k[2], k[3], k[4]) for k in keys},
+            key=lambda c: (c[0], c[1], list(MODALITY_NAMES).index(c[2])),
+        )
+        folds = defaultdict(set)
+        for dataset, fold, _ in columns:
+            folds[dataset].add(fold)
+        formats = {k[2]: summary[k]["config"]["data"]["format"] for k in keys}
+        has_splits = {d for d in folds if len(folds[d]) > 1 or formats[d] in SPLIT_FORMATS}
+        header = ["architecture"] + [
+            f"{d}{f' split {f}' if d in has_splits else ''} {MODALITY_NAMES[m]}"
+            for d, f, m in columns
+        ]
+        means = sorted({(d, m) for d, f, m in columns if len(folds[d]) > 1})
+        header += [f"{d} mean of {len(folds[d])} splits {MODALITY_NAMES[m]}" for d, m in means]
+        archs = sorted({k[1] for k in keys}, key=lambda a: ([*PAPER_ORDER, a]).index(a))
+        rows = []
+        for arch in archs:
+            row = [ARCH_NAMES.get(arch, arch)]
+            row += [format_value(summary.get((protocol, arch, d, f, m))) for d, f, m in columns]
+            for dataset, modality in means:
+                values = [
+                    summary[(protocol, arch, dataset, f, modality)]["top1"]
+                    for f in sorted(folds[dataset])
+                    if summary.get((protocol, arch, dataset, f, modality), {}).get("top1")
+                    is not None
+                ]
+                complete = len(values) == len(folds[dataset])
+                row.append(f"{statistics.mean(values):.1f}" if complete else "")
+            rows.append(row)
+        out[protocol] = (header, rows)
+    return out
+
+
+def markdown(records: list[dict[str, Any]]) -> str:
+    summary = summarise(records)
+    parts = []
+    for protocol, (header, rows) in tables(summary).items():
+        parts.append(f"### Protocol: {protocol} (video-level top-1 %, mean over seeds)\n")
+        parts.append("| " + " | ".join(header) + " |")
+        parts.append("|" + "---|" * len(header))
+        parts.extend("| " + " | ".join(row) + " |" for row in rows)
+        parts.append("")
+    failed = sum(1 for r in records if r["status"] != "ok")
+    parts.append(
+        f"{len(records) - failed} cells finished, {failed} failed. Paper numbers (Table 2) "
+        "are ImageNet-initialised (3D-ConvNet from scratch) and shown only where dataset, "
+        "split and protocol match."
+    )
+    return "\n".join(parts) + "\n"
+
+
+def result_cards(records: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """One card per cell: what makes its numbers comparable with another's."""
+    cards = []
+    for record in records:
+        config = record.get("config", {})
+        card = {"cell": record["cell"], "status": record["status"]}
+        if record["status"] != "ok":
+            card["error"] = record.get("error", "")
+        else:
+            data, costs, views = record["data"], record["costs"], config["eval"]
+            test = data["test"] or {}
+            card.update(
+                views=f"{views['clips']} clip(s) x {views['crops']} crop(s)"
+                + (" (whole video)" if views["full_video"] else ""),
+                input=", ".join(f"{k} {v}" for k, v in costs["input_shape"].items()),
+                videos=f"{data['evaluated_videos']} evaluated of {test.get('expected', '?')} "
+                f"listed ({test.get('missing', 0)} missing, {test.get('unreadable', 0)} "
+                f"unreadable); {(data['train'] or {}).get('substituted', 0)} substituted "
+                "in training",
+                dataset_copy=f"{data['copy_files']} files, {data['copy_bytes'] / 2**30:.2f} GiB",
+                decoder=data["decoder"],
+                device=f"{costs['device']} ({costs['precision']}, batch {costs['batch_size']})",
+                cost=f"{costs['gmacs_per_clip']:.2f} GMACs/clip, {costs['params']:,} params, "
+                f"{costs['infer_clips_per_s']:.1f} clips/s inference",
+                versions=f"torch {costs['torch']}, cuDNN {costs['cudnn']}, "
+                f"vidbench {record['code_version']}",
+                config_hash=record["config_hash"],
+            )
+        cards.append(card)
+    return cards
+
+
+def plots(records: list[dict[str, Any]]) -> list[str]:
+    """PNG plots (base64) of top-1 against multiply-adds and against inference clips/s."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [e for e in summarise(records).values() if e["top1"] is not None]
+    images = []
+    for field, label in (
+        ("gmacs", "GMACs per clip (log)"),
+        ("infer_clips_per_s", "inference clips/s (log)"),
+    ):
+        figure, axes = plt.subplots(figsize=(6, 4))
+        for entry in points:
+            config = entry["config"]
+            axes.scatter(entry[field], entry["top1"])
+            axes.annotate(
+                f"{config['arch']} {config['modality']} {config['dataset']}",
+                (entry[field], entry["top1"]),
+                fontsize=7,
+            )
+        axes.set_xscale("log")
+        axes.set_xlabel(label)
+        axes.set_ylabel("video top-1 (%)")
+        axes.grid(alpha=0.3)
+        buffer = io.BytesIO()
+        figure.tight_layout()
+        figure.savefig(buffer, format="png", dpi=110)
+        plt.close(figure)
+        images.append(base64.b64encode(buffer.getvalue()).decode())
+    return images
+
+
+def html_page(records: list[dict[str, Any]], title: str) -> str:
+    escape = html.escape
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+    ]
+    for protocol, (header, rows) in tables(summarise(records)).items():
+        parts.append(f"<h2>Protocol: {escape(protocol)} (video-level top-1 %)</h2><table>")
+        parts.append("<tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>")
+        for row in rows:
+            parts.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>")
+        parts.append("</table>")
+    parts.append("<h2>Accuracy against cost</h2>")
+    parts.extend(
+        f"<img alt='plot' src='data:image/png;base64,{image}'>" for image in plots(records)
+    )
+    parts.append("<h2>Result cards</h2>")
+    for card in result_cards(records):
+        parts.append(f"<h3>{escape(card['cell'])}</h3><table>")
+        parts.extend(
+            f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>"
+            for k, v in card.items()
+            if k != "cell"
+        )
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_leaderboard(records: list[dict[str, Any]], out: Path, title: str) -> dict[str, Path]:
+    """`leaderboard.md` (with result cards) and a self-contained `leaderboard.html` in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    text = markdown(records) + "\n### Result cards\n"
+    for card in result_cards(records):
+        text += f"\n**{card['cell']}**: " + "; ".join(
+            f"{k} {v}" for k, v in card.items() if k != "cell"
+        )
+        text += "\n"
+    paths = {"markdown": out / "leaderboard.md", "html": out / "leaderboard.html"}
+    atomic_write_text(paths["markdown"], f"# {title}\n\n{text}")
+    atomic_write_text(paths["html"], html_page(records, title))
+    return paths

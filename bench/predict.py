@@ -1,0 +1,260 @@
+"""`vidbench predict`: what happens in a video, how sure the model is, and when.
+
+Preprocessing comes from the checkpoint (`VideoClassifier.hparams.preprocessing`: fps,
+shorter side, centre crop, clip length and frame interval, flow algorithm and bound), never
+from the user. Flow is computed on the fly and quantised exactly as stored flow is.
+
+- Whole-video mode: clips of `clip_len` frames (every `frame_interval`) tile the video, or
+  its first `frames` frames, and their softmax is averaged.
+- Window mode: a window of `window` frames every `stride` frames (at the checkpoint's
+  fps); each window's label comes from the average of the last `smooth` windows' softmax.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from datasets.decoders import DecodeError, open_video, read_frames
+from datasets.flow import FlowConfig, FlowEstimator, quantise
+from datasets.sampling import retime
+from datasets.transforms import ClipTransform
+from models.classifier import VideoClassifier
+from models.weights import fuse_i3d_streams, load_classifier
+
+log = logging.getLogger(__name__)
+PREPROCESSING_KEYS = ("fps", "short_side", "crop_size", "clip_len", "frame_interval")
+FLOW_KEYS = ("flow_algorithm", "flow_bound", "flow_stack")
+
+
+def load_model(checkpoints: list[str | Path]) -> VideoClassifier:
+    """One checkpoint, or an I3D rgb stream and an I3D flow stream fused (logits averaged)."""
+    if len(checkpoints) == 1:
+        module = load_classifier(checkpoints[0])
+    elif len(checkpoints) == 2:
+        streams = [load_classifier(path) for path in checkpoints]
+        by_stream = {}
+        for path, stream in zip(checkpoints, streams, strict=True):
+            modalities = tuple((stream.hparams.model_options or {}).get("modalities", ()))
+            if stream.hparams.arch != "i3d" or modalities not in (("rgb",), ("flow",)):
+                raise ValueError(
+                    f"{path}: two checkpoints must be an i3d rgb stream and an i3d flow stream; "
+                    f"this is {stream.hparams.arch} {modalities or ''}"
+                )
+            by_stream[modalities[0]] = stream
+        if set(by_stream) != {"rgb", "flow"}:
+            raise ValueError("two checkpoints must be one i3d rgb stream and one i3d flow stream")
+        module = fuse_i3d_streams(by_stream["rgb"], by_stream["flow"])
+    else:
+        raise ValueError(f"give one checkpoint or an rgb and a flow one, not {len(checkpoints)}")
+    where = " + ".join(map(str, checkpoints))
+    if not module.hparams.class_names:
+        raise ValueError(f"{where}: carries no class names, so its predictions cannot be named")
+    prep = module.hparams.get("preprocessing")
+    if not prep or any(key not in prep for key in (*PREPROCESSING_KEYS, "modalities")):
+        raise ValueError(
+            f"{where}: carries no preprocessing ({', '.join(PREPROCESSING_KEYS)}, modalities); "
+            "use a checkpoint written by `vidbench run` or `vidbench weights import`"
+        )
+    unknown = set(prep["modalities"]) - {"rgb", "flow"}
+    if unknown or not prep["modalities"]:
+        raise ValueError(f"{where}: modality {sorted(unknown)} cannot be fed; rgb and flow can")
+    if "flow" in prep["modalities"] and any(key not in prep for key in FLOW_KEYS):
+        raise ValueError(f"{where}: a flow model without its flow settings ({FLOW_KEYS})")
+    return module.eval()
+
+
+@dataclass
+class Window:
+    """Retimed frames [start, end) and the model's softmax over classes (C,)."""
+
+    start: int
+    end: int
+    probs: torch.Tensor
+
+
+class Predictor:
+    """Runs a checkpoint over videos, window by window, on `device` (a progress bar per
+    video when `progress`)."""
+
+    def __init__(
+        self, module: VideoClassifier, device: str | torch.device = "cpu", progress: bool = False
+    ) -> None:
+        self.module = module.to(device)
+        self.progress = progress
+        self.device = torch.device(device)
+        self.class_names = list(module.hparams.class_names)
+        self.prep = dict(module.hparams.preprocessing)
+        self.modalities = tuple(self.prep["modalities"])
+        self.transform = ClipTransform(self.prep["short_side"], self.prep["crop_size"], "center")
+        self.flow = None
+        if "flow" in self.modalities:
+            config = FlowConfig(
+                self.prep["flow_algorithm"], self.prep["fps"], self.prep["flow_bound"]
+            )
+            self.flow = FlowEstimator(config)
+
+    @property
+    def clip_frames(self) -> int:
+        """Retimed frames one clip spans in whole-video mode."""
+        return self.prep["clip_len"] * self.prep["frame_interval"]
+
+    def inputs(self, video: Any, timeline: np.ndarray, start: int, end: int) -> dict:
+        """The batch (of one) for retimed frames [start, end), every frame_interval-th."""
+        positions = np.arange(start, max(end, start + 1), self.prep["frame_interval"])
+        positions = positions % len(timeline)  # a video shorter than a clip loops
+        batch = {}
+        height, width = video_size(video)
+        params = self.transform.sample_params(height, width)
+        if "rgb" in self.modalities:
+            batch["rgb"] = self.transform(read_frames(video, timeline[positions]), params)[None]
+        if "flow" in self.modalities:
+            stack, bound = self.prep["flow_stack"], self.prep["flow_bound"]
+            wanted = np.minimum(positions[:, None] + np.arange(stack + 1), len(timeline) - 1)
+            unique, inverse = np.unique(wanted, return_inverse=True)
+            grey = [
+                cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in read_frames(video, timeline[unique])
+            ]
+            index = inverse.reshape(wanted.shape)
+            fields = [
+                quantise(self.flow(grey[index[t, s]], grey[index[t, s + 1]]), bound)
+                for t in range(len(positions))
+                for s in range(stack)
+            ]
+            batch["flow"] = self.transform.flow(np.stack(fields), params, stack)[None]
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    @torch.no_grad()
+    def windows(
+        self,
+        path: str | Path,
+        frames: int | None = None,
+        window: int | None = None,
+        stride: int | None = None,
+    ) -> tuple[list[Window], float, int]:
+        """Windows over `path` (whole-video tiling when `window` is None), the fps used and
+        the number of retimed frames covered."""
+        video = open_video(path)
+        timeline = retime(video.num_frames, video.fps, self.prep["fps"])
+        if frames is not None:
+            timeline = timeline[:frames]
+        n = len(timeline)
+        if window is None:
+            starts = range(0, n, self.clip_frames)
+            spans = [(s, min(s + self.clip_frames, n)) for s in starts]
+        else:
+            last = max(0, n - window)
+            starts = list(range(0, last + 1, stride or window))
+            spans = [(s, min(s + window, n)) for s in starts]
+        out = []
+        bar = tqdm(spans, desc=Path(path).name, unit="window", disable=not self.progress)
+        for start, end in bar:
+            logits = self.module(self.inputs(video, timeline, start, end))
+            out.append(Window(start, end, logits.float().softmax(dim=-1)[0].cpu()))
+        return out, float(self.prep["fps"]), n
+
+    def top_k(self, probs: torch.Tensor, k: int) -> list[dict[str, Any]]:
+        values, indices = probs.topk(min(k, len(probs)))
+        return [
+            {"label": self.class_names[i], "probability": round(float(v), 6)}
+            for v, i in zip(values, indices.tolist(), strict=True)
+        ]
+
+    def predict(
+        self,
+        path: str | Path,
+        top_k: int = 5,
+        frames: int | None = None,
+        window: int | None = None,
+        stride: int | None = None,
+        smooth: int = 1,
+    ) -> dict[str, Any]:
+        """{"video", "frames", "fps", "top_k": [{label, probability}], and in window mode
+        "windows": [{"start", "end" (seconds), "top_k"}] with smoothed probabilities}."""
+        spans, fps, n = self.windows(path, frames, window, stride)
+        video_probs = torch.stack([w.probs for w in spans]).mean(dim=0)
+        result = {"video": str(path), "frames": n, "fps": fps}
+        result["top_k"] = self.top_k(video_probs, top_k)
+        if window is not None:
+            result["windows"] = [
+                {
+                    "start": round(w.start / fps, 3),
+                    "end": round(w.end / fps, 3),
+                    "top_k": self.top_k(smoothed, top_k),
+                }
+                for w, smoothed in zip(spans, smooth_probs(spans, smooth), strict=True)
+            ]
+        return result
+
+
+def smooth_probs(windows: list[Window], k: int) -> list[torch.Tensor]:
+    """Each window's probabilities averaged with those of the k - 1 windows before it."""
+    probs = [w.probs for w in windows]
+    return [torch.stack(probs[max(0, i - k + 1) : i + 1]).mean(dim=0) for i in range(len(probs))]
+
+
+def video_size(video: Any) -> tuple[int, int]:
+    frame = read_frames(video, np.array([0]))[0]
+    return frame.shape[0], frame.shape[1]
+
+
+def annotate(source: str | Path, out: str | Path, result: dict[str, Any]) -> int:
+    """Re-encode `source` to `out` with the current label and probability drawn on every
+    frame; same frame count and frame rate. Returns the number of frames written."""
+    import av
+
+    from datasets.video_writer import VideoWriter
+
+    windows = result.get("windows") or [
+        {"start": 0.0, "end": result["frames"] / result["fps"], "top_k": result["top_k"]}
+    ]
+    starts = np.array([w["start"] for w in windows])
+    with av.open(str(source)) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or result["fps"]
+        with VideoWriter(out, rate) as writer:
+            for index, frame in enumerate(container.decode(stream)):
+                seconds = float(index / rate)
+                current = windows[max(0, int(np.searchsorted(starts, seconds, "right")) - 1)]
+                best = current["top_k"][0]
+                image = frame.to_ndarray(format="rgb24")
+                draw_label(image, f"{best['label']} {best['probability']:.0%}")
+                writer.write(image)
+    return writer.frames
+
+
+def draw_label(image: np.ndarray, text: str) -> None:
+    """Text on a dark band at the top of an RGB frame, scaled to the frame width."""
+    scale = max(0.3, image.shape[1] / 640)
+    (width, height), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.rectangle(image, (0, 0), (min(image.shape[1], width + 8), height + base + 8), (0, 0, 0), -1)
+    cv2.putText(
+        image, text, (4, height + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
+        cv2.LINE_AA,
+    )  # fmt: skip
+
+
+def predict_videos(
+    predictor: Predictor, videos: list[Path], out: Path | None, **options: Any
+) -> list[dict[str, Any]]:
+    """One result per video; an unreadable or missing video gives {"video", "error"}."""
+    results = []
+    for path in videos:
+        try:
+            result = predictor.predict(path, **options)
+            if out is not None:
+                target = out if len(videos) == 1 else out / f"{Path(path).stem}.annotated.mp4"
+                result["annotated"] = str(target)
+                result["annotated_frames"] = annotate(path, target, result)
+        except (DecodeError, OSError, ValueError) as error:
+            log.warning("skipped: %s", error)
+            result = {"video": str(path), "error": str(error)}
+        results.append(result)
+    return results

@@ -1,0 +1,118 @@
+"""Accuracy regression tests against a stored baseline, and the smoke sweep's motion check.
+
+A baseline (`results/baselines/NAME.json`) holds, per cell without its seed, the video
+top-1 (%) of every baseline seed. A cell regresses when its mean over seeds falls below
+the baseline mean by more than the tolerance: the larger of `min_points` (2) and two
+standard deviations across the baseline's seeds. A baseline cell that did not finish
+counts as a regression too.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from bench.config import cell_id
+from bench.leaderboard import summarise
+from datasets.check import atomic_write_text
+
+# Architectures that see motion: 3D convolutions, a recurrence, or a flow stream.
+MOTION_ARCHS = ("c3d", "i3d", "r3d", "convnet_lstm", "fused_two_stream")
+# ...of which these see it only through globally pooled per-frame features, which a
+# translating or rotating texture leaves almost unchanged (Quo Vadis, section 2.3: such
+# LSTMs "may not be able to capture fine low-level motion").
+POOLED_ARCHS = ("convnet_lstm",)
+MARGIN = 20.0  # top-1 points above frame_avg that count as "clearly"
+CHANCE_SLACK = 15.0  # top-1 points above chance that frame_avg may reach
+
+
+def baseline_key(config: dict[str, Any]) -> str:
+    return cell_id({**config, "seed": "*"})
+
+
+def make_baseline(records: list[dict[str, Any]]) -> dict[str, Any]:
+    cells: dict[str, list[float]] = {}
+    for record in records:
+        if record["status"] == "ok":
+            cells.setdefault(baseline_key(record["config"]), []).append(
+                100 * record["metrics"]["video"]["top1"]
+            )
+    if not cells:
+        raise ValueError("no finished cells to make a baseline from")
+    return {"metric": "video top-1 (%)", "cells": dict(sorted(cells.items()))}
+
+
+def write_baseline(records: list[dict[str, Any]], path: Path) -> Path:
+    atomic_write_text(path, json.dumps(make_baseline(records), indent=2) + "\n")
+    return path
+
+
+def compare(
+    records: list[dict[str, Any]], baseline: dict[str, Any], min_points: float = 2.0
+) -> list[dict[str, Any]]:
+    """One row per baseline cell: baseline mean, tolerance, ours, and whether it regressed."""
+    ours: dict[str, list[float]] = {}
+    for record in records:
+        if record["status"] == "ok":
+            ours.setdefault(baseline_key(record["config"]), []).append(
+                100 * record["metrics"]["video"]["top1"]
+            )
+    rows = []
+    for key, values in baseline["cells"].items():
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        tolerance = max(min_points, 2 * spread)
+        mean = statistics.mean(values)
+        now = statistics.mean(ours[key]) if key in ours else None
+        rows.append(
+            {
+                "cell": key,
+                "baseline": mean,
+                "tolerance": tolerance,
+                "ours": now,
+                "regressed": now is None or now < mean - tolerance,
+            }
+        )
+    return rows
+
+
+def motion_check(records: list[dict[str, Any]]) -> tuple[bool, str]:
+    """The paper's claim on synthetic motion: models that see motion beat frame_avg, which
+    sits near chance. Returns (passed, a report naming every number)."""
+    summary = [e for e in summarise(records).values() if e["top1"] is not None]
+    chance = {e["config"]["dataset"]: 100 / e["num_classes"] for e in summary}
+    lines, passed = [], True
+    for dataset, level in sorted(chance.items()):
+        here = [e for e in summary if e["config"]["dataset"] == dataset]
+        frame_avg = [e["top1"] for e in here if e["config"]["arch"] == "frame_avg"]
+        if not frame_avg:
+            return False, f"{dataset}: no finished frame_avg cell to compare with"
+        floor = frame_avg[0]
+        near_chance = floor <= level + CHANCE_SLACK
+        passed &= near_chance
+        lines.append(
+            f"{dataset}: frame_avg {floor:.1f}% (chance {level:.1f}%): "
+            + ("near chance, as it should be" if near_chance else "FAR ABOVE CHANCE")
+        )
+        for entry in sorted(here, key=lambda e: -e["top1"]):
+            config = entry["config"]
+            sees_motion = config["arch"] in MOTION_ARCHS or "flow" in config["modality"]
+            if config["arch"] == "frame_avg":
+                continue
+            margin = entry["top1"] - floor
+            if not sees_motion:
+                verdict = "single frames: sees no motion"
+            elif config["arch"] in POOLED_ARCHS:
+                verdict = (
+                    "pooled frame features: blind to low-level motion (the paper's point), "
+                    "not held to the check"
+                )
+            else:
+                verdict = "beats it clearly" if margin >= MARGIN else "DOES NOT beat it clearly"
+                passed &= margin >= MARGIN
+            lines.append(
+                f"  {config['arch']:<17}{config['modality']:<9}{entry['top1']:5.1f}%  "
+                f"{margin:+5.1f} points: {verdict}"
+            )
+    return passed, "\n".join(lines)

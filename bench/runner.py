@@ -1,0 +1,423 @@
+"""Run a sweep: every cell trained with Lightning, tested with its views, costed, recorded.
+
+    records = run_sweep(load_sweep("smoke"), Path("results/smoke"))
+
+Per cell: seed, data module, `VideoClassifier`, `Trainer.fit` (resumed from the cell's
+`last.ckpt` when an earlier run was interrupted), `Trainer.test`, measured costs, then
+one record appended to `DIR/runs.jsonl` (before W&B is told). Finished cells are skipped
+on a re-run; a failing cell is recorded with its error and the sweep goes on. I3D's
+`rgb+flow` cell trains nothing: it tests the sum of its rgb and flow cells' logits.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import logging
+import os
+import shutil
+import time
+import traceback
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger
+
+from bench import tracking
+from bench.config import SweepConfig, cell_id, config_hash, expand_cells
+from bench.results import RUNS_FILE, append_record, code_version, latest_by_cell, read_records
+from bench.throughput import measure
+from datasets.check import atomic_write_text, default_cache_dir
+from datasets.datamodule import VideoDataModule
+from models import VideoClassifier, create_model
+from models.costs import macs_per_clip
+from models.registry import model_options
+from models.weights import fuse_i3d_streams, load_classifier, save_checkpoint
+
+log = logging.getLogger(__name__)
+FINAL_CHECKPOINT = "final.ckpt"
+
+
+@dataclass
+class DataPaths:
+    """Where a dataset of the sweep lives, resolved (synthetic data made on first use)."""
+
+    format: str
+    videos: str
+    annotations: str
+    flow: str | None
+    copy_files: int
+    copy_bytes: int
+    synthetic: bool = False
+
+
+def prepare_data(name: str, sweep: SweepConfig, needs_flow: bool, progress: bool) -> DataPaths:
+    dataset = sweep.datasets[name]
+    flow = dataset.flow
+    if dataset.synthetic is not None:
+        from datasets.flow import FlowConfig
+        from datasets.flow_extract import extract_all, list_videos
+        from datasets.synthetic import SynthConfig, make_synthetic_dataset
+
+        synth = SynthConfig(**dataset.synthetic.model_dump())
+        root = default_cache_dir() / "synthetic" / config_hash(asdict(synth))
+        make_synthetic_dataset(root, synth, progress=progress)
+        videos, annotations = root / "videos", root / "annotations"
+        if needs_flow:
+            algorithm = sweep.input.flow_algorithm
+            flow_config = FlowConfig(algorithm, sweep.input.fps, sweep.input.flow_bound)
+            flow = str(root / f"flow-{algorithm}")
+            relpaths, _ = list_videos(videos)
+            summary = extract_all(
+                videos, Path(flow), flow_config, relpaths, workers=os.cpu_count() or 1,
+                progress=progress,
+            )  # fmt: skip
+            if summary["failed"]:
+                raise RuntimeError(f"flow extraction failed for {sorted(summary['failed'])}")
+    else:
+        videos, annotations = Path(dataset.videos), Path(dataset.annotations)
+        if needs_flow and not Path(flow).is_dir():
+            raise FileNotFoundError(
+                f"datasets.{name}.flow: {flow} is not a folder; extract it first with "
+                f"`vidbench flow extract --videos {videos} --out {flow}`"
+            )
+    sizes = [p.stat().st_size for p in Path(videos).rglob("*") if p.is_file()]
+    return DataPaths(
+        dataset.format, str(videos), str(annotations), flow, len(sizes), sum(sizes),
+        synthetic=dataset.synthetic is not None,
+    )  # fmt: skip
+
+
+def resolve_cell(sweep: SweepConfig, cell: dict[str, Any], data: DataPaths) -> dict[str, Any]:
+    """Everything that decides a cell's result, as plain JSON (hashed into config_hash)."""
+    arch, modality = cell["arch"], cell["modality"]
+    per_arch = sweep.per_arch.get(arch, {})
+    takes = set(model_options(arch))
+    options = {k: v for k, v in {**sweep.model, **per_arch}.items() if k in takes}
+    if "modalities" in takes:
+        options["modalities"] = modality.split("+")
+    with torch.device("meta"):
+        spec = create_model(arch, 2, **options).input_spec
+    geometry = sweep.input.model_dump()
+    for key in ("clip_len", "frame_interval", "crop_size", "flow_stack"):
+        geometry[key] = per_arch.get(key, geometry[key] or getattr(spec, key))
+    geometry["short_side"] = per_arch.get(
+        "short_side", geometry["short_side"] or round(geometry["crop_size"] * 256 / 224)
+    )
+    return {
+        "sweep": sweep.name,
+        **{k: v for k, v in cell.items() if k != "fuses"},
+        "fuses": cell["fuses"],
+        "data": {**asdict(data), "fold": cell["fold"]},
+        "model_options": options,
+        "input": geometry,
+        "train": sweep.train.model_dump(),
+        "eval": sweep.eval.model_dump(),
+    }
+
+
+def trained_on(resolved: dict[str, Any]) -> dict[str, Any]:
+    data = resolved["data"]
+    return {
+        "format": data["format"],
+        "annotations": str(Path(data["annotations"]).resolve()),
+        "fold": data["fold"],
+    }
+
+
+def check_split(init_checkpoint: str, resolved: dict[str, Any]) -> None:
+    """Refuse to test a model on another split of the dataset it was trained on."""
+    checkpoint = torch.load(init_checkpoint, map_location="cpu", weights_only=True)
+    source = (checkpoint.get("hyper_parameters") or {}).get("trained_on")
+    here = trained_on(resolved)
+    if (
+        source
+        and (source["format"], source["annotations"])
+        == (
+            here["format"],
+            here["annotations"],
+        )
+        and source["fold"] != here["fold"]
+    ):
+        raise ValueError(
+            f"{init_checkpoint} was trained on {here['format']} split {source['fold']}; "
+            f"testing it on split {here['fold']} would test on its training videos"
+        )
+
+
+def data_module(resolved: dict[str, Any], modality: str) -> VideoDataModule:
+    data, geometry, train, views = (
+        resolved["data"],
+        resolved["input"],
+        resolved["train"],
+        resolved["eval"],
+    )
+    return VideoDataModule(
+        data["format"],
+        data["videos"],
+        data["annotations"],
+        fold=data["fold"],
+        modalities=tuple(modality.split("+")),
+        clip_len=geometry["clip_len"],
+        frame_interval=geometry["frame_interval"],
+        crop_size=geometry["crop_size"],
+        short_side=geometry["short_side"],
+        target_fps=geometry["fps"],
+        test_clips=views["clips"],
+        test_crops=views["crops"],
+        full_video_test=views["full_video"],
+        batch_size=train["batch_size"],
+        num_workers=train["num_workers"],
+        decoder=train["decoder"],
+        max_bad_fraction=train["max_bad_fraction"],
+        flow_root=data["flow"] if "flow" in modality else None,
+        flow_algorithm=geometry["flow_algorithm"],
+        flow_bound=geometry["flow_bound"],
+        flow_stack=geometry["flow_stack"],
+        flip=geometry["flip"],
+    )
+
+
+# Lightning logs every n optimiser steps across epochs, so an epoch shorter than n still
+# logs; its warning that it might not would only be noise in every tiny cell.
+warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller")
+
+
+def make_trainer(resolved: dict[str, Any], cell_dir: Path, loggers: list, progress: bool):
+    train = resolved["train"]
+    accelerator = train["accelerator"]
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    precision = train["precision"]
+    if precision == "auto":
+        precision = "bf16-mixed" if on_gpu else "32-true"
+    steps = train["max_steps"]
+    checkpoints = ModelCheckpoint(
+        dirpath=cell_dir / "checkpoints",
+        save_last=True,
+        save_top_k=0,
+        every_n_train_steps=max(1, steps // 10) if steps > 0 else None,
+    )
+    return pl.Trainer(
+        accelerator=accelerator,
+        devices=train["devices"],
+        num_nodes=train["num_nodes"],
+        strategy=train["strategy"],
+        precision=precision,
+        max_steps=steps,
+        max_epochs=train["max_epochs"],
+        logger=loggers,
+        callbacks=[checkpoints],
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=1.0 if train["val_every_epochs"] > 0 else 0,
+        check_val_every_n_epoch=max(1, train["val_every_epochs"]),
+        log_every_n_steps=max(1, min(50, steps // 20)),
+        default_root_dir=cell_dir,
+        use_distributed_sampler=False,  # the data module shards; evaluation without repeats
+    )
+
+
+def build_module(resolved: dict[str, Any], dm: VideoDataModule, out: Path) -> VideoClassifier:
+    if resolved["fuses"]:
+        streams = {}
+        for stream in resolved["fuses"]:
+            sibling = cell_id({**resolved, "modality": stream})
+            path = out / "cells" / sibling / FINAL_CHECKPOINT
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"{resolved['cell']} fuses {sibling}, which has no checkpoint at {path}"
+                )
+            streams[stream] = load_classifier(path)
+        return fuse_i3d_streams(streams["rgb"], streams["flow"])
+    train = resolved["train"]
+    init = train["init_checkpoint"] if resolved["protocol"] != "scratch" else None
+    if init:  # `{modality}`, `{arch}`... in the path name the cell's own source
+        init = init.format(**{k: resolved[k] for k in ("arch", "modality", "dataset", "fold")})
+        check_split(init, resolved)
+    return VideoClassifier(
+        resolved["arch"],
+        dm.num_classes,
+        dm.class_names,
+        model_options=resolved["model_options"],
+        protocol=resolved["protocol"],
+        optimizer=train["optimizer"],
+        lr=train["lr"],
+        momentum=train["momentum"],
+        weight_decay=train["weight_decay"],
+        scheduler=train["scheduler"],
+        lr_step=train["lr_step"],
+        init_checkpoint=init,
+        trained_on=trained_on(resolved),
+        preprocessing={**resolved["input"], "modalities": resolved["modality"].split("+")},
+    )
+
+
+def measure_costs(
+    module: VideoClassifier, dm: VideoDataModule, trainer: pl.Trainer, repeats: int, train: bool
+) -> dict[str, Any]:
+    """Parameters, multiply-adds per clip and clips/s on the cell's device, on a real batch."""
+    batch = dm.on_before_batch_transfer(next(iter(dm.test_dataloader())), 0)
+    inputs = {
+        k: v for k, v in batch.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
+    }
+    size = dm.hparams.batch_size
+    inputs = {k: v[:1].expand(size, *v.shape[1:]).contiguous() for k, v in inputs.items()}
+    net = copy.deepcopy(module.net).eval()
+    precision = str(trainer.precision)
+    costs = measure(net, inputs, trainer.strategy.root_device, precision, repeats, train=train)
+    costs["macs_per_clip"] = macs_per_clip(net.cpu(), {k: v[:1].cpu() for k, v in inputs.items()})
+    costs["gmacs_per_clip"] = costs["macs_per_clip"] / 1e9
+    costs["input_shape"] = {k: list(v.shape[1:]) for k, v in inputs.items()}
+    return costs
+
+
+def metrics_of(result: dict[str, float]) -> dict[str, dict[str, float]]:
+    return {
+        "clip": {k.split("/")[1]: v for k, v in result.items() if k.startswith("test/")},
+        "video": {k.split("/")[1]: v for k, v in result.items() if k.startswith("test_video/")},
+    }
+
+
+def run_cell(
+    resolved: dict[str, Any], out: Path, wandb_logger: Any | None, progress: bool
+) -> dict[str, Any]:
+    """Train (or resume), test and cost one cell; returns the results part of its record
+    (empty on DDP ranks other than 0)."""
+    cell_dir = out / "cells" / resolved["cell"]
+    digest = config_hash(resolved)
+    started_file, last = cell_dir / "started.json", cell_dir / "checkpoints" / "last.ckpt"
+    resume: dict[str, Any] = {"from_checkpoint": None}
+    if started_file.is_file() and json.loads(started_file.read_text())["config_hash"] == digest:
+        if last.is_file():
+            resume["from_checkpoint"] = str(last)
+            log.warning("%s: resuming from %s", resolved["cell"], last)
+        else:
+            resume["note"] = "interrupted before its first checkpoint: trained from the start"
+            log.warning("%s: %s", resolved["cell"], resume["note"])
+    else:
+        shutil.rmtree(cell_dir / "checkpoints", ignore_errors=True)
+    atomic_write_text(started_file, json.dumps({"config_hash": digest}))
+
+    pl.seed_everything(resolved["seed"], workers=True, verbose=False)
+    dm = data_module(resolved, resolved["modality"])
+    module = build_module(resolved, dm, out)
+    loggers = [CSVLogger(cell_dir, name="", version="csv")] + (
+        [wandb_logger] if wandb_logger else []
+    )
+    trainer = make_trainer(resolved, cell_dir, loggers, progress)
+    timings = {}
+    started = time.perf_counter()
+    if not resolved["fuses"] and resolved["train"]["max_steps"] != 0:
+        trainer.fit(module, datamodule=dm, ckpt_path=resume["from_checkpoint"])
+    timings["train_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    (result,) = trainer.test(module, datamodule=dm, verbose=False)
+    timings["test_s"] = time.perf_counter() - started
+    if trainer.global_rank != 0:
+        return {}
+    started = time.perf_counter()
+    costs = measure_costs(
+        module, dm, trainer, resolved["eval"]["throughput_batches"], not resolved["fuses"]
+    )
+    timings["cost_s"] = time.perf_counter() - started
+    checkpoint = save_checkpoint(module, cell_dir / FINAL_CHECKPOINT)
+    shutil.rmtree(cell_dir / "checkpoints", ignore_errors=True)
+    accounting = dm.bad_videos.summary()
+    metrics = metrics_of(result)
+    return dict(
+        status="ok",
+        world_size=trainer.world_size,
+        metrics=metrics,
+        costs=costs,
+        timings=timings,
+        resume=resume,
+        checkpoint=str(checkpoint),
+        data={
+            "train": accounting.get(dm.split_for("train")) if not resolved["fuses"] else None,
+            "test": accounting.get(dm.split_for("test")),
+            "test_split": dm.split_for("test"),
+            "evaluated_videos": int(metrics["video"].get("videos", 0)),
+            "num_classes": dm.num_classes,
+            "decoder": resolved["train"]["decoder"],
+            "copy_files": resolved["data"]["copy_files"],
+            "copy_bytes": resolved["data"]["copy_bytes"],
+        },
+    )
+
+
+def run_sweep(sweep: SweepConfig, out: Path, *, progress: bool = True) -> list[dict[str, Any]]:
+    """Run every cell not already finished with the same config; returns all latest records."""
+    out = Path(out)
+    runs = out / RUNS_FILE
+    cells = expand_cells(sweep)
+    version = code_version()
+    finished = {
+        cid: r for cid, r in latest_by_cell(read_records(runs)).items() if r["status"] == "ok"
+    }
+    needs_flow = {c["dataset"] for c in cells if "flow" in c["modality"]}
+    data: dict[str, DataPaths] = {}
+    skipped = 0
+    for index, cell in enumerate(cells, 1):
+        cid = cell_id(cell)
+        header = f"[{index}/{len(cells)}] {cid}"
+        record: dict[str, Any] = {"sweep": sweep.name, "cell": cid, "code_version": version}
+        logger = None
+        started = datetime.datetime.now(datetime.timezone.utc)
+        try:
+            if cell["dataset"] not in data:
+                data[cell["dataset"]] = prepare_data(
+                    cell["dataset"], sweep, cell["dataset"] in needs_flow, progress
+                )
+            resolved = {"cell": cid, **resolve_cell(sweep, cell, data[cell["dataset"]])}
+            record.update(config=resolved, config_hash=config_hash(resolved))
+            done = finished.get(cid)
+            if done and done.get("config_hash") == record["config_hash"]:
+                skipped += 1
+                log.warning("%s: finished earlier, skipped", header)
+                continue
+            if done:
+                log.warning("%s: config changed since its record, running again", header)
+            log.warning("%s: running", header)
+            logger, note = tracking.open_logger(
+                sweep.wandb,
+                out / "wandb",
+                name=cid,
+                group=sweep.name,
+                tags=[cell["arch"], cell["dataset"], cell["modality"], cell["protocol"]],
+                run_config=resolved,
+            )
+            record["wandb"] = {"mode": tracking.wandb_mode(sweep.wandb), "note": note}
+            record.update(run_cell(resolved, out, logger, progress))
+        except Exception as error:  # the sweep goes on; the record says what went wrong
+            log.error("%s failed: %s: %s", header, type(error).__name__, error)
+            record.update(
+                status="failed",
+                error=f"{type(error).__name__}: {error}",
+                traceback=traceback.format_exc(limit=-8),
+            )
+        if "status" not in record:  # a DDP rank other than 0: rank 0 records
+            tracking.finish(logger, {}, sweep.wandb.timeout_s)
+            continue
+        record.update(
+            started=started.isoformat(timespec="seconds"),
+            finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        )
+        append_record(runs, record)  # the results file first, then W&B
+        summary = {
+            f"{level}/{k}": v
+            for level, m in record.get("metrics", {}).items()
+            for k, v in m.items()
+        }
+        summary.update({f"cost/{k}": v for k, v in record.get("costs", {}).items()})
+        summary["status"] = record["status"]
+        tracking.finish(logger, summary, sweep.wandb.timeout_s)
+    if skipped:
+        log.warning("%d of %d cells were finished earlier and skipped", skipped, len(cells))
+    return list(latest_by_cell(read_records(runs)).values())

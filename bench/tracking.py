@@ -1,0 +1,108 @@
+"""Weights & Biases through Lightning's `WandbLogger`, offline unless asked otherwise.
+
+Offline runs land in `DIR/wandb/` and need no account or network; `wandb sync DIR/wandb/
+offline-run-*` uploads them later. The mode is the sweep's `wandb.mode`, else
+`$WANDB_MODE`, else offline. Init and finish are bounded in time: with no network a
+cell goes on without W&B (and says so) instead of hanging; its results file is written
+before W&B is told anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from bench.config import WandbConfig
+from datasets.decoders import run_bounded
+
+log = logging.getLogger(__name__)
+
+
+def wandb_mode(config: WandbConfig) -> str:
+    return config.mode or os.environ.get("WANDB_MODE") or "offline"
+
+
+def open_logger(
+    config: WandbConfig,
+    save_dir: Path,
+    *,
+    name: str,
+    group: str,
+    tags: list[str],
+    run_config: dict[str, Any],
+) -> tuple[Any | None, str | None]:
+    """A started WandbLogger, or (None, why not) when W&B is off or could not start."""
+    mode = wandb_mode(config)
+    if not config.enabled or mode == "disabled":
+        return None, "disabled"
+    import wandb
+    from pytorch_lightning.loggers import WandbLogger
+
+    save_dir.mkdir(parents=True, exist_ok=True)
+    logger = WandbLogger(
+        project=config.project,
+        name=name,
+        group=group,
+        tags=tags,
+        config=run_config,
+        save_dir=str(save_dir),
+        mode=mode,
+        settings=wandb.Settings(init_timeout=config.timeout_s, silent=True, console="off"),
+    )
+    try:
+        run_bounded(lambda: logger.experiment, config.timeout_s + 5, "vidbench-wandb-init")
+    except Exception as error:  # no network, bad key: the benchmark goes on without W&B
+        log.warning("W&B (%s) did not start, going on without it: %s", mode, error)
+        return None, f"W&B {mode} did not start: {error}"
+    return logger, None
+
+
+def finish(logger: Any | None, summary: dict[str, Any], timeout: float) -> str | None:
+    """Write `summary` to the run and finish it within `timeout` s; the error text if not."""
+    if logger is None:
+        return None
+
+    def close() -> None:
+        logger.experiment.summary.update(summary)
+        logger.experiment.finish()
+
+    try:
+        run_bounded(close, timeout, "vidbench-wandb-finish")
+    except Exception as error:
+        log.warning("W&B finish failed (the results file is already written): %s", error)
+        return f"W&B finish failed: {error}"
+    return None
+
+
+def log_tables(
+    config: WandbConfig, save_dir: Path, group: str, tables: dict[str, tuple[list, list]]
+) -> str | None:
+    """Leaderboards as W&B Tables ({name: (columns, rows)}) in a run of their own, grouped
+    with the sweep's cells; the error text if that failed."""
+    mode = wandb_mode(config)
+    if not config.enabled or mode == "disabled":
+        return None
+    import wandb
+
+    def publish() -> None:
+        run = wandb.init(
+            project=config.project,
+            name=f"{group}-leaderboard",
+            group=group,
+            job_type="leaderboard",
+            dir=str(save_dir),
+            mode=mode,
+            settings=wandb.Settings(init_timeout=config.timeout_s, silent=True, console="off"),
+        )
+        for name, (columns, rows) in tables.items():
+            run.log({f"leaderboard/{name}": wandb.Table(columns=columns, data=rows)})
+        run.finish()
+
+    try:
+        run_bounded(publish, 2 * config.timeout_s, "vidbench-wandb-table")
+    except Exception as error:
+        log.warning("W&B leaderboard table not logged: %s", error)
+        return str(error)
+    return None

@@ -1,0 +1,55 @@
+"""Windows/s of `vidbench predict` on the CPU, decode and preprocessing included.
+
+Run separately from the tests:  pytest -m speed tests/benchmarks/test_predict_speed.py -s
+Videos: synthetic-motion textures, 25 fps. Configurations: the smoke sweep's tiny C3D
+(8 frames at 48 px) on a 64x86 video, and full-size I3D RGB with the DeepMind release's
+preprocessing (64-frame windows, 224 crop) on a 320x240 video, and the tiny I3D flow
+stream with Farneback flow computed on the fly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.predict import Predictor
+from datasets.synthetic import random_texture, render_motion, write_video
+from models import VideoClassifier
+from models.weights import I3D_RELEASE_PREPROCESSING
+
+pytestmark = pytest.mark.speed
+TINY = {"fps": 25.0, "short_side": 56, "crop_size": 48, "clip_len": 8, "frame_interval": 1,
+        "flow_stack": 1, "flow_algorithm": "farneback", "flow_bound": 20.0}  # fmt: skip
+CASES = {
+    "c3d-tiny-rgb": ("c3d", {"width": 0.25}, {**TINY, "modalities": ["rgb"]}, (64, 86), 8),
+    "i3d-tiny-flow": (
+        "i3d", {"width": 0.25, "modalities": ("flow",)}, {**TINY, "modalities": ["flow"]},
+        (64, 86), 8,
+    ),
+    "i3d-full-rgb": (
+        "i3d", {}, {**I3D_RELEASE_PREPROCESSING, "modalities": ["rgb"]}, (240, 320), 64,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_windows_per_second(benchmark, tmp_path, case):
+    arch, options, preprocessing, size, window = CASES[case]
+    frames = 4 * window + window // 2
+    texture = random_texture(np.random.default_rng(0), 900, 900)
+    video = tmp_path / "v.avi"
+    write_video(video, render_motion(texture, "MoveRight", frames, *size, 2.0, (0.0, 0.0)), 25)
+    module = VideoClassifier(
+        arch, 8, [str(i) for i in range(8)], options, preprocessing=preprocessing
+    )
+    predictor = Predictor(module.eval())
+    stride = window // 2
+
+    def run():
+        return predictor.windows(video, window=window, stride=stride)[0]
+
+    windows = benchmark.pedantic(run, rounds=2, warmup_rounds=1)
+    per_second = len(windows) / benchmark.stats.stats.min
+    benchmark.extra_info.update(windows=len(windows), windows_per_s=round(per_second, 2))
+    print(f"\n{case}: {len(windows)} windows of {window} frames, {per_second:.2f} windows/s")
+    assert per_second > 0

@@ -1,0 +1,329 @@
+"""The benchmark runner end to end on synthetic data: sweeps, records, resume, W&B offline,
+leaderboard, regression, split refusal and DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench.cli import main
+from bench.config import BUILTIN_SWEEPS, SweepError, expand_cells, load_sweep
+from bench.results import read_records
+from datasets.flow import FlowConfig
+from datasets.flow_extract import extract_all, list_videos
+
+RECORD_KEYS = {
+    "sweep", "cell", "status", "config", "config_hash", "code_version", "data", "metrics",
+    "costs", "timings", "resume", "checkpoint", "wandb", "started", "finished",
+}  # fmt: skip
+COST_KEYS = {
+    "params", "macs_per_clip", "gmacs_per_clip", "train_clips_per_s", "infer_clips_per_s",
+    "peak_memory_mb", "device", "precision", "batch_size", "torch", "cudnn",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def synth_with_flow(synth_dataset, tmp_path_factory) -> dict[str, Path]:
+    flow = tmp_path_factory.mktemp("flow") / "farneback"
+    videos = synth_dataset / "videos"
+    extract_all(videos, flow, FlowConfig("farneback"), list_videos(videos)[0], progress=False)
+    return {"videos": videos, "annotations": synth_dataset / "annotations", "flow": flow}
+
+
+def write_sweep(path: Path, data: dict[str, Path], **changes) -> Path:
+    """A tiny sweep over the test's synthetic dataset (`changes` replace top-level keys)."""
+    sweep = {
+        "name": "micro",
+        "arch": ["c3d", "i3d"],
+        "datasets": {
+            "synth": {
+                "format": "ucf101",
+                **{k: str(v) for k, v in data.items()},
+            }
+        },
+        "model": {"width": 0.125, "dropout": 0.0},
+        "input": {"clip_len": 8, "crop_size": 32, "short_side": 40, "flip": False,
+                  "flow_algorithm": "farneback"},
+        "train": {"max_steps": 3, "batch_size": 4, "num_workers": 0, "val_every_epochs": 0,
+                  "accelerator": "cpu", "optimizer": "adamw", "lr": 0.001},
+        "eval": {"clips": 2, "throughput_batches": 1},
+    }  # fmt: skip
+    sweep.update(changes)
+    path.write_text(yaml.safe_dump(sweep))
+    return path
+
+
+def run_cli(*args: str) -> int:
+    return main(["run", *args, "--no-progress"])
+
+
+def test_sweep_records_leaderboard_wandb_and_regress(synth_with_flow, tmp_path, capsys):
+    sweep = write_sweep(tmp_path / "micro.yaml", synth_with_flow)
+    out = tmp_path / "out"
+    assert run_cli(str(sweep), "--out", str(out)) == 0
+    records = {r["cell"]: r for r in read_records(out)}
+    assert sorted(records) == [
+        "c3d-rgb-synth1-scratch-s0",
+        "i3d-flow-synth1-scratch-s0",
+        "i3d-rgb+flow-synth1-scratch-s0",
+        "i3d-rgb-synth1-scratch-s0",
+    ]
+    for record in records.values():
+        assert record["status"] == "ok", record.get("error")
+        assert set(record) >= RECORD_KEYS
+        assert set(record["costs"]) >= COST_KEYS
+        assert set(record["metrics"]["clip"]) >= {"top1", "top5", "mean_class"}
+        assert set(record["metrics"]["video"]) >= {"top1", "top5", "mean_class", "videos"}
+        test = record["data"]["test"]
+        assert test["expected"] == 32 and test["missing"] == 0
+        assert record["data"]["evaluated_videos"] == 32
+        assert record["costs"]["infer_clips_per_s"] > 0 and record["costs"]["macs_per_clip"] > 0
+    rgb, flow, fused = (records[f"i3d-{m}-synth1-scratch-s0"] for m in ("rgb", "flow", "rgb+flow"))
+    assert fused["costs"]["params"] == rgb["costs"]["params"] + flow["costs"]["params"]
+    assert fused["costs"]["train_clips_per_s"] is None  # nothing trained: two streams fused
+    assert set(fused["costs"]["input_shape"]) == {"rgb", "flow"}
+
+    board = (out / "leaderboard.md").read_text()
+    assert (
+        "| architecture | synth split 1 RGB | synth split 1 Flow | synth split 1 RGB+Flow |"
+        in board
+    )
+    assert "3D-ConvNet" in board and "Two-Stream I3D" in board
+    assert "/ paper 51.6" in board  # a UCF-101-format split 1 from scratch: C3D's Table 2 number
+    page = (out / "leaderboard.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and "decoder" in page
+
+    runs = sorted((out / "wandb" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 5  # four cells and the leaderboard table
+    logged = b"".join(p.read_bytes() for run in runs for p in run.glob("*.wandb"))
+    for key in (b"video/top1", b"cost/train_clips_per_s", b"train/loss", b"leaderboard"):
+        assert key in logged
+
+    baseline = tmp_path / "baseline.json"
+    assert main(["regress", "--baseline", str(baseline), str(out), "--update"]) == 0
+    assert main(["regress", "--baseline", str(baseline), str(out)]) == 0
+    planted = json.loads(baseline.read_text())
+    planted["cells"]["c3d-rgb-synth1-scratch-s*"] = [
+        v + 30 for v in planted["cells"]["c3d-rgb-synth1-scratch-s*"]
+    ]
+    baseline.write_text(json.dumps(planted))
+    capsys.readouterr()
+    assert main(["regress", "--baseline", str(baseline), str(out)]) == 1
+    assert "c3d-rgb-synth1-scratch-s*" in capsys.readouterr().out.split("regressed:")[1]
+
+    # a re-run skips every finished cell and appends nothing
+    assert run_cli(str(sweep), "--out", str(out)) == 0
+    assert len(read_records(out)) == 4
+
+
+def test_regress_tolerance_is_two_std_of_the_baseline_seeds(tmp_path):
+    from bench.regress import compare
+
+    config = {"arch": "c3d", "modality": "rgb", "dataset": "d", "fold": 1, "protocol": "scratch"}
+    record = {"status": "ok", "config": {**config, "seed": 0}, "metrics": {"video": {"top1": 0.80}}}
+    noisy = {"cells": {"c3d-rgb-d1-scratch-s*": [80.0, 90.0, 85.0]}}  # std 5: tolerance 10
+    (row,) = compare([record], noisy)
+    assert row["tolerance"] == pytest.approx(10.0) and not row["regressed"]
+    steady = {"cells": {"c3d-rgb-d1-scratch-s*": [83.0, 83.0]}}  # tolerance: the 2-point floor
+    (row,) = compare([record], steady)
+    assert row["tolerance"] == 2.0 and row["regressed"]
+    (row,) = compare([], steady)
+    assert row["ours"] is None and row["regressed"]  # a cell that did not finish regresses
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ({"train": {"max_stpes": 5}}, "train.max_stpes"),
+        ({"arch": ["c3d", "i4d"]}, "i4d"),
+        ({"modality": ["flow"]}, "modality ['flow'] is not one c3d can take"),
+        ({"protocol": ["frozen"]}, "protocol.0"),
+        ({"per_arch": {"c3d": {"hidden": 3}}}, "per_arch.c3d: unknown key(s) ['hidden']"),
+        ({"protocol": ["fixed"]}, "needs train.init_checkpoint"),
+    ],
+)
+def test_bad_config_fails_before_running_naming_the_key(tmp_path, capsys, change, named):
+    data = {"videos": tmp_path, "annotations": tmp_path, "flow": tmp_path}
+    sweep = write_sweep(tmp_path / "bad.yaml", data, **change)
+    assert run_cli(str(sweep), "--out", str(tmp_path / "out")) == 2
+    assert named in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_overrides_use_the_sweep_keys():
+    sweep = load_sweep("smoke", ["arch=[i3d,c3d]", "train.max_steps=200"])
+    assert sweep.arch == ["i3d", "c3d"] and sweep.train.max_steps == 200
+    with pytest.raises(SweepError, match="not KEY=VALUE"):
+        load_sweep("smoke", ["train.max_steps"])
+    with pytest.raises(SweepError, match=r"train\.max_step"):
+        load_sweep("smoke", ["train.max_step=3"])
+
+
+def test_failing_cell_is_recorded_and_the_sweep_goes_on(synth_with_flow, tmp_path):
+    empty = tmp_path / "no-videos"
+    empty.mkdir()
+    datasets = {
+        "synth": {"format": "ucf101", **{k: str(v) for k, v in synth_with_flow.items()}},
+        "gone": {"format": "ucf101", "videos": str(empty),
+                 "annotations": str(synth_with_flow["annotations"])},
+    }  # fmt: skip
+    sweep = write_sweep(tmp_path / "s.yaml", synth_with_flow, arch=["c3d"], datasets=datasets)
+    assert run_cli(str(sweep), "--out", str(tmp_path / "out")) == 1
+    records = {r["cell"]: r for r in read_records(tmp_path / "out")}
+    assert records["c3d-rgb-synth1-scratch-s0"]["status"] == "ok"
+    failed = records["c3d-rgb-gone1-scratch-s0"]
+    assert failed["status"] == "failed" and "none of the" in failed["error"]
+    assert str(empty) in failed["error"]
+
+
+def test_checkpoint_is_not_tested_on_another_split(synth_with_flow, tmp_path):
+    annotations = tmp_path / "annotations"
+    shutil.copytree(synth_with_flow["annotations"], annotations)
+    for kind in ("train", "test"):  # a second split of the same dataset
+        shutil.copy(annotations / f"{kind}list01.txt", annotations / f"{kind}list02.txt")
+    data = {**synth_with_flow, "annotations": annotations}
+    first = write_sweep(tmp_path / "a.yaml", data, arch=["c3d"])
+    assert run_cli(str(first), "--out", str(tmp_path / "a")) == 0
+    (trained,) = read_records(tmp_path / "a")
+    datasets = {"synth": {"format": "ucf101", **{k: str(v) for k, v in data.items()},
+                          "folds": [1, 2]}}  # fmt: skip
+    second = write_sweep(
+        tmp_path / "b.yaml", data, arch=["c3d"], protocol=["finetune"], datasets=datasets,
+        train={"max_steps": 1, "batch_size": 4, "num_workers": 0, "val_every_epochs": 0,
+               "accelerator": "cpu", "init_checkpoint": trained["checkpoint"]},
+    )  # fmt: skip
+    assert run_cli(str(second), "--out", str(tmp_path / "b")) == 1
+    records = {r["cell"]: r for r in read_records(tmp_path / "b")}
+    assert records["c3d-rgb-synth1-finetune-s0"]["status"] == "ok"
+    refused = records["c3d-rgb-synth2-finetune-s0"]
+    assert refused["status"] == "failed" and "trained on ucf101 split 1" in refused["error"]
+
+
+def cli_process(*args: str, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench", "run", *args, "--no-progress"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_killed_sweep_keeps_its_records_and_resumes_the_cell(synth_with_flow, tmp_path):
+    train = {"max_steps": 60, "batch_size": 4, "num_workers": 0, "val_every_epochs": 0,
+             "accelerator": "cpu"}  # fmt: skip
+    sweep = write_sweep(
+        tmp_path / "s.yaml", synth_with_flow, arch=["c3d", "i3d"], modality=["rgb"], train=train
+    )
+    out = tmp_path / "out"
+    process = cli_process(str(sweep), "--out", str(out), WANDB_MODE="disabled")
+    checkpoint = out / "cells" / "i3d-rgb-synth1-scratch-s0" / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert checkpoint.exists(), process.communicate()[0][-3000:]
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    (first,) = read_records(out)  # the finished cell survived the kill
+    assert first["cell"] == "c3d-rgb-synth1-scratch-s0"
+
+    again = cli_process(str(sweep), "--out", str(out), WANDB_MODE="disabled")
+    output = again.communicate(timeout=600)[0]
+    assert again.returncode == 0, output[-3000:]
+    assert "c3d-rgb-synth1-scratch-s0: finished earlier, skipped" in output
+    records = read_records(out)
+    assert [r["cell"] for r in records] == [
+        "c3d-rgb-synth1-scratch-s0",
+        "i3d-rgb-synth1-scratch-s0",
+    ]
+    assert records[0] == first
+    assert records[1]["resume"]["from_checkpoint"].endswith("last.ckpt")
+
+
+def test_interrupted_cell_without_checkpoint_is_reported(synth_with_flow, tmp_path):
+    sweep = write_sweep(tmp_path / "s.yaml", synth_with_flow, arch=["c3d"])
+    out = tmp_path / "out"
+    config = load_sweep(str(sweep))
+    from bench.config import cell_id, config_hash, expand_cells
+    from bench.runner import prepare_data, resolve_cell
+
+    (cell,) = expand_cells(config)
+    resolved = {
+        "cell": cell_id(cell),
+        **resolve_cell(config, cell, prepare_data("synth", config, False, False)),
+    }
+    started = out / "cells" / cell_id(cell) / "started.json"
+    started.parent.mkdir(parents=True)
+    started.write_text(json.dumps({"config_hash": config_hash(resolved)}))
+    assert run_cli(str(sweep), "--out", str(out), "--wandb", "disabled") == 0
+    (record,) = read_records(out)
+    assert record["resume"] == {
+        "from_checkpoint": None,
+        "note": "interrupted before its first checkpoint: trained from the start",
+    }
+
+
+def test_ddp_on_two_cpu_processes_gives_the_one_process_metrics(synth_with_flow, tmp_path):
+    trained = write_sweep(tmp_path / "t.yaml", synth_with_flow, arch=["c3d"])
+    assert run_cli(str(trained), "--out", str(tmp_path / "t"), "--wandb", "disabled") == 0
+    (source,) = read_records(tmp_path / "t")
+    results = {}
+    for devices in (1, 2):
+        train = {"max_steps": 0, "batch_size": 4, "num_workers": 0, "accelerator": "cpu",
+                 "devices": devices, "strategy": "ddp" if devices > 1 else "auto",
+                 "init_checkpoint": source["checkpoint"]}  # fmt: skip
+        sweep = write_sweep(
+            tmp_path / f"d{devices}.yaml", synth_with_flow, arch=["c3d"], protocol=["finetune"],
+            train=train, eval={"clips": 3, "throughput_batches": 1},
+        )  # fmt: skip
+        process = cli_process(
+            str(sweep), "--out", str(tmp_path / f"d{devices}"), WANDB_MODE="disabled"
+        )
+        output = process.communicate(timeout=600)[0]
+        assert process.returncode == 0, output[-3000:]
+        (record,) = read_records(tmp_path / f"d{devices}")
+        assert record["world_size"] == devices
+        results[devices] = record["metrics"]
+    assert results[2]["video"]["videos"] == results[1]["video"]["videos"] == 32
+    for level in ("clip", "video"):
+        for key in ("top1", "top5", "mean_class"):
+            assert results[2][level][key] == pytest.approx(results[1][level][key], abs=1e-6)
+
+
+def test_throughput_command_measures_on_the_cpu(capsys):
+    assert main(["throughput", "--arch", "c3d", "--batch", "2", "--repeats", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["device_type"] == "cpu" and result["precision"] == "32-true"
+    assert result["train_clips_per_s"] > 0 and result["infer_clips_per_s"] > 0
+    assert result["params"] == 79_653_712  # the paper's C3D at 400 classes, 16x112x112
+    assert result["gmacs_per_clip"] == pytest.approx(19.82, rel=0.01)
+
+
+def test_shipped_sweeps_validate_and_expand():
+    cells = {name: expand_cells(load_sweep(name)) for name in BUILTIN_SWEEPS}
+    assert len(cells["smoke"]) == 10  # 5 architectures + frame_avg, every modality they have
+    assert len(cells["table2"]) == 2 * (1 + 1 + 3 + 1 + 3)  # UCF-101 and HMDB-51 split 1
+    assert {c["protocol"] for c in cells["table4"]} == {"scratch", "fixed", "finetune"}
+    assert {c["fold"] for c in cells["splits"]} == {1, 2, 3}
+
+
+def test_unreachable_wandb_does_not_hang_or_fail_the_run(synth_with_flow, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    sweep = write_sweep(
+        tmp_path / "s.yaml", synth_with_flow, arch=["c3d"], wandb={"mode": "online", "timeout_s": 5}
+    )
+    started = time.monotonic()
+    assert run_cli(str(sweep), "--out", str(tmp_path / "out")) == 0
+    assert time.monotonic() - started < 120
+    (record,) = read_records(tmp_path / "out")
+    assert record["status"] == "ok" and "did not start" in record["wandb"]["note"]
