@@ -236,7 +236,7 @@ def cmd_throughput(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from bench.predict import Predictor, load_model, predict_videos
 
-    if (args.window is None) != (args.stride is None) and args.stride is not None:
+    if args.stride is not None and args.window is None:
         raise ValueError("--stride goes with --window")
     if args.smooth > 1 and args.window is None:
         raise ValueError("--smooth averages windows: give --window W (and --stride S)")

@@ -40,7 +40,7 @@ from pydantic import (
 )
 
 from datasets.annotations import DATASETS
-from models.registry import list_models, model_options
+from models.registry import default_input_spec, list_models, model_options
 
 MODALITIES = ("rgb", "flow", "rgb+flow")
 BUILTIN_SWEEPS = ("smoke", "table2", "table2_kinetics", "table4", "splits")
@@ -171,9 +171,7 @@ def arch_modalities(arch: str) -> tuple[str, ...]:
     evaluation of its separately trained streams (SPEC 1e)."""
     if "modalities" in model_options(arch):
         return MODALITIES
-    from models.registry import _constructor
-
-    return ("+".join(_constructor(arch).input_spec.modalities),)
+    return ("+".join(default_input_spec(arch).modalities),)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -32,13 +32,19 @@ def baseline_key(config: dict[str, Any]) -> str:
     return cell_id({**config, "seed": "*"})
 
 
-def make_baseline(records: list[dict[str, Any]]) -> dict[str, Any]:
+def top1_by_cell(records: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Video top-1 (%) of every finished record, per cell without its seed."""
     cells: dict[str, list[float]] = {}
     for record in records:
         if record["status"] == "ok":
             cells.setdefault(baseline_key(record["config"]), []).append(
                 100 * record["metrics"]["video"]["top1"]
             )
+    return cells
+
+
+def make_baseline(records: list[dict[str, Any]]) -> dict[str, Any]:
+    cells = top1_by_cell(records)
     if not cells:
         raise ValueError("no finished cells to make a baseline from")
     return {"metric": "video top-1 (%)", "cells": dict(sorted(cells.items()))}
@@ -53,12 +59,7 @@ def compare(
     records: list[dict[str, Any]], baseline: dict[str, Any], min_points: float = 2.0
 ) -> list[dict[str, Any]]:
     """One row per baseline cell: baseline mean, tolerance, ours, and whether it regressed."""
-    ours: dict[str, list[float]] = {}
-    for record in records:
-        if record["status"] == "ok":
-            ours.setdefault(baseline_key(record["config"]), []).append(
-                100 * record["metrics"]["video"]["top1"]
-            )
+    ours = top1_by_cell(records)
     rows = []
     for key, values in baseline["cells"].items():
         spread = statistics.stdev(values) if len(values) > 1 else 0.0

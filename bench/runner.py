@@ -136,22 +136,16 @@ def check_split(init_checkpoint: str, resolved: dict[str, Any]) -> None:
     checkpoint = torch.load(init_checkpoint, map_location="cpu", weights_only=True)
     source = (checkpoint.get("hyper_parameters") or {}).get("trained_on")
     here = trained_on(resolved)
-    if (
-        source
-        and (source["format"], source["annotations"])
-        == (
-            here["format"],
-            here["annotations"],
-        )
-        and source["fold"] != here["fold"]
-    ):
+    same_dataset = source and all(source[k] == here[k] for k in ("format", "annotations"))
+    if same_dataset and source["fold"] != here["fold"]:
         raise ValueError(
             f"{init_checkpoint} was trained on {here['format']} split {source['fold']}; "
             f"testing it on split {here['fold']} would test on its training videos"
         )
 
 
-def data_module(resolved: dict[str, Any], modality: str) -> VideoDataModule:
+def data_module(resolved: dict[str, Any]) -> VideoDataModule:
+    modality = resolved["modality"]
     data, geometry, train, views = (
         resolved["data"],
         resolved["input"],
@@ -306,7 +300,7 @@ def run_cell(
     atomic_write_text(started_file, json.dumps({"config_hash": digest}))
 
     pl.seed_everything(resolved["seed"], workers=True, verbose=False)
-    dm = data_module(resolved, resolved["modality"])
+    dm = data_module(resolved)
     module = build_module(resolved, dm, out)
     loggers = [CSVLogger(cell_dir, name="", version="csv")] + (
         [wandb_logger] if wandb_logger else []

@@ -24,6 +24,18 @@ def wandb_mode(config: WandbConfig) -> str:
     return config.mode or os.environ.get("WANDB_MODE") or "offline"
 
 
+def active_mode(config: WandbConfig) -> str | None:
+    """The W&B mode to run in, or None when W&B is off."""
+    mode = wandb_mode(config)
+    return None if not config.enabled or mode == "disabled" else mode
+
+
+def run_settings(config: WandbConfig) -> Any:
+    import wandb
+
+    return wandb.Settings(init_timeout=config.timeout_s, silent=True, console="off")
+
+
 def open_logger(
     config: WandbConfig,
     save_dir: Path,
@@ -34,10 +46,9 @@ def open_logger(
     run_config: dict[str, Any],
 ) -> tuple[Any | None, str | None]:
     """A started WandbLogger, or (None, why not) when W&B is off or could not start."""
-    mode = wandb_mode(config)
-    if not config.enabled or mode == "disabled":
+    mode = active_mode(config)
+    if mode is None:
         return None, "disabled"
-    import wandb
     from pytorch_lightning.loggers import WandbLogger
 
     save_dir.mkdir(parents=True, exist_ok=True)
@@ -49,7 +60,7 @@ def open_logger(
         config=run_config,
         save_dir=str(save_dir),
         mode=mode,
-        settings=wandb.Settings(init_timeout=config.timeout_s, silent=True, console="off"),
+        settings=run_settings(config),
     )
     try:
         run_bounded(lambda: logger.experiment, config.timeout_s + 5, "vidbench-wandb-init")
@@ -59,8 +70,8 @@ def open_logger(
     return logger, None
 
 
-def finish(logger: Any | None, summary: dict[str, Any], timeout: float) -> str | None:
-    """Write `summary` to the run and finish it within `timeout` s; the error text if not."""
+def finish(logger: Any | None, summary: dict[str, Any], timeout: float) -> None:
+    """Write `summary` to the run and finish it within `timeout` s (a warning if not)."""
     if logger is None:
         return None
 
@@ -72,18 +83,16 @@ def finish(logger: Any | None, summary: dict[str, Any], timeout: float) -> str |
         run_bounded(close, timeout, "vidbench-wandb-finish")
     except Exception as error:
         log.warning("W&B finish failed (the results file is already written): %s", error)
-        return f"W&B finish failed: {error}"
-    return None
 
 
 def log_tables(
     config: WandbConfig, save_dir: Path, group: str, tables: dict[str, tuple[list, list]]
-) -> str | None:
+) -> None:
     """Leaderboards as W&B Tables ({name: (columns, rows)}) in a run of their own, grouped
-    with the sweep's cells; the error text if that failed."""
-    mode = wandb_mode(config)
-    if not config.enabled or mode == "disabled":
-        return None
+    with the sweep's cells (a warning if that failed)."""
+    mode = active_mode(config)
+    if mode is None:
+        return
     import wandb
 
     def publish() -> None:
@@ -94,7 +103,7 @@ def log_tables(
             job_type="leaderboard",
             dir=str(save_dir),
             mode=mode,
-            settings=wandb.Settings(init_timeout=config.timeout_s, silent=True, console="off"),
+            settings=run_settings(config),
         )
         for name, (columns, rows) in tables.items():
             run.log({f"leaderboard/{name}": wandb.Table(columns=columns, data=rows)})
@@ -104,5 +113,3 @@ def log_tables(
         run_bounded(publish, 2 * config.timeout_s, "vidbench-wandb-table")
     except Exception as error:
         log.warning("W&B leaderboard table not logged: %s", error)
-        return str(error)
-    return None

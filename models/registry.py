@@ -52,6 +52,11 @@ def model_options(name: str) -> list[str]:
     return [p for p in parameters if p not in ("self", "num_classes")]
 
 
+def default_input_spec(name: str) -> InputSpec:
+    """The input architecture `name` declares with its default options."""
+    return _constructor(name).input_spec
+
+
 def _constructor(name: str) -> Callable[..., nn.Module]:
     if name not in _MODELS:
         raise ValueError(f"unknown architecture {name!r}; choose one of {', '.join(list_models())}")
