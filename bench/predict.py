@@ -27,11 +27,9 @@ from datasets.flow import FlowConfig, FlowEstimator, quantise
 from datasets.sampling import retime
 from datasets.transforms import ClipTransform
 from models.classifier import VideoClassifier
-from models.weights import fuse_i3d_streams, load_classifier
+from models.weights import FLOW_KEYS, GEOMETRY_KEYS, fuse_i3d_streams, load_classifier
 
 log = logging.getLogger(__name__)
-PREPROCESSING_KEYS = ("fps", "short_side", "crop_size", "clip_len", "frame_interval")
-FLOW_KEYS = ("flow_algorithm", "flow_bound", "flow_stack")
 
 
 def load_model(checkpoints: list[str | Path]) -> VideoClassifier:
@@ -58,9 +56,9 @@ def load_model(checkpoints: list[str | Path]) -> VideoClassifier:
     if not module.hparams.class_names:
         raise ValueError(f"{where}: carries no class names, so its predictions cannot be named")
     prep = module.hparams.get("preprocessing")
-    if not prep or any(key not in prep for key in (*PREPROCESSING_KEYS, "modalities")):
+    if not prep or any(key not in prep for key in (*GEOMETRY_KEYS, "modalities")):
         raise ValueError(
-            f"{where}: carries no preprocessing ({', '.join(PREPROCESSING_KEYS)}, modalities); "
+            f"{where}: carries no preprocessing ({', '.join(GEOMETRY_KEYS)}, modalities); "
             "use a checkpoint written by `vidbench run` or `vidbench weights import`"
         )
     unknown = set(prep["modalities"]) - {"rgb", "flow"}

@@ -84,6 +84,11 @@ def convert_pytorch_i3d(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return out
 
 
+# What a checkpoint's `preprocessing` holds: the clip geometry every stream is fed, and
+# (for flow) how the flow was computed.
+GEOMETRY_KEYS = ("fps", "short_side", "crop_size", "clip_len", "frame_interval")
+FLOW_KEYS = ("flow_algorithm", "flow_bound", "flow_stack")
+
 # How the DeepMind I3D release prepares video (SPEC 2): 25 fps, shorter side 256, centre
 # 224 crop, values in [-1, 1], 64-frame clips; flow TV-L1 truncated at 20 px.
 I3D_RELEASE_PREPROCESSING = {
@@ -176,9 +181,9 @@ def fuse_i3d_streams(rgb: VideoClassifier, flow: VideoClassifier) -> VideoClassi
     if rgb.hparams.class_names != flow.hparams.class_names:
         raise ValueError("the rgb and flow streams were trained on different class lists")
     options = {**(rgb.hparams.model_options or {}), "modalities": ("rgb", "flow")}
-    preprocessing = rgb.hparams.get("preprocessing")
-    if preprocessing:
-        preprocessing = {**preprocessing, "modalities": ["rgb", "flow"]}
+    preprocessing = fused_preprocessing(
+        rgb.hparams.get("preprocessing"), flow.hparams.get("preprocessing")
+    )
     fused = VideoClassifier(
         "i3d",
         rgb.hparams.num_classes,
@@ -189,3 +194,18 @@ def fuse_i3d_streams(rgb: VideoClassifier, flow: VideoClassifier) -> VideoClassi
     fused.net.streams["rgb"].load_state_dict(rgb.net.streams["rgb"].state_dict())
     fused.net.streams["flow"].load_state_dict(flow.net.streams["flow"].state_dict())
     return fused
+
+
+def fused_preprocessing(rgb: dict | None, flow: dict | None) -> dict | None:
+    """The two-stream model's preprocessing: the clip geometry both streams share and the
+    flow stream's own flow settings; None unless both streams carry theirs."""
+    if not rgb or not flow:
+        return None
+    differ = [k for k in GEOMETRY_KEYS if rgb.get(k) != flow.get(k)]
+    if differ:
+        raise ValueError(
+            "the rgb and flow streams were trained on different clips: "
+            + ", ".join(f"{k} {rgb.get(k)} vs {flow.get(k)}" for k in differ)
+        )
+    flow_settings = {k: flow[k] for k in FLOW_KEYS if k in flow}
+    return {**rgb, **flow_settings, "modalities": ["rgb", "flow"]}

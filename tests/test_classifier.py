@@ -190,6 +190,27 @@ def test_fused_i3d_evaluation_averages_the_two_streams():
         fuse_i3d_streams(rgb, rgb)
 
 
+def test_fused_i3d_takes_its_flow_settings_from_the_flow_stream():
+    from models.weights import fuse_i3d_streams
+
+    geometry = {"fps": 25.0, "short_side": 56, "crop_size": 48, "clip_len": 8, "frame_interval": 1}
+    rgb_prep = {**geometry, "flow_algorithm": "tvl1", "flow_bound": 20.0, "flow_stack": 1}
+    flow_prep = {**geometry, "flow_algorithm": "farneback", "flow_bound": 15.0, "flow_stack": 2}
+
+    def stream(modality: str, prep: dict) -> VideoClassifier:
+        options = {"width": 0.125, "modalities": (modality,)}
+        prep = {**prep, "modalities": [modality]}
+        return VideoClassifier("i3d", 3, ["a", "b", "c"], options, preprocessing=prep)
+
+    fused = fuse_i3d_streams(stream("rgb", rgb_prep), stream("flow", flow_prep))
+    prep = fused.hparams.preprocessing
+    flow_settings = (prep["flow_algorithm"], prep["flow_bound"], prep["flow_stack"])
+    assert flow_settings == ("farneback", 15.0, 2)
+    assert prep["modalities"] == ["rgb", "flow"] and prep["crop_size"] == 48
+    with pytest.raises(ValueError, match="different clips: clip_len 8 vs 16"):
+        fuse_i3d_streams(stream("rgb", rgb_prep), stream("flow", {**flow_prep, "clip_len": 16}))
+
+
 def test_models_command_lists_every_architecture_as_json(capsys):
     import json
 
