@@ -197,11 +197,15 @@ def cmd_regress(args: argparse.Namespace) -> int:
     if not args.baseline.is_file():
         raise FileNotFoundError(f"{args.baseline}: no such baseline (make one with --update)")
     rows = compare(records, json.loads(args.baseline.read_text()), args.min_points)
-    print(f"{'cell':<42}{'baseline':>10}{'tolerance':>11}{'ours':>8}")
+    width = max([len("cell"), *(len(row["cell"]) for row in rows)]) + 2
+    print(f"{'cell':<{width}}{'baseline':>10}{'tolerance':>11}{'ours':>8}")
     for row in rows:
         ours = "missing" if row["ours"] is None else f"{row['ours']:.1f}"
         flag = "  REGRESSED" if row["regressed"] else ""
-        print(f"{row['cell']:<42}{row['baseline']:>10.1f}{row['tolerance']:>11.1f}{ours:>8}{flag}")
+        print(
+            f"{row['cell']:<{width}}{row['baseline']:>10.1f}{row['tolerance']:>11.1f}"
+            f"{ours:>8}{flag}"
+        )
     regressed = [row["cell"] for row in rows if row["regressed"]]
     if regressed:
         print(f"{len(regressed)} of {len(rows)} cells regressed: {', '.join(regressed)}")
