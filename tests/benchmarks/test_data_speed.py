@@ -93,8 +93,9 @@ def test_decord_dataset_vs_pyav_and_decode_only(benchmark, videos, clip_len):
             out = np.empty((3, len(frames), *size), np.float32)
             if box.size != transform.crop_size:
                 crop = frames[:, box.top : box.top + box.size, box.left : box.left + box.size]
+                shrink = cv2.INTER_AREA if box.size > transform.crop_size else cv2.INTER_LINEAR
                 for frame in crop:
-                    cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+                    cv2.resize(frame, size, interpolation=shrink)
             out.fill(0.0)
 
     paths = {
