@@ -104,13 +104,15 @@ class Predictor:
         """Retimed frames one clip spans in whole-video mode."""
         return self.prep["clip_len"] * self.prep["frame_interval"]
 
-    def inputs(self, video: Any, timeline: np.ndarray, start: int, end: int) -> dict:
-        """The batch (of one) for retimed frames [start, end), every frame_interval-th."""
+    def inputs(
+        self, video: Any, size: tuple[int, int], timeline: np.ndarray, start: int, end: int
+    ) -> dict:
+        """The batch (of one) for retimed frames [start, end), every frame_interval-th, of a
+        video of `size` (height, width)."""
         positions = np.arange(start, max(end, start + 1), self.prep["frame_interval"])
         positions = positions % len(timeline)  # a video shorter than a clip loops
         batch = {}
-        height, width = video_size(video)
-        params = self.transform.sample_params(height, width)
+        params = self.transform.sample_params(*size)
         if "rgb" in self.modalities:
             batch["rgb"] = self.transform(read_frames(video, timeline[positions]), params)[None]
         if "flow" in self.modalities:
@@ -151,10 +153,11 @@ class Predictor:
             last = max(0, n - window)
             starts = list(range(0, last + 1, stride or window))
             spans = [(s, min(s + window, n)) for s in starts]
+        size = video_size(video)
         out = []
         bar = tqdm(spans, desc=Path(path).name, unit="window", disable=not self.progress)
         for start, end in bar:
-            logits = self.module(self.inputs(video, timeline, start, end))
+            logits = self.module(self.inputs(video, size, timeline, start, end))
             out.append(Window(start, end, logits.float().softmax(dim=-1)[0].cpu()))
         return out, float(self.prep["fps"]), n
 
