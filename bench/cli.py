@@ -5,18 +5,58 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from datasets.annotations import DATASETS
+from datasets.files import refuse_nested, refuse_same_file, same_file
 
 log = logging.getLogger("vidbench")
+
+
+def _number(kind: type, low: float, what: str):
+    """An argparse type: a finite `kind` of at least `low`, or an error saying so."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not math.isfinite(value) or value < low:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    return parse
+
+
+POSITIVE_INT = _number(int, 1, "an integer >= 1")
+NON_NEGATIVE = _number(float, 0, "a finite number >= 0")
+POSITIVE_SECONDS = _number(float, 1e-3, "a positive number of seconds")
+
+
+def add_timeout(parser: argparse.ArgumentParser, then: str) -> None:
+    parser.add_argument(
+        "--timeout",
+        type=POSITIVE_SECONDS,
+        default=60.0,
+        help=f"seconds one decode may take before {then} (default 60)",
+    )
+
+
+def existing_folder(path: Path, option: str) -> Path:
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"{option} {path}: " + ("not a folder" if path.exists() else "no such folder")
+        )
+    return path
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
     from datasets.check import check_dataset
 
+    existing_folder(args.videos, "--videos")
     report = check_dataset(
         args.dataset,
         args.annotations,
@@ -78,11 +118,15 @@ def cmd_flow_extract(args: argparse.Namespace) -> int:
 
     if (args.dataset is None) != (args.annotations is None):
         raise ValueError("--dataset and --annotations go together (or leave both out)")
+    existing_folder(args.videos, "--videos")
+    refuse_nested(args.out, args.videos, "--out")
+    config = FlowConfig(args.algorithm, args.fps, args.bound)
     relpaths, absent = list_videos(args.videos, args.dataset, args.annotations)
     if absent:
         print(f"{absent} annotated videos are not under {args.videos}; skipped")
-    config = FlowConfig(args.algorithm, args.fps, args.bound)
-    summary = extract_all(args.videos, args.out, config, relpaths, workers=args.workers)
+    summary = extract_all(
+        args.videos, args.out, config, relpaths, workers=args.workers, timeout=args.timeout
+    )
     print(
         f"flow for {summary['total']} videos in {args.out}: {summary['extracted']} extracted, "
         f"{summary['skipped']} already done, {len(summary['failed'])} failed"
@@ -168,14 +212,45 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench.leaderboard import markdown, write_leaderboard
+    from bench.results import unique_records
 
-    records = [r for d in args.dirs for r in latest_records(d)]
+    records = unique_records([r for d in unique_folders(args.dirs) for r in latest_records(d)])
     if not records:
         raise ValueError(f"no run records in {', '.join(map(str, args.dirs))}")
     print(markdown(records))
     paths = write_leaderboard(records, args.out or args.dirs[0], args.title)
     print(f"wrote {paths['markdown']} and {paths['html']}")
     return 0
+
+
+def unique_folders(dirs: list[Path]) -> list[Path]:
+    """`dirs` without repeats (the same folder named twice, or through a link)."""
+    kept: list[Path] = []
+    for directory in dirs:
+        if any(same_file(directory, other) for other in kept):
+            log.warning("%s is given twice; read once", directory)
+            continue
+        kept.append(directory)
+    return kept
+
+
+def resolve_device(text: str):
+    """A torch.device that exists here, or a ValueError saying what would be valid."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"--device {text}: not a device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"--device {text}: no CUDA GPU is visible here; use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"--device {text}: this machine has cuda:0 to cuda:{count - 1}")
+    elif device.type != "cpu":
+        raise ValueError(f"--device {text}: only cpu and cuda devices are supported")
+    return device
 
 
 def latest_records(directory: Path) -> list[dict]:
@@ -187,16 +262,34 @@ def latest_records(directory: Path) -> list[dict]:
 
 
 def cmd_regress(args: argparse.Namespace) -> int:
-    from bench.regress import compare, write_baseline
+    from bench.regress import (
+        check_tolerance,
+        compare,
+        environment_changes,
+        read_baseline,
+        write_baseline,
+    )
+    from bench.results import RUNS_FILE
 
+    check_tolerance(args.min_points)
     records = latest_records(args.dir)
     if args.update:
+        runs = args.dir / RUNS_FILE if args.dir.is_dir() else args.dir
+        refuse_same_file(args.baseline, [runs], "--baseline")
         write_baseline(records, args.baseline)
         print(f"wrote baseline {args.baseline} from {len(records)} records in {args.dir}")
         return 0
     if not args.baseline.is_file():
         raise FileNotFoundError(f"{args.baseline}: no such baseline (make one with --update)")
-    rows = compare(records, json.loads(args.baseline.read_text()), args.min_points)
+    baseline = read_baseline(args.baseline)
+    rows = compare(records, baseline, args.min_points)
+    changed = environment_changes(baseline)
+    if changed:
+        log.warning(
+            "the baseline was made with other package versions (%s); the synthetic data and "
+            "the training numerics depend on them, so numbers can move without a code change",
+            ", ".join(changed),
+        )
     width = max([len("cell"), *(len(row["cell"]) for row in rows)]) + 2
     print(f"{'cell':<{width}}{'baseline':>10}{'tolerance':>11}{'ours':>8}")
     for row in rows:
@@ -222,8 +315,8 @@ def cmd_throughput(args: argparse.Namespace) -> int:
     from models.costs import count_macs, example_inputs
 
     options = {"modalities": tuple(args.modality.split("+"))} if args.modality else {}
+    device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = create_model(args.arch, args.num_classes, **options)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     inputs = example_inputs(model.input_spec, args.batch)
     result = measure(model, inputs, device, args.precision, args.repeats)
     result.update(
@@ -244,13 +337,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ValueError("--stride goes with --window")
     if args.smooth > 1 and args.window is None:
         raise ValueError("--smooth averages windows: give --window W (and --stride S)")
-    for name in ("top_k", "frames", "window", "stride", "smooth"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if args.out is not None and len(args.videos) > 1 and args.out.suffix:
         raise ValueError(f"--out {args.out}: with several videos, give a folder")
-    predictor = Predictor(load_model(args.checkpoint), args.device, progress=not args.no_progress)
+    device = resolve_device(args.device)
+    predictor = Predictor(
+        load_model(args.checkpoint), device, progress=not args.no_progress, timeout=args.timeout
+    )
     results = predict_videos(
         predictor,
         args.videos,
@@ -313,11 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.add_argument(
-        "--workers", type=int, default=None, help="parallel probes (default: CPU count)"
+        "--workers", type=POSITIVE_INT, default=None, help="parallel probes (default: CPU count)"
     )
-    check.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds before a decode counts as hung"
-    )
+    add_timeout(check, "the video counts as unreadable (never cached as a verdict)")
     check.add_argument("--decoder", choices=("decord", "pyav"), default="decord")
     check.add_argument(
         "--cache",
@@ -351,17 +441,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="only the videos this dataset's annotations list (all folds)",
     )
     extract.add_argument("--annotations", type=Path, default=None)
-    extract.add_argument("--workers", type=int, default=1, help="parallel videos (processes)")
+    extract.add_argument(
+        "--workers", type=POSITIVE_INT, default=1, help="parallel videos (processes)"
+    )
     extract.add_argument("--algorithm", choices=("tvl1", "farneback"), default="tvl1")
-    extract.add_argument("--fps", type=float, default=25.0, help="frame rate flow is computed at")
-    extract.add_argument("--bound", type=float, default=20.0, help="truncation in pixels")
+    extract.add_argument(
+        "--fps", type=float, default=25.0, help="frame rate flow is computed at (0-240]"
+    )
+    extract.add_argument("--bound", type=float, default=20.0, help="truncation in pixels (0-255]")
+    add_timeout(extract, "its video counts as failed")
     extract.set_defaults(func=cmd_flow_extract)
 
     listing = commands.add_parser(
         "models", help="registered architectures with parameters and multiply-adds"
     )
     listing.add_argument("--json", action="store_true", help="print a JSON list")
-    listing.add_argument("--num-classes", type=int, default=400)
+    listing.add_argument("--num-classes", type=POSITIVE_INT, default=400)
     listing.set_defaults(func=cmd_models)
 
     weights = commands.add_parser("weights", help="weight tools").add_subparsers(
@@ -418,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     regress.add_argument("dir", nargs="?", type=Path, default=Path("results/smoke"))
     regress.add_argument(
         "--min-points",
-        type=float,
+        type=NON_NEGATIVE,
         default=2.0,
         help="smallest tolerance in top-1 points (else 2 std across baseline seeds)",
     )
@@ -428,11 +523,11 @@ def build_parser() -> argparse.ArgumentParser:
     speed = commands.add_parser("throughput", help="training and inference clips/s of one model")
     speed.add_argument("--arch", required=True)
     speed.add_argument("--modality", default=None, help="rgb, flow or rgb+flow (i3d, two_stream)")
-    speed.add_argument("--batch", type=int, default=8)
+    speed.add_argument("--batch", type=POSITIVE_INT, default=8)
     speed.add_argument("--precision", default=None, help="32-true, bf16-mixed or 16-mixed")
     speed.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
-    speed.add_argument("--repeats", type=int, default=5, help="timed steps after warm-up")
-    speed.add_argument("--num-classes", type=int, default=400)
+    speed.add_argument("--repeats", type=POSITIVE_INT, default=5, help="timed steps after warm-up")
+    speed.add_argument("--num-classes", type=POSITIVE_INT, default=400)
     speed.add_argument("--json", action="store_true")
     speed.set_defaults(func=cmd_throughput)
 
@@ -445,18 +540,27 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="a VideoClassifier checkpoint; twice for an i3d rgb + flow pair (fused)",
     )
-    predict.add_argument("--top-k", type=int, default=5)
-    predict.add_argument("--frames", type=int, default=None, help="only the first N frames")
-    predict.add_argument("--window", type=int, default=None, help="window of W frames")
-    predict.add_argument("--stride", type=int, default=None, help="a window every S frames")
+    predict.add_argument("--top-k", type=POSITIVE_INT, default=5)
     predict.add_argument(
-        "--smooth", type=int, default=1, help="average the last K windows before labelling"
+        "--frames", type=POSITIVE_INT, default=None, help="only the first N frames"
     )
+    predict.add_argument("--window", type=POSITIVE_INT, default=None, help="window of W frames")
+    predict.add_argument(
+        "--stride", type=POSITIVE_INT, default=None, help="a window every S frames"
+    )
+    predict.add_argument(
+        "--smooth",
+        type=POSITIVE_INT,
+        default=1,
+        help="average the last K windows before labelling",
+    )
+    add_timeout(predict, "the video counts as failed")
     predict.add_argument(
         "--out",
         type=Path,
         default=None,
-        help="annotated video (.mp4); a folder when there are several videos",
+        help="annotated video (.mp4); a folder when there are several videos (their paths "
+        "below their common folder are kept)",
     )
     predict.add_argument("--json", action="store_true", help="one JSON object per video")
     predict.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -466,6 +570,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print escaped
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

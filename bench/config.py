@@ -34,17 +34,25 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeInt,
+    PositiveInt,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from datasets.annotations import DATASETS
+from datasets.flow import MAX_BOUND, MAX_FPS
+from datasets.synthetic import SynthConfig
 from models.registry import default_input_spec, list_models, model_options
 
 MODALITIES = ("rgb", "flow", "rgb+flow")
 BUILTIN_SWEEPS = ("smoke", "table2", "table2_kinetics", "table4", "splits")
 INPUT_KEYS = ("clip_len", "frame_interval", "crop_size", "short_side", "flow_stack")
+# A sweep is a page of settings: YAML aliases that expand past this many values are a
+# "billion laughs" bomb, refused before anything is built from them.
+MAX_YAML_VALUES = 20_000
+ECHO_CHARS = 200  # longest value quoted back in an error message
 
 
 class SweepError(ValueError):
@@ -64,80 +72,91 @@ class SyntheticConfig(Strict):
     size: int = 64
     seed: int = 0
 
+    @model_validator(mode="after")
+    def within_limits(self) -> SyntheticConfig:
+        SynthConfig(**self.model_dump())  # its ValueError names the value and the range
+        return self
+
 
 class DatasetConfig(Strict):
     format: Literal[DATASETS] = "ucf101"  # type: ignore[valid-type]
     videos: str | None = None
     annotations: str | None = None
     flow: str | None = None  # for synthetic data the runner extracts it (cached)
-    folds: list[int] = [1]
+    folds: list[int] = Field(default=[1], min_length=1)
     synthetic: SyntheticConfig | None = None
 
     @model_validator(mode="after")
     def has_a_source(self) -> DatasetConfig:
         if self.synthetic is None and (self.videos is None or self.annotations is None):
             raise ValueError("give videos and annotations (or synthetic: {} for built-in data)")
+        allowed = (1, 2, 3) if self.format in ("ucf101", "hmdb51") else (1,)
+        wrong = [fold for fold in self.folds if fold not in allowed]
+        if wrong or len(set(self.folds)) != len(self.folds):
+            raise ValueError(
+                f"folds {self.folds}: {self.format} has folds {list(allowed)}, each once"
+            )
         return self
 
 
 class InputConfig(Strict):
     """Clip geometry; None takes the architecture's paper default (its `input_spec`)."""
 
-    clip_len: int | None = None
-    frame_interval: int | None = None
-    crop_size: int | None = None
-    short_side: int | None = None
-    flow_stack: int | None = None
-    fps: float = 25.0
+    clip_len: PositiveInt | None = None
+    frame_interval: PositiveInt | None = None
+    crop_size: PositiveInt | None = None
+    short_side: PositiveInt | None = None
+    flow_stack: PositiveInt | None = None
+    fps: float = Field(25.0, gt=0, le=MAX_FPS, allow_inf_nan=False)
     flip: bool = True
     flow_algorithm: Literal["tvl1", "farneback"] = "tvl1"
-    flow_bound: float = 20.0
+    flow_bound: float = Field(20.0, gt=0, le=MAX_BOUND, allow_inf_nan=False)
 
 
 class TrainConfig(Strict):
-    max_steps: int = -1
-    max_epochs: int | None = None
-    batch_size: int = 8
+    max_steps: int = Field(-1, ge=-1)  # -1: no limit (then max_epochs)
+    max_epochs: PositiveInt | None = None
+    batch_size: PositiveInt = 8
     optimizer: Literal["sgd", "adamw"] = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 1e-7
+    lr: float = Field(0.01, gt=0, allow_inf_nan=False)
+    momentum: float = Field(0.9, ge=0, le=1, allow_inf_nan=False)
+    weight_decay: float = Field(1e-7, ge=0, allow_inf_nan=False)
     scheduler: Literal["none", "cosine", "step"] = "none"
-    lr_step: int = 1000
+    lr_step: PositiveInt = 1000
     precision: str = "auto"  # bf16-mixed on GPU, 32-true on CPU
-    num_workers: int = 2
-    val_every_epochs: int = 1
+    num_workers: NonNegativeInt = 2
+    val_every_epochs: NonNegativeInt = 1
     # fixed / finetune start from it (scratch ignores it); {arch} and {modality} in the
     # path are replaced by the cell's, so each stream finds its own checkpoint
     init_checkpoint: str | None = None
     accelerator: str = "auto"
     devices: int | str = 1
-    num_nodes: int = 1
+    num_nodes: PositiveInt = 1
     strategy: str = "auto"
-    max_bad_fraction: float = 0.01
+    max_bad_fraction: float = Field(0.01, ge=0, le=1, allow_inf_nan=False)
     decoder: Literal["decord", "pyav"] = "decord"
 
 
 class EvalConfig(Strict):
-    clips: int = 1
+    clips: PositiveInt = 1
     crops: Literal[1, 3] = 1
     full_video: bool = False
-    throughput_batches: int = 5  # timed batches for the cost figures (after warm-up)
+    throughput_batches: PositiveInt = 5  # timed batches for the cost figures (after warm-up)
 
 
 class WandbConfig(Strict):
     enabled: bool = True
     mode: Literal["offline", "online", "disabled"] | None = None  # None: $WANDB_MODE or offline
     project: str = "vidbench"
-    timeout_s: float = 60.0
+    timeout_s: float = Field(60.0, gt=0, allow_inf_nan=False)
 
 
 class SweepConfig(Strict):
     name: str
-    arch: list[str]
+    arch: list[str] = Field(min_length=1)
     modality: Literal["auto"] | list[str] = "auto"
-    protocol: list[Literal["scratch", "fixed", "finetune"]] = ["scratch"]
-    seed: list[int] = [0]
+    protocol: list[Literal["scratch", "fixed", "finetune"]] = Field(["scratch"], min_length=1)
+    seed: list[int] = Field([0], min_length=1)
     datasets: dict[str, DatasetConfig]
     model: dict[str, Any] = Field(default_factory=dict)
     per_arch: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -179,7 +198,47 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise SweepError(f"override {text!r} is not KEY=VALUE (e.g. train.max_steps=200)")
-    return key.split("."), yaml.safe_load(value)
+    return key.split("."), load_yaml(value, f"override {text!r}")
+
+
+def load_yaml(text: str, where: str) -> Any:
+    """`yaml.safe_load(text)`, refusing aliases that expand past MAX_YAML_VALUES values;
+    syntax errors become SweepError naming `where`."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_YAML_VALUES:
+            raise SweepError(
+                f"{where}: its aliases expand to more than {MAX_YAML_VALUES:,} values "
+                "(a YAML bomb?); write the values out"
+            )
+        return loader.construct_document(node)
+    except yaml.YAMLError as error:
+        raise SweepError(f"{where}: not valid YAML: {error}") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values `node` stands for once every alias is expanded (memoised per node,
+    so a bomb is measured in linear time)."""
+    if id(node) not in sizes:
+        sizes[id(node)] = 1  # a node that contains itself counts once
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        else:
+            children = []
+        total = 1
+        for child in children:
+            total += _expanded_size(child, sizes)
+            if total > MAX_YAML_VALUES:
+                break
+        sizes[id(node)] = total
+    return sizes[id(node)]
 
 
 def load_sweep(source: str | Path | None, overrides: list[str] = ()) -> SweepConfig:
@@ -193,10 +252,7 @@ def load_sweep(source: str | Path | None, overrides: list[str] = ()) -> SweepCon
         if not path.is_file():
             raise SweepError(f"{path}: no such sweep file (built-in sweeps: {BUILTIN_SWEEPS})")
         text, where = path.read_text(), str(path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise SweepError(f"{where}: not valid YAML: {error}") from error
+    data = load_yaml(text, where)
     if not isinstance(data, dict):
         raise SweepError(f"{where}: a sweep is a mapping of keys, got {type(data).__name__}")
     for override in overrides:
@@ -215,13 +271,21 @@ def validate(data: dict[str, Any], where: str = "sweep") -> SweepConfig:
         sweep = SweepConfig.model_validate(data)
     except ValidationError as error:
         problems = [
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            + (f" (got {e['input']!r})" if e["type"] != "missing" else "")
+            shorten(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                + (f" (got {shorten(repr(e['input']))})" if e["type"] != "missing" else ""),
+                2 * ECHO_CHARS,
+            )
             for e in error.errors()
         ]
         raise SweepError(f"{where}: " + "; ".join(problems)) from None
     _check_arch_keys(sweep, where)
     return sweep
+
+
+def shorten(text: str, limit: int = ECHO_CHARS) -> str:
+    """`text`, cut to `limit` characters with the number left out said."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit:,} more chars)"
 
 
 def _check_arch_keys(sweep: SweepConfig, where: str) -> None:

@@ -13,6 +13,7 @@ from the user. Flow is computed on the fly and quantised exactly as stored flow 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from datasets.decoders import DecodeError, open_video, read_frames
+from datasets.decoders import DecodeError, call_with_timeout, open_video, read_frames
+from datasets.files import refuse_same_file
 from datasets.flow import FlowConfig, FlowEstimator, quantise
 from datasets.sampling import retime
 from datasets.transforms import ClipTransform
@@ -83,10 +85,15 @@ class Predictor:
     video when `progress`)."""
 
     def __init__(
-        self, module: VideoClassifier, device: str | torch.device = "cpu", progress: bool = False
+        self,
+        module: VideoClassifier,
+        device: str | torch.device = "cpu",
+        progress: bool = False,
+        timeout: float | None = 60.0,
     ) -> None:
         self.module = module.to(device)
         self.progress = progress
+        self.timeout = timeout  # seconds one decode may take (DecodeError after)
         self.device = torch.device(device)
         self.class_names = list(module.hparams.class_names)
         self.prep = dict(module.hparams.preprocessing)
@@ -114,13 +121,13 @@ class Predictor:
         batch = {}
         params = self.transform.sample_params(*size)
         if "rgb" in self.modalities:
-            batch["rgb"] = self.transform(read_frames(video, timeline[positions]), params)[None]
+            batch["rgb"] = self.transform(self._read(video, timeline[positions]), params)[None]
         if "flow" in self.modalities:
             stack, bound = self.prep["flow_stack"], self.prep["flow_bound"]
             wanted = np.minimum(positions[:, None] + np.arange(stack + 1), len(timeline) - 1)
             unique, inverse = np.unique(wanted, return_inverse=True)
             grey = [
-                cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in read_frames(video, timeline[unique])
+                cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in self._read(video, timeline[unique])
             ]
             index = inverse.reshape(wanted.shape)
             fields = [
@@ -130,6 +137,11 @@ class Predictor:
             ]
             batch["flow"] = self.transform.flow(np.stack(fields), params, stack)[None]
         return {k: v.to(self.device) for k, v in batch.items()}
+
+    def _read(self, video: Any, indices: np.ndarray) -> np.ndarray:
+        return call_with_timeout(
+            lambda: read_frames(video, indices), self.timeout, getattr(video, "path", "?")
+        )
 
     @torch.no_grad()
     def windows(
@@ -141,7 +153,7 @@ class Predictor:
     ) -> tuple[list[Window], float, int]:
         """Windows over `path` (whole-video tiling when `window` is None), the fps used and
         the number of retimed frames covered."""
-        video = open_video(path)
+        video = call_with_timeout(lambda: open_video(path), self.timeout, path)
         timeline = retime(video.num_frames, video.fps, self.prep["fps"])
         if frames is not None:
             timeline = timeline[:frames]
@@ -153,7 +165,7 @@ class Predictor:
             last = max(0, n - window)
             starts = list(range(0, last + 1, stride or window))
             spans = [(s, min(s + window, n)) for s in starts]
-        size = video_size(video)
+        size = tuple(self._read(video, np.array([0]))[0].shape[:2])
         out = []
         bar = tqdm(spans, desc=Path(path).name, unit="window", disable=not self.progress)
         for start, end in bar:
@@ -201,14 +213,12 @@ def smooth_probs(windows: list[Window], k: int) -> list[torch.Tensor]:
     return [torch.stack(probs[max(0, i - k + 1) : i + 1]).mean(dim=0) for i in range(len(probs))]
 
 
-def video_size(video: Any) -> tuple[int, int]:
-    frame = read_frames(video, np.array([0]))[0]
-    return frame.shape[0], frame.shape[1]
-
-
-def annotate(source: str | Path, out: str | Path, result: dict[str, Any]) -> int:
+def annotate(
+    source: str | Path, out: str | Path, result: dict[str, Any], timeout: float | None = 60.0
+) -> int:
     """Re-encode `source` to `out` with the current label and probability drawn on every
-    frame; same frame count and frame rate. Returns the number of frames written."""
+    frame; same frame count and frame rate (odd frame sizes are padded to even ones, as
+    H.264 needs). Every decode step gives up after `timeout` s. Returns the frames written."""
     import av
 
     from datasets.video_writer import VideoWriter
@@ -217,17 +227,26 @@ def annotate(source: str | Path, out: str | Path, result: dict[str, Any]) -> int
         {"start": 0.0, "end": result["frames"] / result["fps"], "top_k": result["top_k"]}
     ]
     starts = np.array([w["start"] for w in windows])
-    with av.open(str(source)) as container:
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate or result["fps"]
+    container = call_with_timeout(lambda: av.open(str(source)), timeout, source)
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate or result["fps"]
+    decoded = container.decode(stream)
+    frames = iter(lambda: call_with_timeout(lambda: next(decoded, None), timeout, source), None)
+    try:
         with VideoWriter(out, rate) as writer:
-            for index, frame in enumerate(container.decode(stream)):
+            for index, frame in enumerate(frames):
                 seconds = float(index / rate)
                 current = windows[max(0, int(np.searchsorted(starts, seconds, "right")) - 1)]
                 best = current["top_k"][0]
                 image = frame.to_ndarray(format="rgb24")
                 draw_label(image, f"{best['label']} {best['probability']:.0%}")
                 writer.write(image)
+    except DecodeError:  # timed out: the abandoned decode may still use the container
+        raise
+    except BaseException:
+        container.close()
+        raise
+    container.close()
     return writer.frames
 
 
@@ -242,18 +261,37 @@ def draw_label(image: np.ndarray, text: str) -> None:
     )  # fmt: skip
 
 
+def annotated_paths(videos: list[Path], out: Path) -> list[Path]:
+    """Where each video's annotated copy goes: `out` itself for one video (unless it is a
+    folder); else `out/<path below the videos' common folder>.annotated.mp4`, so two
+    `clip.avi` in different folders stay two files. Refuses (ValueError) any target that
+    is one of the inputs."""
+    if len(videos) == 1 and not out.is_dir():
+        targets = [out]
+    else:
+        folders = [Path(os.path.abspath(v)).parent for v in videos]
+        common = Path(os.path.commonpath(folders))
+        targets = [
+            out / Path(os.path.abspath(v)).relative_to(common).with_suffix(".annotated.mp4")
+            for v in videos
+        ]
+    for target in targets:
+        refuse_same_file(target, list(videos), "--out")
+    return targets
+
+
 def predict_videos(
     predictor: Predictor, videos: list[Path], out: Path | None, **options: Any
 ) -> list[dict[str, Any]]:
     """One result per video; an unreadable or missing video gives {"video", "error"}."""
+    targets = annotated_paths(videos, out) if out is not None else [None] * len(videos)
     results = []
-    for path in videos:
+    for path, target in zip(videos, targets, strict=True):
         try:
             result = predictor.predict(path, **options)
-            if out is not None:
-                target = out if len(videos) == 1 else out / f"{Path(path).stem}.annotated.mp4"
+            if target is not None:
                 result["annotated"] = str(target)
-                result["annotated_frames"] = annotate(path, target, result)
+                result["annotated_frames"] = annotate(path, target, result, predictor.timeout)
         except (DecodeError, OSError, ValueError) as error:
             log.warning("skipped: %s", error)
             result = {"video": str(path), "error": str(error)}

@@ -4,19 +4,24 @@ A baseline (`results/baselines/NAME.json`) holds, per cell without its seed, the
 top-1 (%) of every baseline seed. A cell regresses when its mean over seeds falls below
 the baseline mean by more than the tolerance: the larger of `min_points` (2) and two
 standard deviations across the baseline's seeds. A baseline cell that did not finish
-counts as a regression too.
+counts as a regression too. A baseline records the versions of the packages that decide the
+synthetic data and the training numerics (`environment`); `environment_changes` lists those
+that differ here, since they change the numbers without any change to the code.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import platform
 import statistics
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from bench.config import cell_id
 from bench.leaderboard import summarise
-from datasets.check import atomic_write_text
+from datasets.files import atomic_write_text
 
 # Architectures that see motion: 3D convolutions, a recurrence, or a flow stream.
 MOTION_ARCHS = ("c3d", "i3d", "r3d", "convnet_lstm", "fused_two_stream")
@@ -43,11 +48,47 @@ def top1_by_cell(records: list[dict[str, Any]]) -> dict[str, list[float]]:
     return cells
 
 
+# What decides the synthetic data (OpenCV draws it, PyAV encodes it) and the training
+# numerics: the same code gives other numbers when one of these changes version.
+ENVIRONMENT_PACKAGES = (
+    "torch", "opencv-contrib-python-headless", "av", "numpy", "decord", "pytorch-lightning"
+)  # fmt: skip
+
+
+def environment() -> dict[str, str | None]:
+    """The versions of ENVIRONMENT_PACKAGES installed here, plus Python and the machine."""
+    versions: dict[str, str | None] = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+    for name in ENVIRONMENT_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def environment_changes(baseline: dict[str, Any]) -> list[str]:
+    """`name: baseline version -> this one` for every package that differs."""
+    made_with = baseline.get("environment") or {}
+    here = environment()
+    return [
+        f"{name}: {made_with[name]} -> {here.get(name)}"
+        for name in sorted(made_with)
+        if made_with[name] != here.get(name)
+    ]
+
+
 def make_baseline(records: list[dict[str, Any]]) -> dict[str, Any]:
     cells = top1_by_cell(records)
     if not cells:
         raise ValueError("no finished cells to make a baseline from")
-    return {"metric": "video top-1 (%)", "cells": dict(sorted(cells.items()))}
+    return {
+        "metric": "video top-1 (%)",
+        "environment": environment(),
+        "cells": dict(sorted(cells.items())),
+    }
 
 
 def write_baseline(records: list[dict[str, Any]], path: Path) -> Path:
@@ -55,10 +96,42 @@ def write_baseline(records: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
+def read_baseline(path: Path) -> dict[str, Any]:
+    """A baseline file, checked: {"cells": {cell: [finite top-1 values]}} with at least one
+    cell; anything else is a ValueError naming the file and what is wrong."""
+    try:
+        baseline = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not a JSON baseline ({error})") from None
+    cells = baseline.get("cells") if isinstance(baseline, dict) else None
+    if not isinstance(cells, dict):
+        raise ValueError(f"{path}: a baseline is an object with a 'cells' mapping")
+    if not cells:
+        raise ValueError(f"{path}: the baseline has no cells, so it would pass anything")
+    for key, values in cells.items():
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+        ):
+            raise ValueError(f"{path}: cell {key!r} needs a list of finite top-1 values")
+    return baseline
+
+
+def check_tolerance(min_points: float) -> float:
+    if not math.isfinite(min_points) or min_points < 0:
+        raise ValueError(f"--min-points must be a finite number >= 0, got {min_points}")
+    return min_points
+
+
 def compare(
     records: list[dict[str, Any]], baseline: dict[str, Any], min_points: float = 2.0
 ) -> list[dict[str, Any]]:
-    """One row per baseline cell: baseline mean, tolerance, ours, and whether it regressed."""
+    """One row per baseline cell: baseline mean, tolerance, ours, and whether it regressed
+    (a baseline cell without a finished result in `records` regressed too)."""
+    check_tolerance(min_points)
+    if not baseline.get("cells"):
+        raise ValueError("the baseline has no cells, so it would pass anything")
     ours = top1_by_cell(records)
     rows = []
     for key, values in baseline["cells"].items():
@@ -72,7 +145,7 @@ def compare(
                 "baseline": mean,
                 "tolerance": tolerance,
                 "ours": now,
-                "regressed": now is None or now < mean - tolerance,
+                "regressed": now is None or not math.isfinite(now) or now < mean - tolerance,
             }
         )
     return rows

@@ -12,7 +12,9 @@ on a re-run; a failing cell is recorded with its error and the sweep goes on. I3
 from __future__ import annotations
 
 import copy
+import csv
 import datetime
+import io
 import json
 import logging
 import os
@@ -28,14 +30,24 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.plugins.io import TorchCheckpointIO
+from pytorch_lightning.utilities import rank_zero_only
 
 from bench import tracking
 from bench.config import SweepConfig, cell_id, config_hash, expand_cells
+from bench.paper import official_dataset
 from bench.results import RUNS_FILE, append_record, code_version, latest_by_cell, read_records
 from bench.throughput import measure
-from datasets.check import atomic_write_text, default_cache_dir
 from datasets.datamodule import VideoDataModule
+from datasets.files import (
+    FolderLock,
+    atomic_write,
+    atomic_write_text,
+    default_cache_dir,
+    walk_files,
+)
 from models import VideoClassifier, create_model
+from models.backbones import RefusedCheckpoint, torch_load
 from models.costs import macs_per_clip
 from models.registry import model_options
 from models.weights import fuse_i3d_streams, load_classifier, save_checkpoint
@@ -87,7 +99,7 @@ def prepare_data(name: str, sweep: SweepConfig, needs_flow: bool, progress: bool
                 f"datasets.{name}.flow: {flow} is not a folder; extract it first with "
                 f"`vidbench flow extract --videos {videos} --out {flow}`"
             )
-    sizes = [p.stat().st_size for p in Path(videos).rglob("*") if p.is_file()]
+    sizes = [p.stat().st_size for p in walk_files(videos)]
     return DataPaths(
         dataset.format, str(videos), str(annotations), flow, len(sizes), sum(sizes),
         synthetic=dataset.synthetic is not None,
@@ -133,8 +145,9 @@ def trained_on(resolved: dict[str, Any]) -> dict[str, Any]:
 
 def check_split(init_checkpoint: str, resolved: dict[str, Any]) -> None:
     """Refuse to test a model on another split of the dataset it was trained on."""
-    checkpoint = torch.load(init_checkpoint, map_location="cpu", weights_only=True)
-    source = (checkpoint.get("hyper_parameters") or {}).get("trained_on")
+    checkpoint = torch_load(init_checkpoint)
+    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    source = (hparams or {}).get("trained_on")
     here = trained_on(resolved)
     same_dataset = source and all(source[k] == here[k] for k in ("format", "annotations"))
     if same_dataset and source["fold"] != here["fold"]:
@@ -178,6 +191,17 @@ def data_module(resolved: dict[str, Any]) -> VideoDataModule:
     )
 
 
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, but atomic: a temporary file beside the target,
+    fsynced, then renamed, so a full disk leaves the previous checkpoint (or none), never
+    a torn one; the error names the file."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        atomic_write(path, lambda handle: torch.save(checkpoint, handle))
+
+
 # Lightning logs every n optimiser steps across epochs, so an epoch shorter than n still
 # logs; its warning that it might not would only be noise in every tiny cell.
 warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller")
@@ -207,6 +231,7 @@ def make_trainer(resolved: dict[str, Any], cell_dir: Path, loggers: list, progre
         max_epochs=train["max_epochs"],
         logger=loggers,
         callbacks=[checkpoints],
+        plugins=[AtomicCheckpointIO()],
         enable_progress_bar=progress,
         enable_model_summary=False,
         num_sanity_val_steps=0,
@@ -279,30 +304,97 @@ def metrics_of(result: dict[str, float]) -> dict[str, dict[str, float]]:
     }
 
 
+def resume_point(cell_dir: Path, digest: str) -> dict[str, Any]:
+    """Where a cell starts: {"from_checkpoint": its `last.ckpt` or None, and a "note" when
+    it was interrupted before a usable checkpoint}. A checkpoint that cannot be read (torn
+    by a full disk, say) is reported by path and removed, and the cell starts over; one
+    that asks to unpickle objects is refused (ValueError). Marks the cell as started."""
+    started_file, last = cell_dir / "started.json", cell_dir / "checkpoints" / "last.ckpt"
+    resume: dict[str, Any] = {"from_checkpoint": None}
+    try:
+        started = json.loads(started_file.read_text()).get("config_hash")
+    except (OSError, ValueError, AttributeError):
+        started = None
+    if started == digest and last.is_file():
+        try:
+            checkpoint = torch_load(last)
+        except RefusedCheckpoint:
+            raise
+        except ValueError as error:
+            last.unlink()
+            resume["note"] = f"checkpoint unreadable, trained from the start: {error}"
+        else:
+            step = checkpoint.get("global_step") if isinstance(checkpoint, dict) else None
+            resume.update(from_checkpoint=str(last), step=step)
+            set_curve_aside(cell_dir / CURVE_DIR, step)
+    elif started == digest:
+        resume["note"] = "interrupted before its first checkpoint: trained from the start"
+    if resume["from_checkpoint"] is None:
+        shutil.rmtree(cell_dir / "checkpoints", ignore_errors=True)
+        for part in (cell_dir / CURVE_DIR).glob(f"{CURVE_PART}*.csv"):
+            part.unlink()
+    atomic_write_text(started_file, json.dumps({"config_hash": digest}))
+    return resume
+
+
+# Lightning's CSV logger deletes `metrics.csv` when a run starts again; on resume the curve
+# so far is set aside as a part (`metrics.part-NNN-<step>.csv`, rows before the resume
+# step) and joined with the new rows when the cell ends.
+CURVE_DIR, CURVE_FILE, CURVE_PART = "csv", "metrics.csv", "metrics.part-"
+
+
+def set_curve_aside(curve_dir: Path, step: int | None) -> None:
+    current = curve_dir / CURVE_FILE
+    if current.is_file():
+        number = len(list(curve_dir.glob(f"{CURVE_PART}*.csv")))
+        current.rename(curve_dir / f"{CURVE_PART}{number:03d}-{step or 0}.csv")
+
+
+def join_curve(curve_dir: Path) -> None:
+    """One `metrics.csv` from the parts set aside at each resume and the last run's rows:
+    a part keeps the rows logged before the step the run resumed from."""
+    parts = sorted(curve_dir.glob(f"{CURVE_PART}*.csv"))
+    if not parts:
+        return
+    segments = []
+    for part in parts:
+        with part.open(newline="") as handle:
+            segments.append((int(part.stem.rsplit("-", 1)[1]), list(csv.DictReader(handle))))
+    current = curve_dir / CURVE_FILE
+    if current.is_file():
+        with current.open(newline="") as handle:
+            segments.append((None, list(csv.DictReader(handle))))
+    rows: list[dict[str, str]] = []
+    for index, (_, segment) in enumerate(segments):
+        later = [u for u, _ in segments[index:] if u is not None]
+        limit = min(later) if later else None
+        rows += [r for r in segment if limit is None or float(r.get("step") or 0) < limit]
+    columns = sorted({key for row in rows for key in row})
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(current, text.getvalue())
+    for part in parts:
+        part.unlink()
+
+
 def run_cell(
     resolved: dict[str, Any], out: Path, wandb_logger: Any | None, progress: bool
 ) -> dict[str, Any]:
     """Train (or resume), test and cost one cell; returns the results part of its record
     (empty on DDP ranks other than 0)."""
     cell_dir = out / "cells" / resolved["cell"]
-    digest = config_hash(resolved)
-    started_file, last = cell_dir / "started.json", cell_dir / "checkpoints" / "last.ckpt"
-    resume: dict[str, Any] = {"from_checkpoint": None}
-    if started_file.is_file() and json.loads(started_file.read_text())["config_hash"] == digest:
-        if last.is_file():
-            resume["from_checkpoint"] = str(last)
-            log.warning("%s: resuming from %s", resolved["cell"], last)
-        else:
-            resume["note"] = "interrupted before its first checkpoint: trained from the start"
-            log.warning("%s: %s", resolved["cell"], resume["note"])
-    else:
-        shutil.rmtree(cell_dir / "checkpoints", ignore_errors=True)
-    atomic_write_text(started_file, json.dumps({"config_hash": digest}))
+    resume = resume_point(cell_dir, config_hash(resolved))
+    if resume.get("note"):
+        log.warning("%s: %s", resolved["cell"], resume["note"])
+    elif resume["from_checkpoint"]:
+        log.warning("%s: resuming from %s", resolved["cell"], resume["from_checkpoint"])
 
     pl.seed_everything(resolved["seed"], workers=True, verbose=False)
     dm = data_module(resolved)
     module = build_module(resolved, dm, out)
-    loggers = [CSVLogger(cell_dir, name="", version="csv")] + (
+    loggers = [CSVLogger(cell_dir, name="", version=CURVE_DIR)] + (
         [wandb_logger] if wandb_logger else []
     )
     trainer = make_trainer(resolved, cell_dir, loggers, progress)
@@ -316,6 +408,9 @@ def run_cell(
     timings["test_s"] = time.perf_counter() - started
     if trainer.global_rank != 0:
         return {}
+    for logger in loggers:
+        logger.save()
+    join_curve(cell_dir / CURVE_DIR)
     started = time.perf_counter()
     costs = measure_costs(
         module, dm, trainer, resolved["eval"]["throughput_batches"], not resolved["fuses"]
@@ -339,6 +434,7 @@ def run_cell(
             "test_split": dm.split_for("test"),
             "evaluated_videos": int(metrics["video"].get("videos", 0)),
             "num_classes": dm.num_classes,
+            "official_classes": official_dataset(dm.class_names),
             "decoder": resolved["train"]["decoder"],
             "copy_files": resolved["data"]["copy_files"],
             "copy_bytes": resolved["data"]["copy_bytes"],
@@ -347,8 +443,20 @@ def run_cell(
 
 
 def run_sweep(sweep: SweepConfig, out: Path, *, progress: bool = True) -> list[dict[str, Any]]:
-    """Run every cell not already finished with the same config; returns all latest records."""
+    """Run every cell not already finished with the same config; returns all latest records.
+
+    The output folder is locked for the run (`datasets.files.FolderLock`): a second run
+    on it stops at once with FolderBusy naming the holder. DDP ranks other than 0 work
+    under rank 0's lock.
+    """
     out = Path(out)
+    if rank_zero_only.rank != 0:
+        return _run_sweep(sweep, out, progress)
+    with FolderLock(out, f"vidbench run {sweep.name}"):
+        return _run_sweep(sweep, out, progress)
+
+
+def _run_sweep(sweep: SweepConfig, out: Path, progress: bool) -> list[dict[str, Any]]:
     runs = out / RUNS_FILE
     cells = expand_cells(sweep)
     version = code_version()

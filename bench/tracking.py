@@ -45,27 +45,50 @@ def open_logger(
     tags: list[str],
     run_config: dict[str, Any],
 ) -> tuple[Any | None, str | None]:
-    """A started WandbLogger, or (None, why not) when W&B is off or could not start."""
+    """A started WandbLogger, or (None, why not) when W&B is off or could not start.
+
+    When online mode cannot start (no network, a bad key), the run goes offline instead
+    and so does every later run of this `config` (its mode is set to offline): the
+    timeout is waited out once per sweep, not once per cell. The note says so.
+    """
     mode = active_mode(config)
     if mode is None:
         return None, "disabled"
+    run = {"name": name, "group": group, "tags": tags, "config": run_config}
+    logger, note = _start(config, mode, save_dir, run)
+    if logger is None and mode == "online":
+        log.warning(
+            "%s; this and the remaining cells of the sweep log offline (upload them later "
+            "with `wandb sync`)",
+            note,
+        )
+        config.mode = "offline"
+        logger, offline_note = _start(config, "offline", save_dir, run)
+        note += "; logged offline instead" + (
+            f", which failed too: {offline_note}" if offline_note else ""
+        )
+    return logger, note
+
+
+def _start(
+    config: WandbConfig, mode: str, save_dir: Path, run: dict[str, Any]
+) -> tuple[Any | None, str | None]:
+    """A WandbLogger for `run` (its name, group, tags and config) started in `mode`."""
     from pytorch_lightning.loggers import WandbLogger
 
     save_dir.mkdir(parents=True, exist_ok=True)
     logger = WandbLogger(
         project=config.project,
-        name=name,
-        group=group,
-        tags=tags,
-        config=run_config,
         save_dir=str(save_dir),
         mode=mode,
         settings=run_settings(config),
+        **run,
     )
     try:
         run_bounded(lambda: logger.experiment, config.timeout_s + 5, "vidbench-wandb-init")
     except Exception as error:  # no network, bad key: the benchmark goes on without W&B
-        log.warning("W&B (%s) did not start, going on without it: %s", mode, error)
+        if mode != "online":
+            log.warning("W&B (%s) did not start, going on without it: %s", mode, error)
         return None, f"W&B {mode} did not start: {error}"
     return logger, None
 

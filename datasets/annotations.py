@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from datasets.files import walk_files
+
 DATASETS = ("ucf101", "hmdb51", "kinetics400", "kinetics600", "kinetics700", "folder")
 SPLITS = ("train", "val", "test")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
@@ -79,7 +81,8 @@ def safe_relative_path(raw: str, where: str) -> str:
 
 def _lines(path: Path) -> Iterable[tuple[int, str]]:
     """Non-empty stripped lines with 1-based numbers; CRLF and BOMs are tolerated."""
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    # surrogateescape: a file name that is not UTF-8 keeps its bytes, and so matches the disk
+    text = path.read_text(encoding="utf-8-sig", errors="surrogateescape")
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             yield number, line.strip()
@@ -91,6 +94,8 @@ def _check_fold(fold: int, dataset: str) -> None:
 
 
 # --- UCF-101 ------------------------------------------------------------------------------
+
+SPLIT_LISTS = (("train", "trainlist"), ("test", "testlist"))
 
 
 def parse_ucf101(folder: Path, fold: int = 1) -> Annotations:
@@ -114,11 +119,15 @@ def parse_ucf101(folder: Path, fold: int = 1) -> Annotations:
     class_names = [names[i] for i in range(1, len(names) + 1)]
     by_lower = {name.lower(): i for i, name in enumerate(class_names)}
 
+    lists = {split: folder / f"{stem}{fold:02d}.txt" for split, stem in SPLIT_LISTS}
+    absent = [path.name for path in lists.values() if not path.is_file()]
+    if absent:
+        raise FileNotFoundError(
+            f"{folder}: no {' or '.join(absent)}; UCF-101 split {fold} needs both "
+            f"trainlist{fold:02d}.txt and testlist{fold:02d}.txt"
+        )
     splits: dict[str, list[VideoRecord]] = {}
-    for split, stem in (("train", "trainlist"), ("test", "testlist")):
-        list_file = folder / f"{stem}{fold:02d}.txt"
-        if not list_file.is_file():
-            continue
+    for split, list_file in lists.items():
         records = []
         for number, line in _lines(list_file):
             where = f"{list_file}:{number}"
@@ -137,8 +146,6 @@ def parse_ucf101(folder: Path, fold: int = 1) -> Annotations:
                 raise AnnotationError(f"{where}: folder {folder_name!r} is not in {class_file}")
             records.append(VideoRecord(rel, label, posixpath.splitext(posixpath.basename(rel))[0]))
         splits[split] = records
-    if not splits:
-        raise FileNotFoundError(f"no trainlist{fold:02d}.txt or testlist{fold:02d}.txt in {folder}")
     return Annotations(class_names, splits)
 
 
@@ -313,13 +320,9 @@ def parse_folder(root: Path) -> Annotations:
     for split, split_dir in split_dirs.items():
         records = []
         for label, name in enumerate(class_names):
-            for video in (
-                sorted((split_dir / name).rglob("*")) if (split_dir / name).is_dir() else []
-            ):
-                if video.suffix.lower() in VIDEO_EXTENSIONS:
-                    records.append(
-                        VideoRecord(video.relative_to(root).as_posix(), label, video.stem)
-                    )
+            folder = split_dir / name
+            for video in walk_files(folder, VIDEO_EXTENSIONS) if folder.is_dir() else ():
+                records.append(VideoRecord(video.relative_to(root).as_posix(), label, video.stem))
         splits[split] = records
     return Annotations(class_names, splits)
 

@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +20,14 @@ import numpy as np
 from tqdm import tqdm
 
 from datasets.annotations import load_annotations
-from datasets.decoders import DecodeError, call_with_timeout, open_video, read_frames
+from datasets.decoders import (
+    TIMED_OUT,
+    DecodeError,
+    call_with_timeout,
+    open_video,
+    read_frames,
+)
+from datasets.files import atomic_write_text, default_cache_dir
 from datasets.index import locate_videos
 
 log = logging.getLogger(__name__)
@@ -43,29 +49,9 @@ def probe_video(path: str | Path, decoder: str = "decord") -> dict[str, Any]:
     }
 
 
-def default_cache_dir() -> Path:
-    base = os.environ.get("VIDBENCH_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vidbench"
-    )
-    return Path(base)
-
-
 def manifest_path(video_root: Path, decoder: str, cache_dir: Path | None = None) -> Path:
     key = hashlib.sha1(f"{video_root.resolve()}|{decoder}".encode()).hexdigest()[:16]
     return (cache_dir or default_cache_dir()) / "manifests" / f"{key}.json"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
@@ -88,9 +74,15 @@ class Manifest:
         return cls(path, {})
 
     def lookup(self, video: Path) -> dict[str, Any] | None:
+        """The cached probe of `video`, unless it changed since or its probe timed out."""
         entry = self.entries.get(str(video))
-        stat = video.stat()
-        if entry and entry["size"] == stat.st_size and entry["mtime_ns"] == stat.st_mtime_ns:
+        if not entry or timed_out(entry):
+            return None
+        try:
+            stat = video.stat()
+        except OSError:
+            return None
+        if entry["size"] == stat.st_size and entry["mtime_ns"] == stat.st_mtime_ns:
             return entry
         return None
 
@@ -100,8 +92,17 @@ class Manifest:
         )
 
 
+def timed_out(entry: dict[str, Any]) -> bool:
+    """A probe that ran out of time says nothing lasting about the video (a busy moment,
+    a slow mount): it is reported but never cached as a verdict."""
+    return bool(entry.get("error")) and entry["error"].startswith(TIMED_OUT)
+
+
 def _probe_entry(video: Path, decoder: str, timeout: float | None) -> dict[str, Any]:
-    stat = video.stat()
+    try:
+        stat = video.stat()
+    except OSError as error:  # vanished since the walk
+        return {"size": None, "mtime_ns": None, "error": f"cannot stat ({error.strerror})"}
     entry: dict[str, Any] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "error": None}
     try:
         entry.update(call_with_timeout(lambda: probe_video(video, decoder), timeout, video))
@@ -153,7 +154,8 @@ def check_dataset(
                 disable=None if progress else True,
             ):
                 results[video] = entry
-                manifest.entries[str(video)] = entry
+                if not timed_out(entry):
+                    manifest.entries[str(video)] = entry
         manifest.save()
 
     splits, problems = {}, {}

@@ -8,6 +8,7 @@ A reader is opened per call, never shared across processes, so it is fork-safe.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
@@ -17,7 +18,9 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
+log = logging.getLogger(__name__)
 BACKENDS = ("decord", "pyav")
+TIMED_OUT = "decode timed out"  # how a DecodeError from `call_with_timeout` starts
 T = TypeVar("T")
 
 
@@ -38,18 +41,34 @@ class Video(Protocol):
 
 
 class DecordVideo:
-    """decord reader with `num_threads` decode threads (1 per DataLoader worker)."""
+    """decord reader with `num_threads` decode threads (1 per DataLoader worker).
+
+    decord fails on some valid videos (some frame widths under 32 pixels); when a read
+    fails, the video is read with PyAV from then on if PyAV can open it.
+    """
 
     def __init__(self, path: str | Path, num_threads: int = 1) -> None:
         import decord
 
         self.path = str(path)
+        self.num_threads = num_threads
         self._reader = decord.VideoReader(self.path, num_threads=num_threads)
         self.num_frames = len(self._reader)
         self.fps = float(self._reader.get_avg_fps())
+        self._fallback: PyAVVideo | None = None
 
     def get_frames(self, indices: np.ndarray) -> np.ndarray:
-        return self._reader.get_batch(list(map(int, indices))).asnumpy()
+        if self._fallback is not None:
+            return self._fallback.get_frames(indices)
+        try:
+            return self._reader.get_batch(list(map(int, indices))).asnumpy()
+        except Exception as error:
+            try:
+                self._fallback = PyAVVideo(self.path, self.num_threads)
+            except Exception:
+                raise error from None
+            log.info("decord cannot read %s (%s); reading it with PyAV", self.path, error)
+            return self._fallback.get_frames(indices)
 
 
 class PyAVVideo:
@@ -66,10 +85,21 @@ class PyAVVideo:
         self._stream.thread_count = num_threads
         self.fps = float(self._stream.average_rate or self._stream.guessed_rate or 0)
         self._start = self._stream.start_time or 0
-        frames = self._stream.frames
-        if not frames and self._stream.duration and self.fps:
-            frames = round(float(self._stream.duration * self._stream.time_base) * self.fps)
-        self.num_frames = int(frames)
+        self.num_frames = self._count_frames()
+
+    def _count_frames(self) -> int:
+        """From the stream header; else (Matroska, WebM) its duration or the container's;
+        else by counting the stream's packets (no decoding)."""
+        stream = self._stream
+        if stream.frames:
+            return int(stream.frames)
+        if stream.duration and self.fps:
+            return round(float(stream.duration * stream.time_base) * self.fps)
+        if self._container.duration and self.fps:
+            return round(self._container.duration / 1_000_000 * self.fps)
+        count = sum(1 for packet in self._container.demux(stream) if packet.size)
+        self._container.seek(0)
+        return count
 
     def _index(self, pts: int) -> int:
         return round(float((pts - self._start) * self._stream.time_base) * self.fps)
@@ -105,7 +135,15 @@ def open_video(path: str | Path, backend: str = "decord", num_threads: int = 1) 
     try:
         video = (DecordVideo if backend == "decord" else PyAVVideo)(path, num_threads)
     except Exception as error:  # decoders raise their own types for broken input
-        raise DecodeError(path, f"cannot open ({type(error).__name__}: {error})") from error
+        video = None
+        if backend == "decord":  # decord cannot take every file (or non-UTF-8 names): PyAV
+            try:
+                video = PyAVVideo(path, num_threads)
+                log.info("decord cannot open %s (%s); reading it with PyAV", path, error)
+            except Exception:
+                pass
+        if video is None:
+            raise DecodeError(path, f"cannot open ({type(error).__name__}: {error})") from error
     if video.num_frames <= 0:
         raise DecodeError(path, "video has no frames")
     if not math.isfinite(video.fps) or video.fps <= 0:
@@ -158,4 +196,4 @@ def call_with_timeout(fn: Callable[[], T], timeout: float | None, path: str | Pa
     try:
         return run_bounded(fn, timeout, "vidbench-decode")
     except TimeoutError:
-        raise DecodeError(path, f"decode timed out after {timeout:g} s") from None
+        raise DecodeError(path, f"{TIMED_OUT} after {timeout:g} s") from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from datasets.decoders import DecodeError, open_video, read_frames
+from datasets.decoders import DecodeError, call_with_timeout, open_video, read_frames
+from datasets.files import atomic_write_text, same_file
 from datasets.sampling import retime
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 ALGORITHMS = ("tvl1", "farneback")
 FLOW_SUFFIX = ".mp4"
 FORMAT_VERSION = 1
+MAX_FPS = 240.0  # frame rates flow can be computed at
+MAX_BOUND = 255.0  # truncation in pixels (the paper's is 20)
 QUANT_LEVELS = 127  # q = round(v / bound * 127) + 128, q in [1, 255]
 QUANTISATION = "uint8: q = round(clip(v, -bound, bound) / bound * 127) + 128; R=dx, G=dy, B=128"
 # q -> v / bound in [-1, 1]; the negated table serves dx of a left-right flipped clip
@@ -76,6 +80,10 @@ class FlowConfig:
     params: dict[str, float | int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.fps) and 0 < self.fps <= MAX_FPS):
+            raise ValueError(f"flow fps must be in (0, {MAX_FPS:g}], got {self.fps:g}")
+        if not (math.isfinite(self.bound) and 0 < self.bound <= MAX_BOUND):
+            raise ValueError(f"flow bound must be in (0, {MAX_BOUND:g}] pixels, got {self.bound:g}")
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"flow algorithm {self.algorithm!r} is not one of {ALGORITHMS}")
         unknown = set(self.params) - set(DEFAULT_PARAMS[self.algorithm])
@@ -163,17 +171,24 @@ def dequantise(q: np.ndarray) -> np.ndarray:
 
 
 def extract_flow(
-    video: str | Path, out: str | Path, config: FlowConfig, chunk: int = 64
+    video: str | Path,
+    out: str | Path,
+    config: FlowConfig,
+    chunk: int = 64,
+    timeout: float | None = 60.0,
 ) -> dict[str, Any]:
     """Compute and store the flow of `video` at `out` (+ provenance); return the provenance.
 
     Files are written to temporary names and renamed, the provenance last, so a killed
-    run leaves either a complete pair or nothing at the final names.
+    run leaves either a complete pair or nothing at the final names. Every decode call
+    gives up after `timeout` s (DecodeError), so a stalled file cannot hang the run.
     """
     import av
 
     out = Path(out)
-    source = open_video(video)
+    if same_file(out, video):
+        raise ValueError(f"{out} is the video itself; flow must go to another file")
+    source = call_with_timeout(lambda: open_video(video), timeout, video)
     timeline = retime(source.num_frames, source.fps, config.fps)
     if len(timeline) < 2:
         raise DecodeError(
@@ -190,7 +205,10 @@ def extract_flow(
             stream.options = {"qp": "0", "preset": "veryfast", "g": str(round(config.fps))}
             previous = None
             for start in range(0, len(timeline), chunk):
-                frames = read_frames(source, timeline[start : start + chunk])
+                positions = timeline[start : start + chunk]
+                frames = call_with_timeout(
+                    lambda positions=positions: read_frames(source, positions), timeout, video
+                )
                 for frame in frames:
                     grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
                     if previous is None:
@@ -217,9 +235,7 @@ def extract_flow(
     finally:
         tmp.unlink(missing_ok=True)
     meta = provenance_path(out)
-    meta_tmp = meta.with_name(f".{meta.name}.tmp{os.getpid()}")
-    meta_tmp.write_text(json.dumps(record, indent=1))
-    os.replace(meta_tmp, meta)
+    atomic_write_text(meta, json.dumps(record, indent=1))
     return record
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -18,8 +21,8 @@ import cv2
 from tqdm import tqdm
 
 from datasets.annotations import VIDEO_EXTENSIONS, load_annotations
-from datasets.check import atomic_write_text
 from datasets.decoders import DecodeError
+from datasets.files import atomic_write_text, refuse_nested, walk_files
 from datasets.flow import (
     FlowConfig,
     FlowMismatch,
@@ -43,12 +46,8 @@ def list_videos(
     annotations list in any fold (UCF-101/HMDB-51 folds 1-3 share their videos).
     """
     if dataset is None:
-        found = sorted(
-            p.relative_to(videos).as_posix()
-            for p in videos.rglob("*")
-            if p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".")
-        )
-        return found, 0
+        files = walk_files(videos, VIDEO_EXTENSIONS)
+        return sorted(p.relative_to(videos).as_posix() for p in files), 0
     folds = (1, 2, 3) if dataset in ("ucf101", "hmdb51") else (1,)
     records = {}
     for fold in folds:
@@ -65,17 +64,32 @@ def list_videos(
     return present, sum(p is None for p in located)
 
 
-def _extract_one(video: str, out: str, config: FlowConfig) -> tuple[str, str | None]:
+def _end_with_parent(parent: int) -> None:
+    """Worker initialiser: end this worker when the process that started it is gone
+    (a killed `flow extract` leaves no orphans computing on)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="vidbench-parent-watch", daemon=True).start()
+
+
+def _extract_one(
+    video: str, out: str, config: FlowConfig, timeout: float | None
+) -> tuple[str, str | None]:
     cv2.setNumThreads(1)
     try:
-        extract_flow(video, out, config)
+        extract_flow(video, out, config, timeout=timeout)
         return video, None
     except (DecodeError, OSError, cv2.error, ValueError) as error:
         return video, f"{type(error).__name__}: {error}"
 
 
 def remove_stale_temporaries(out_root: Path) -> int:
-    stale = [p for p in out_root.rglob(".*.tmp*") if p.is_file()] if out_root.is_dir() else []
+    files = walk_files(out_root, hidden=True) if out_root.is_dir() else ()
+    stale = [p for p in files if p.name.startswith(".") and ".tmp" in p.name]
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)
@@ -89,11 +103,18 @@ def extract_all(
     *,
     workers: int = 1,
     progress: bool = True,
+    timeout: float | None = 60.0,
 ) -> dict[str, Any]:
-    """Extract flow for `relpaths` (relative to `videos`) into `out_root`.
+    """Extract flow for `relpaths` (relative to `videos`) into `out_root`, which may not
+    be, contain or lie inside `videos`; a decode that outlives `timeout` s fails its video.
 
     Returns {"total", "extracted", "skipped", "failed": {relpath: error}}.
     """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    if not Path(videos).is_dir():
+        raise FileNotFoundError(f"video root {videos} is not a folder")
+    refuse_nested(out_root, videos, "flow root")
     out_root.mkdir(parents=True, exist_ok=True)
     stale = remove_stale_temporaries(out_root)
     if stale:
@@ -115,11 +136,14 @@ def extract_all(
         total=len(todo), desc="extracting flow", unit="video", disable=None if progress else True
     )
     rel_of = {str(videos / rel): rel for rel in todo}
-    jobs = [(str(videos / rel), str(flow_path(out_root, rel)), config) for rel in todo]
+    jobs = [(str(videos / rel), str(flow_path(out_root, rel)), config, timeout) for rel in todo]
     if workers > 1 and len(jobs) > 1:
         # spawn, not fork: forking a process that holds decoder and OpenMP threads can deadlock
         with ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_end_with_parent,
+            initargs=(os.getpid(),),
         ) as pool:
             futures = [pool.submit(_extract_one, *job) for job in jobs]
             results = (future.result() for future in as_completed(futures))

@@ -2,18 +2,19 @@
 
 Annotation paths do not always match the disk: UCF-101 lists disagree in case with the
 folders, and Kinetics clips sit flat or in class folders with any extension. One walk of
-the video root resolves all of these.
+the video root resolves all of these. Directory links are followed, each real folder once
+(`datasets.files.walk_files`), and links to nothing count as absent videos.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import posixpath
 from collections.abc import Sequence
 from pathlib import Path
 
 from datasets.annotations import VIDEO_EXTENSIONS, VideoRecord
+from datasets.files import walk_files
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,7 @@ def locate_videos(records: Sequence[VideoRecord], root: str | Path) -> list[Path
 def _walk(root: Path) -> tuple[dict[str, Path], dict[str, list[Path]]]:
     by_path: dict[str, Path] = {}
     by_stem: dict[str, list[Path]] = {}
-    for folder, dirs, files in os.walk(root, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            stem, ext = os.path.splitext(name)
-            if ext.lower() not in VIDEO_EXTENSIONS:
-                continue
-            path = Path(folder, name)
-            by_path[path.relative_to(root).as_posix().lower()] = path
-            by_stem.setdefault(stem.lower(), []).append(path)
+    for path in walk_files(root, VIDEO_EXTENSIONS):
+        by_path[path.relative_to(root).as_posix().lower()] = path
+        by_stem.setdefault(path.stem.lower(), []).append(path)
     return by_path, by_stem

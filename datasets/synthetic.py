@@ -45,6 +45,9 @@ MOTIONS: dict[str, tuple[tuple[float, float], int, int]] = {
 }
 
 
+MAX_VIDEOS_PER_CLASS, MAX_FRAMES, MAX_SIZE = 1000, 3000, 1080  # a test set, not a dataset
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     classes: int = 8
@@ -57,13 +60,15 @@ class SynthConfig:
     def __post_init__(self) -> None:
         if not 2 <= self.classes <= len(MOTIONS):
             raise ValueError(f"classes must be in 2..{len(MOTIONS)}, got {self.classes}")
-        if self.videos_per_class < 2:
-            raise ValueError(
-                "videos_per_class must be >= 2 (one train, one test group), "
-                f"got {self.videos_per_class}"
-            )
-        if self.frames < 2 or self.size < 16:
-            raise ValueError(f"need frames >= 2 and size >= 16, got {self.frames} and {self.size}")
+        for name, low, high, why in (
+            ("videos_per_class", 2, MAX_VIDEOS_PER_CLASS, " (one train, one test group)"),
+            ("frames", 2, MAX_FRAMES, ""),
+            ("size", 16, MAX_SIZE, " pixels"),
+            ("fps", 1, 120, ""),
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name} must be an integer in {low}..{high}{why}, got {value!r}")
 
 
 def random_texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:

@@ -19,7 +19,8 @@ CODECS = {".avi": "mpeg4", ".mp4": "libx264", ".mkv": "libx264"}
 class VideoWriter:
     """`with VideoWriter(path, fps) as writer: writer.write(frame)` for uint8 RGB (H, W, 3).
 
-    fps may be a Fraction (30000/1001 stays exact) or a number.
+    fps may be a Fraction (30000/1001 stays exact) or a number. Frames of odd height or
+    width are padded to even ones (one repeated row or column), as 4:2:0 codecs need.
     """
 
     def __init__(self, path: str | Path, fps: float | Fraction, codec: str | None = None) -> None:
@@ -48,9 +49,17 @@ class VideoWriter:
 
         if frame.ndim != 3 or frame.shape[-1] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"a frame must be uint8 (H, W, 3), got {frame.dtype} {frame.shape}")
+        # 4:2:0 chroma needs even sizes: an odd row or column is padded by repeating the last
+        height, width = frame.shape[0] + frame.shape[0] % 2, frame.shape[1] + frame.shape[1] % 2
+        if (height, width) != frame.shape[:2]:
+            frame = np.pad(
+                frame,
+                ((0, height - frame.shape[0]), (0, width - frame.shape[1]), (0, 0)),
+                mode="edge",
+            )
         if self._stream is None:
             self._stream = self._container.add_stream(self.codec, rate=self.rate)
-            self._stream.height, self._stream.width = frame.shape[:2]
+            self._stream.height, self._stream.width = height, width
             self._stream.pix_fmt = "yuv420p"
             if self.codec == "libx264":
                 self._stream.options = {"crf": "16", "preset": "veryfast"}

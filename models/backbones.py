@@ -9,7 +9,10 @@ model (`timm.create_model(..., in_chans=20)` adapts the first conv for a flow st
 from __future__ import annotations
 
 import pickle
+import re
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -17,16 +20,59 @@ from torch import nn
 from models.inception import InceptionTrunk
 
 
-def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict from `path` with `torch.load(weights_only=True)`; a file that needs
-    arbitrary objects unpickled is refused, never loaded unsafely."""
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
+class RefusedCheckpoint(ValueError):
+    """A file that asks to unpickle arbitrary objects: refused, never loaded."""
+
+
+def torch_load(path: str | Path) -> Any:
+    """`torch.load(path, weights_only=True)` on the CPU, with errors that name the file and
+    say what is wrong with it: missing, empty, truncated, not a PyTorch file, or asking to
+    unpickle arbitrary objects (refused, never loaded unsafely)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no such file" if not path.exists() else f"{path}: not a file"
+        )
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if not head:
+        raise ValueError(f"{path}: empty file (0 bytes), not a checkpoint")
+    if head == b"PK\x03\x04" and not zipfile.is_zipfile(path):
         raise ValueError(
-            f"{path}: refused, it needs arbitrary Python objects unpickled "
-            f"(only tensors and plain containers are loaded): {error}"
+            f"{path}: truncated checkpoint (an incomplete zip archive: was the copy or the "
+            "write cut short, by a full disk say?)"
+        )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        asked = re.search(r"GLOBAL ([\w.]+)", str(error))
+        if asked:
+            raise RefusedCheckpoint(
+                f"{path}: refused, it asks to unpickle {asked[1]} (only tensors and plain "
+                "containers are loaded)"
+            ) from None
+        raise ValueError(
+            f"{path}: not a PyTorch checkpoint: torch.save did not write it ({_first_line(error)})"
         ) from None
+    except (OSError, RuntimeError, EOFError, ValueError, IndexError, KeyError) as error:
+        raise ValueError(
+            f"{path}: truncated or not a PyTorch checkpoint "
+            f"({type(error).__name__}: {_first_line(error)})"
+        ) from None
+
+
+def _first_line(error: BaseException) -> str:
+    """The informative line of a loader error (torch's weights-only errors are long)."""
+    text = str(error)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from `path` (`torch_load`: weights only, arbitrary objects refused)."""
+    data = torch_load(path)
     if isinstance(data, dict) and "state_dict" in data and isinstance(data["state_dict"], dict):
         data = data["state_dict"]
     if not isinstance(data, dict):

@@ -8,17 +8,17 @@ opens. Every load uses `torch.load(weights_only=True)` (see `models.backbones.lo
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 
-from models.backbones import load_weights
+from datasets.files import atomic_write, refuse_same_file
+from models.backbones import load_weights, torch_load
 from models.classifier import VideoClassifier
+from models.registry import list_models
 
 LABEL_SETS = ("kinetics400", "kinetics600")
 _BLOCKS = {
@@ -109,6 +109,7 @@ def import_pytorch_i3d(
     """Write a VideoClassifier checkpoint (arch i3d, one stream) from a pytorch-i3d file."""
     if stream not in ("rgb", "flow"):
         raise ValueError(f"stream {stream!r} is not one of ('rgb', 'flow')")
+    refuse_same_file(out, [source], "--out")
     state = convert_pytorch_i3d(load_weights(source))
     if "logits.weight" not in state:
         raise ValueError(f"{source}: no logits.conv3d.weight; is this a pytorch-i3d checkpoint?")
@@ -139,36 +140,49 @@ def import_pytorch_i3d(
 
 
 def save_checkpoint(module: VideoClassifier, out: str | Path) -> Path:
-    """A checkpoint `VideoClassifier.load_from_checkpoint` opens, written atomically."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    """A checkpoint `load_classifier` (and Lightning's `load_from_checkpoint`) opens, written
+    atomically (`datasets.files.atomic_write`)."""
     checkpoint = {
         "state_dict": module.state_dict(),
         "hyper_parameters": dict(module.hparams),
         "pytorch-lightning_version": pl.__version__,
     }
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return out
+    return atomic_write(out, lambda handle: torch.save(checkpoint, handle))
 
 
 def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") -> VideoClassifier:
-    """`VideoClassifier.load_from_checkpoint` with weights_only=True; pickled objects refused."""
-    import pickle
-
-    try:
-        return VideoClassifier.load_from_checkpoint(
-            path, map_location=map_location, weights_only=True
-        )
-    except pickle.UnpicklingError as error:
+    """A VideoClassifier from a checkpoint that `vidbench run`, `weights import` or Lightning
+    wrote. Loaded with weights_only (pickled objects refused); a file that is missing,
+    empty, truncated, not a checkpoint, or whose weights do not fit its architecture gets
+    a ValueError or OSError naming it and what is wrong."""
+    checkpoint = torch_load(path)
+    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    if not isinstance(hparams, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise ValueError(
-            f"{path}: refused, it needs arbitrary Python objects unpickled: {error}"
+            f"{path}: a PyTorch file, but not a vidbench checkpoint (no hyper_parameters and "
+            "state_dict); give one written by `vidbench run` or `vidbench weights import`"
+        )
+    missing = [key for key in ("arch", "num_classes") if key not in hparams]
+    if missing:
+        raise ValueError(f"{path}: its hyper_parameters lack {missing}; not a vidbench checkpoint")
+    if hparams["arch"] not in list_models():
+        raise ValueError(f"{path}: architecture {hparams['arch']!r} is not one of {list_models()}")
+    # The weights are all in the file: do not load the checkpoint it started from again.
+    init_checkpoint = hparams.get("init_checkpoint")
+    try:
+        module = VideoClassifier(**{**hparams, "init_checkpoint": None})
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path}: its hyper_parameters do not build a model ({error})") from None
+    module.hparams["init_checkpoint"] = init_checkpoint
+    try:
+        module.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        raise ValueError(
+            f"{path}: its weights do not fit a {hparams['arch']} model with its own options "
+            f"({'; '.join(lines[1:3]) or lines[0]})"
         ) from None
+    return module.to(map_location)
 
 
 def fuse_i3d_streams(rgb: VideoClassifier, flow: VideoClassifier) -> VideoClassifier:

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from datasets.flow import FlowConfig
+from datasets.flow_extract import extract_all, list_videos
 from datasets.synthetic import SynthConfig, make_synthetic_dataset, write_video
 
 STEP = 5  # grey level per frame index in `counting_frames`
@@ -105,13 +107,29 @@ def synth_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """The built-in smoke sweep run once, as `vidbench run` runs it (about 12 minutes on 2
-    cores): its output folder and the finished process."""
+    cores, more on a busy host: no time limit here): its output folder and the finished
+    process."""
     root = tmp_path_factory.mktemp("smoke")
     process = subprocess.run(
         [sys.executable, "-m", "bench", "run", "--out", str(root / "out"), "--no-progress"],
         env={**os.environ, "VIDBENCH_CACHE": str(root / "cache")},
         capture_output=True,
         text=True,
-        timeout=1800,
     )
     return root / "out", process
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that needs the smoke sweep run end to end is marked `e2e`, so that
+    `pytest -m "not e2e"` is the quick loop."""
+    for item in items:
+        if "smoke_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def synth_with_flow(synth_dataset, tmp_path_factory) -> dict[str, Path]:
+    flow = tmp_path_factory.mktemp("flow") / "farneback"
+    videos = synth_dataset / "videos"
+    extract_all(videos, flow, FlowConfig("farneback"), list_videos(videos)[0], progress=False)
+    return {"videos": videos, "annotations": synth_dataset / "annotations", "flow": flow}

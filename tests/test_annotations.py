@@ -62,6 +62,7 @@ def test_ucf101_fold_selects_its_lists(ucf_lists):
 def test_ucf101_labels_follow_classind_not_sorted_folders(tmp_path):
     folder = tmp_path / "lists"
     write_crlf(folder / "classInd.txt", ["1 Zebra", "2 Apple"])
+    write_crlf(folder / "trainlist01.txt", ["Zebra/v_Zebra_g02_c01.avi 1"])
     write_crlf(
         folder / "testlist01.txt", ["Apple/v_Apple_g01_c01.avi", "Zebra/v_Zebra_g01_c01.avi"]
     )

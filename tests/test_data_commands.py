@@ -69,6 +69,7 @@ def test_check_counts_missing_and_unreadable_and_caches(synth_dataset, tmp_path,
 
 
 def test_check_with_no_videos_reports_everything_missing(synth_dataset, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
     code = run_check(synth_dataset / "annotations", tmp_path / "empty", "--json")
     assert code == 0
     splits = json.loads(capsys.readouterr().out)["splits"]
@@ -99,6 +100,7 @@ def test_check_human_output_names_the_problem_files(synth_dataset, tmp_path, cap
 def test_bad_annotations_exit_2_with_the_reason(tmp_path, capsys):
     (tmp_path / "classInd.txt").write_text("1 A\n")
     (tmp_path / "trainlist01.txt").write_text("../../etc/passwd 1\n")
+    (tmp_path / "testlist01.txt").write_text("")
     code = run_check(tmp_path, tmp_path)
     assert code == 2
     assert "trainlist01.txt:1" in capsys.readouterr().err

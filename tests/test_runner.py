@@ -3,6 +3,7 @@ leaderboard, regression, split refusal and DDP."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -10,16 +11,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-import yaml
+from helpers import write_sweep
 
 from bench.cli import main
 from bench.config import BUILTIN_SWEEPS, SweepError, expand_cells, load_sweep
 from bench.results import read_records
-from datasets.flow import FlowConfig
-from datasets.flow_extract import extract_all, list_videos
 
 RECORD_KEYS = {
     "sweep", "cell", "status", "config", "config_hash", "code_version", "data", "metrics",
@@ -29,37 +27,6 @@ COST_KEYS = {
     "params", "macs_per_clip", "gmacs_per_clip", "train_clips_per_s", "infer_clips_per_s",
     "peak_memory_mb", "device", "precision", "batch_size", "torch", "cudnn",
 }  # fmt: skip
-
-
-@pytest.fixture(scope="session")
-def synth_with_flow(synth_dataset, tmp_path_factory) -> dict[str, Path]:
-    flow = tmp_path_factory.mktemp("flow") / "farneback"
-    videos = synth_dataset / "videos"
-    extract_all(videos, flow, FlowConfig("farneback"), list_videos(videos)[0], progress=False)
-    return {"videos": videos, "annotations": synth_dataset / "annotations", "flow": flow}
-
-
-def write_sweep(path: Path, data: dict[str, Path], **changes) -> Path:
-    """A tiny sweep over the test's synthetic dataset (`changes` replace top-level keys)."""
-    sweep = {
-        "name": "micro",
-        "arch": ["c3d", "i3d"],
-        "datasets": {
-            "synth": {
-                "format": "ucf101",
-                **{k: str(v) for k, v in data.items()},
-            }
-        },
-        "model": {"width": 0.125, "dropout": 0.0},
-        "input": {"clip_len": 8, "crop_size": 32, "short_side": 40, "flip": False,
-                  "flow_algorithm": "farneback"},
-        "train": {"max_steps": 3, "batch_size": 4, "num_workers": 0, "val_every_epochs": 0,
-                  "accelerator": "cpu", "optimizer": "adamw", "lr": 0.001},
-        "eval": {"clips": 2, "throughput_batches": 1},
-    }  # fmt: skip
-    sweep.update(changes)
-    path.write_text(yaml.safe_dump(sweep))
-    return path
 
 
 def run_cli(*args: str) -> int:
@@ -98,7 +65,8 @@ def test_sweep_records_leaderboard_wandb_and_regress(synth_with_flow, tmp_path, 
         in board
     )
     assert "3D-ConvNet" in board and "Two-Stream I3D" in board
-    assert "/ paper 51.6" in board  # a UCF-101-format split 1 from scratch: C3D's Table 2 number
+    # UCF-101's format and split 1 from scratch, but 8 synthetic classes: not the paper's data
+    assert "/ paper" not in board
     page = (out / "leaderboard.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "decoder" in page
 
@@ -246,7 +214,15 @@ def test_killed_sweep_keeps_its_records_and_resumes_the_cell(synth_with_flow, tm
         "i3d-rgb-synth1-scratch-s0",
     ]
     assert records[0] == first
-    assert records[1]["resume"]["from_checkpoint"].endswith("last.ckpt")
+    resume = records[1]["resume"]
+    assert resume["from_checkpoint"].endswith("last.ckpt") and resume["step"] > 0
+    # the curve logged before the kill is kept, joined with the rest, each step once
+    curve = out / "cells" / "i3d-rgb-synth1-scratch-s0" / "csv" / "metrics.csv"
+    with curve.open(newline="") as handle:
+        losses = [r for r in csv.DictReader(handle) if r.get("train/loss")]
+    steps = [int(r["step"]) for r in losses]
+    assert min(steps) < resume["step"] <= max(steps) and len(steps) == len(set(steps))
+    assert not list(curve.parent.glob("metrics.part-*"))
 
 
 def test_interrupted_cell_without_checkpoint_is_reported(synth_with_flow, tmp_path):
@@ -322,8 +298,6 @@ def test_unreachable_wandb_does_not_hang_or_fail_the_run(synth_with_flow, tmp_pa
     sweep = write_sweep(
         tmp_path / "s.yaml", synth_with_flow, arch=["c3d"], wandb={"mode": "online", "timeout_s": 5}
     )
-    started = time.monotonic()
-    assert run_cli(str(sweep), "--out", str(tmp_path / "out")) == 0
-    assert time.monotonic() - started < 120
+    assert run_cli(str(sweep), "--out", str(tmp_path / "out")) == 0  # returns: no hang
     (record,) = read_records(tmp_path / "out")
     assert record["status"] == "ok" and "did not start" in record["wandb"]["note"]

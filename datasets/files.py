@@ -1,0 +1,256 @@
+"""Files that matter: atomic writes, appends under a lock, folder locks, safe walks.
+
+Ground level of the package (imports nothing of vidbench), used by every layer above:
+
+- `atomic_write_text` / `atomic_write` write to a temporary file beside the target,
+  fsync it, give it the permissions the target had (or the user's umask for a new file),
+  then rename it over the target: a crash leaves the old file or the new one, never half
+  of one. A write that fails (a full disk) names the file.
+- `append_line` adds a line to a file shared by several processes without losing any:
+  an exclusive lock on a sidecar file, then the same atomic rewrite.
+- `FolderLock` keeps two commands from working in one output folder at once; the
+  kernel releases it when its process ends, even by kill -9.
+- `refuse_same_file` / `refuse_nested` stop an output from replacing an input.
+- `walk_files` lists a tree following directory links once each (loops end).
+- `default_cache_dir` is where caches live ($VIDBENCH_CACHE, else XDG).
+"""
+
+from __future__ import annotations
+
+import datetime
+import errno
+import fcntl
+import json
+import os
+import socket
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("VIDBENCH_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vidbench"
+    )
+    return Path(base)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _target_mode(path: Path) -> int:
+    """The permission bits the file at `path` has, or a new file's under the umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def naming(path: str | Path, error: OSError, doing: str = "cannot write") -> OSError:
+    """`error` again, its message naming `path` (a full disk says which file)."""
+    if str(path) in str(error):
+        return error
+    reason = error.strerror or str(error)
+    named = OSError(error.errno, f"{path}: {doing}: {reason}")
+    return named
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Call `write(handle)` to fill a temporary file beside `path` (opened for binary
+    writing), fsync it and rename it over `path` with the permissions `path` had (or the
+    umask's). A failed write removes the temporary file; an OSError names `path`, and so
+    does a writer's own error when the disk is full. Returns `path`."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise naming(path, error) from error
+    try:
+        with os.fdopen(fd, "wb") as handle:  # closed even when `write` fails
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, _target_mode(path))
+        os.replace(tmp, path)
+    except OSError as error:
+        raise naming(path, error) from None
+    except RuntimeError as error:  # torch.save reports a full disk as its own error
+        if _disk_full(path.parent):
+            raise OSError(
+                errno.ENOSPC, f"{path}: cannot write: No space left on device ({error})"
+            ) from None
+        raise
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        usage = os.statvfs(folder)
+    except OSError:
+        return False
+    return usage.f_bavail * usage.f_frsize < 1 << 20
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` atomically, keeping its permissions."""
+    data = text.encode("utf-8", "surrogateescape")
+    return atomic_write(path, lambda handle: handle.write(data))
+
+
+@contextmanager
+def locked(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_path` (created if absent) while in the block."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append `line` (no newline inside) to `path`; safe under concurrent writers.
+
+    Writers take an exclusive lock on `.NAME.lock` beside the file, then rewrite it
+    atomically, so no appended line is lost and a reader never sees half of one. A torn
+    last line left by something else is kept on a line of its own.
+    """
+    path = Path(path)
+    if "\n" in line:
+        raise ValueError("append_line takes one line")
+    with locked(path.with_name(f".{path.name}.lock")):
+        try:
+            old = path.read_bytes()
+        except FileNotFoundError:
+            old = b""
+        if old and not old.endswith(b"\n"):
+            old += b"\n"
+        data = old + line.encode() + b"\n"
+        atomic_write(path, lambda handle: handle.write(data))
+
+
+class FolderBusy(OSError):
+    """Another process holds the lock of a folder; the message names it."""
+
+
+class FolderLock:
+    """`with FolderLock(out, "vidbench run"):` one process at a time works in `out`.
+
+    The lock is `out/.vidbench.lock` (flock, released by the kernel when the holder ends
+    however it ends); the file says who holds it, for the message the next one gets.
+    """
+
+    NAME = ".vidbench.lock"
+
+    def __init__(self, folder: str | Path, what: str) -> None:
+        self.path = Path(folder) / self.NAME
+        self.what = what
+        self._fd: int | None = None
+
+    def __enter__(self) -> FolderLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            os.close(fd)
+            if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise naming(self.path, error, "cannot lock") from error
+            raise FolderBusy(
+                f"{self.path.parent} is in use by {self._holder()}; wait for it to finish "
+                "or give another output folder"
+            ) from None
+        holder = {
+            "what": self.what,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        self._fd = fd
+        return self
+
+    def _holder(self) -> str:
+        try:
+            holder: dict[str, Any] = json.loads(self.path.read_text())
+            return (
+                f"{holder['what']} (pid {holder['pid']} on {holder['host']}, started "
+                f"{holder['started']}: {holder['command']})"
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return "another process"
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether `a` and `b` name one file (through links, case-folding file systems...)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def refuse_same_file(output: str | Path, inputs: list[str | Path], what: str) -> None:
+    """Raise ValueError when `output` is one of `inputs` (writing it would destroy one)."""
+    for source in inputs:
+        if same_file(output, source):
+            raise ValueError(f"{what} {output} is the input {source}; writing it would replace it")
+
+
+def refuse_nested(output: str | Path, source: str | Path, what: str) -> None:
+    """Raise ValueError when the folder `output` is, contains or lies inside `source`."""
+    out, src = Path(output).resolve(), Path(source).resolve()
+    if out == src:
+        raise ValueError(f"{what} {output} is the input folder {source}; give another one")
+    if src in out.parents:
+        raise ValueError(f"{what} {output} lies inside the input folder {source}; give another")
+    if out in src.parents:
+        raise ValueError(f"{what} {output} contains the input folder {source}; give another")
+
+
+def walk_files(
+    root: str | Path, suffixes: tuple[str, ...] | None = None, *, hidden: bool = False
+) -> Iterator[Path]:
+    """Files under `root`, sorted per folder; hidden folders are skipped, hidden files too
+    unless `hidden`.
+
+    Directory links are followed, but each real directory is visited once, so a link
+    loop ends. Links to nothing (dangling) are left out. `suffixes` (lower-case, with the
+    dot) keeps only files ending so.
+    """
+    seen: set[tuple[int, int]] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        try:
+            info = os.stat(folder)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if (name.startswith(".") and not hidden) or (
+                suffixes is not None and os.path.splitext(name)[1].lower() not in suffixes
+            ):
+                continue
+            path = Path(folder, name)
+            if path.exists():
+                yield path
