@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from datasets.annotations import DATASETS
-from datasets.files import refuse_nested, refuse_same_file, same_file
+from datasets.files import refuse_same_file, same_file
 
 log = logging.getLogger("vidbench")
 
@@ -119,7 +119,6 @@ def cmd_flow_extract(args: argparse.Namespace) -> int:
     if (args.dataset is None) != (args.annotations is None):
         raise ValueError("--dataset and --annotations go together (or leave both out)")
     existing_folder(args.videos, "--videos")
-    refuse_nested(args.out, args.videos, "--out")
     config = FlowConfig(args.algorithm, args.fps, args.bound)
     relpaths, absent = list_videos(args.videos, args.dataset, args.annotations)
     if absent:
