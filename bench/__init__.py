@@ -1,1 +1,1 @@
-"""vidbench runner and command line: `vidbench` (also `python -m bench`)."""
+"""vidbench runner and command line: `vidbench` (also `python -m vidbench`)."""

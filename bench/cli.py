@@ -10,8 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from datasets.annotations import DATASETS
-from datasets.files import refuse_same_file, same_file
+from vidbench.datasets.annotations import DATASETS
+from vidbench.datasets.files import refuse_same_file, same_file
 
 log = logging.getLogger("vidbench")
 
@@ -54,7 +54,7 @@ def existing_folder(path: Path, option: str) -> Path:
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
-    from datasets.check import check_dataset
+    from vidbench.datasets.check import check_dataset
 
     existing_folder(args.videos, "--videos")
     report = check_dataset(
@@ -101,7 +101,7 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
-    from datasets.synthetic import SynthConfig, make_synthetic_dataset
+    from vidbench.datasets.synthetic import SynthConfig, make_synthetic_dataset
 
     config = SynthConfig(args.classes, args.videos_per_class, args.frames, args.size, args.seed)
     out = make_synthetic_dataset(args.out, config)
@@ -113,8 +113,8 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_flow_extract(args: argparse.Namespace) -> int:
-    from datasets.flow import FlowConfig
-    from datasets.flow_extract import FAILURES_FILE, extract_all, list_videos
+    from vidbench.datasets.flow import FlowConfig
+    from vidbench.datasets.flow_extract import FAILURES_FILE, extract_all, list_videos
 
     if (args.dataset is None) != (args.annotations is None):
         raise ValueError("--dataset and --annotations go together (or leave both out)")
@@ -139,7 +139,7 @@ def cmd_flow_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from models.costs import describe_models
+    from vidbench.models.costs import describe_models
 
     rows = describe_models(args.num_classes)
     if args.json:
@@ -162,7 +162,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_weights_import(args: argparse.Namespace) -> int:
-    from models.weights import import_pytorch_i3d
+    from vidbench.models.weights import import_pytorch_i3d
 
     out = import_pytorch_i3d(args.source, args.stream, args.out, args.labels)
     print(f"wrote {out}: i3d {args.stream} stream with {args.labels} class names")
@@ -172,11 +172,11 @@ def cmd_weights_import(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from pytorch_lightning.utilities import rank_zero_only
 
-    from bench.config import load_sweep
-    from bench.leaderboard import markdown, summarise, tables, write_leaderboard
-    from bench.regress import motion_check
-    from bench.runner import run_sweep
-    from bench.tracking import log_tables
+    from vidbench.bench.config import load_sweep
+    from vidbench.bench.leaderboard import markdown, summarise, tables, write_leaderboard
+    from vidbench.bench.regress import motion_check
+    from vidbench.bench.runner import run_sweep
+    from vidbench.bench.tracking import log_tables
 
     sweep = load_sweep(args.sweep, args.set)
     if args.wandb:
@@ -210,8 +210,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from bench.leaderboard import markdown, write_leaderboard
-    from bench.results import unique_records
+    from vidbench.bench.leaderboard import markdown, write_leaderboard
+    from vidbench.bench.results import unique_records
 
     records = unique_records([r for d in unique_folders(args.dirs) for r in latest_records(d)])
     if not records:
@@ -253,7 +253,7 @@ def resolve_device(text: str):
 
 
 def latest_records(directory: Path) -> list[dict]:
-    from bench.results import RUNS_FILE, latest_by_cell, read_records
+    from vidbench.bench.results import RUNS_FILE, latest_by_cell, read_records
 
     if not (directory / RUNS_FILE).is_file() and not directory.is_file():
         raise FileNotFoundError(f"{directory}: no {RUNS_FILE} here")
@@ -261,14 +261,14 @@ def latest_records(directory: Path) -> list[dict]:
 
 
 def cmd_regress(args: argparse.Namespace) -> int:
-    from bench.regress import (
+    from vidbench.bench.regress import (
         check_tolerance,
         compare,
         environment_changes,
         read_baseline,
         write_baseline,
     )
-    from bench.results import RUNS_FILE
+    from vidbench.bench.results import RUNS_FILE
 
     check_tolerance(args.min_points)
     records = latest_records(args.dir)
@@ -309,9 +309,9 @@ def cmd_regress(args: argparse.Namespace) -> int:
 def cmd_throughput(args: argparse.Namespace) -> int:
     import torch
 
-    from bench.throughput import measure
-    from models import create_model
-    from models.costs import count_macs, example_inputs
+    from vidbench.bench.throughput import measure
+    from vidbench.models import create_model
+    from vidbench.models.costs import count_macs, example_inputs
 
     options = {"modalities": tuple(args.modality.split("+"))} if args.modality else {}
     device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -330,7 +330,7 @@ def cmd_throughput(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from bench.predict import Predictor, load_model, predict_videos
+    from vidbench.bench.predict import Predictor, load_model, predict_videos
 
     if args.stride is not None and args.window is None:
         raise ValueError("--stride goes with --window")

@@ -41,10 +41,10 @@ from pydantic import (
     model_validator,
 )
 
-from datasets.annotations import DATASETS
-from datasets.flow import MAX_BOUND, MAX_FPS
-from datasets.synthetic import SynthConfig
-from models.registry import default_input_spec, list_models, model_options
+from vidbench.datasets.annotations import DATASETS
+from vidbench.datasets.flow import MAX_BOUND, MAX_FPS
+from vidbench.datasets.synthetic import SynthConfig
+from vidbench.models.registry import default_input_spec, list_models, model_options
 
 MODALITIES = ("rgb", "flow", "rgb+flow")
 BUILTIN_SWEEPS = ("smoke", "table2", "table2_kinetics", "table4", "splits")
@@ -64,7 +64,7 @@ class Strict(BaseModel):
 
 
 class SyntheticConfig(Strict):
-    """The built-in synthetic-motion dataset (`datasets.synthetic`), made and cached."""
+    """The built-in synthetic-motion dataset (`vidbench.datasets.synthetic`), made and cached."""
 
     classes: int = 8
     videos_per_class: int = 30
@@ -245,7 +245,7 @@ def load_sweep(source: str | Path | None, overrides: list[str] = ()) -> SweepCon
     """A sweep from a YAML file or a built-in name (None = `smoke`), with overrides applied."""
     source = source or "smoke"
     if str(source) in BUILTIN_SWEEPS:
-        text = resources.files("bench").joinpath(f"sweeps/{source}.yaml").read_text()
+        text = resources.files("vidbench.bench").joinpath(f"sweeps/{source}.yaml").read_text()
         where = f"built-in sweep {source!r}"
     else:
         path = Path(source)

@@ -16,8 +16,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench.paper import ARCH_NAMES, PAPER_ORDER, paper_top1
-from datasets.files import atomic_write_text
+from vidbench.bench.paper import ARCH_NAMES, PAPER_ORDER, paper_top1
+from vidbench.datasets.files import atomic_write_text
 
 MODALITY_NAMES = {"rgb": "RGB", "flow": "Flow", "rgb+flow": "RGB+Flow"}
 SPLIT_FORMATS = ("ucf101", "hmdb51")  # datasets whose folds are official splits

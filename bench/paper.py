@@ -43,9 +43,9 @@ TABLE2: dict[tuple[str, str, str], float] = {
 
 # The class lists of the datasets the paper reports on, as their releases name them.
 CLASS_LISTS = {
-    "ucf101": ("bench", "classes/ucf101.txt"),
-    "hmdb51": ("bench", "classes/hmdb51.txt"),
-    "kinetics400": ("models", "labels/kinetics400_classes.txt"),
+    "ucf101": ("vidbench.bench", "classes/ucf101.txt"),
+    "hmdb51": ("vidbench.bench", "classes/hmdb51.txt"),
+    "kinetics400": ("vidbench.models", "labels/kinetics400_classes.txt"),
 }
 
 

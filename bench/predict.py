@@ -23,13 +23,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from datasets.decoders import DecodeError, call_with_timeout, open_video, read_frames
-from datasets.files import refuse_same_file
-from datasets.flow import FlowConfig, FlowEstimator, quantise
-from datasets.sampling import retime
-from datasets.transforms import ClipTransform
-from models.classifier import VideoClassifier
-from models.weights import FLOW_KEYS, GEOMETRY_KEYS, fuse_i3d_streams, load_classifier
+from vidbench.datasets.decoders import DecodeError, call_with_timeout, open_video, read_frames
+from vidbench.datasets.files import refuse_same_file
+from vidbench.datasets.flow import FlowConfig, FlowEstimator, quantise
+from vidbench.datasets.sampling import retime
+from vidbench.datasets.transforms import ClipTransform
+from vidbench.models.classifier import VideoClassifier
+from vidbench.models.weights import FLOW_KEYS, GEOMETRY_KEYS, fuse_i3d_streams, load_classifier
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ def annotate(
     H.264 needs). Every decode step gives up after `timeout` s. Returns the frames written."""
     import av
 
-    from datasets.video_writer import VideoWriter
+    from vidbench.datasets.video_writer import VideoWriter
 
     windows = result.get("windows") or [
         {"start": 0.0, "end": result["frames"] / result["fps"], "top_k": result["top_k"]}

@@ -19,9 +19,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.config import cell_id
-from bench.leaderboard import summarise
-from datasets.files import atomic_write_text
+from vidbench.bench.config import cell_id
+from vidbench.bench.leaderboard import summarise
+from vidbench.datasets.files import atomic_write_text
 
 # Architectures that see motion: 3D convolutions, a recurrence, or a flow stream.
 MOTION_ARCHS = ("c3d", "i3d", "r3d", "convnet_lstm", "fused_two_stream")

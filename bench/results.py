@@ -1,6 +1,6 @@
 """`runs.jsonl`: one JSON record per cell, appended safely.
 
-Appends take a lock and rewrite the file atomically (`datasets.files.append_line`), so
+Appends take a lock and rewrite the file atomically (`vidbench.datasets.files.append_line`), so
 concurrent writers lose no record and a sweep killed at any moment leaves every record
 written before intact. A line that is not a record (torn by a crash on a file system
 without atomic rename, or a hand edit) is skipped with a warning naming it. The latest
@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from datasets.files import append_line
+from vidbench.datasets.files import append_line
 
 log = logging.getLogger(__name__)
 RUNS_FILE = "runs.jsonl"

@@ -33,24 +33,30 @@ from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities import rank_zero_only
 
-from bench import tracking
-from bench.config import SweepConfig, cell_id, config_hash, expand_cells
-from bench.paper import official_dataset
-from bench.results import RUNS_FILE, append_record, code_version, latest_by_cell, read_records
-from bench.throughput import measure
-from datasets.datamodule import VideoDataModule
-from datasets.files import (
+from vidbench.bench import tracking
+from vidbench.bench.config import SweepConfig, cell_id, config_hash, expand_cells
+from vidbench.bench.paper import official_dataset
+from vidbench.bench.results import (
+    RUNS_FILE,
+    append_record,
+    code_version,
+    latest_by_cell,
+    read_records,
+)
+from vidbench.bench.throughput import measure
+from vidbench.datasets.datamodule import VideoDataModule
+from vidbench.datasets.files import (
     FolderLock,
     atomic_write,
     atomic_write_text,
     default_cache_dir,
     walk_files,
 )
-from models import VideoClassifier, create_model
-from models.backbones import RefusedCheckpoint, torch_load
-from models.costs import macs_per_clip
-from models.registry import model_options
-from models.weights import fuse_i3d_streams, load_classifier, save_checkpoint
+from vidbench.models import VideoClassifier, create_model
+from vidbench.models.backbones import RefusedCheckpoint, torch_load
+from vidbench.models.costs import macs_per_clip
+from vidbench.models.registry import model_options
+from vidbench.models.weights import fuse_i3d_streams, load_classifier, save_checkpoint
 
 log = logging.getLogger(__name__)
 FINAL_CHECKPOINT = "final.ckpt"
@@ -73,9 +79,9 @@ def prepare_data(name: str, sweep: SweepConfig, needs_flow: bool, progress: bool
     dataset = sweep.datasets[name]
     flow = dataset.flow
     if dataset.synthetic is not None:
-        from datasets.flow import FlowConfig
-        from datasets.flow_extract import extract_all, list_videos
-        from datasets.synthetic import SynthConfig, make_synthetic_dataset
+        from vidbench.datasets.flow import FlowConfig
+        from vidbench.datasets.flow_extract import extract_all, list_videos
+        from vidbench.datasets.synthetic import SynthConfig, make_synthetic_dataset
 
         synth = SynthConfig(**dataset.synthetic.model_dump())
         root = default_cache_dir() / "synthetic" / config_hash(asdict(synth))
@@ -445,7 +451,7 @@ def run_cell(
 def run_sweep(sweep: SweepConfig, out: Path, *, progress: bool = True) -> list[dict[str, Any]]:
     """Run every cell not already finished with the same config; returns all latest records.
 
-    The output folder is locked for the run (`datasets.files.FolderLock`): a second run
+    The output folder is locked for the run (`vidbench.datasets.files.FolderLock`): a second run
     on it stops at once with FolderBusy naming the holder. DDP ranks other than 0 work
     under rank 0's lock.
     """

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.costs import count_parameters
+from vidbench.models.costs import count_parameters
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 

@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench.config import WandbConfig
-from datasets.decoders import run_bounded
+from vidbench.bench.config import WandbConfig
+from vidbench.datasets.decoders import run_bounded
 
 log = logging.getLogger(__name__)
 

@@ -1,20 +1,24 @@
 """vidbench data layer: annotation parsers, frame samplers, one clip dataset, one datamodule.
 
-Note: this package shadows Hugging Face's `datasets`; install vidbench in its own
-virtual environment (see README).
+Installed as `vidbench.datasets`, beside (never over) Hugging Face's `datasets`.
 """
 
-from datasets.annotations import (
+from vidbench.datasets.annotations import (
     DATASETS,
     AnnotationError,
     Annotations,
     VideoRecord,
     load_annotations,
 )
-from datasets.clip_dataset import BadVideoLog, TooManyBadVideos, VideoClipDataset, collate_clips
-from datasets.decoders import DecodeError, open_video
-from datasets.sampling import ClipSampler
-from datasets.transforms import ClipTransform
+from vidbench.datasets.clip_dataset import (
+    BadVideoLog,
+    TooManyBadVideos,
+    VideoClipDataset,
+    collate_clips,
+)
+from vidbench.datasets.decoders import DecodeError, open_video
+from vidbench.datasets.sampling import ClipSampler
+from vidbench.datasets.transforms import ClipTransform
 
 __all__ = [
     "DATASETS",
@@ -37,7 +41,7 @@ __all__ = [
 def __getattr__(name: str):
     # Lazy: importing Lightning costs seconds that `vidbench data ...` need not pay.
     if name == "VideoDataModule":
-        from datasets.datamodule import VideoDataModule
+        from vidbench.datasets.datamodule import VideoDataModule
 
         return VideoDataModule
-    raise AttributeError(f"module 'datasets' has no attribute {name!r}")
+    raise AttributeError(f"module 'vidbench.datasets' has no attribute {name!r}")

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datasets.files import walk_files
+from vidbench.datasets.files import walk_files
 
 DATASETS = ("ucf101", "hmdb51", "kinetics400", "kinetics600", "kinetics700", "folder")
 SPLITS = ("train", "val", "test")
@@ -35,7 +35,7 @@ class VideoRecord:
 
     path: relative to the video root (POSIX separators). For Kinetics it is the canonical
       clip name `<youtube_id>_<start:06d>_<end:06d>` without folder or extension, found on
-      disk by `datasets.index.locate_videos`.
+      disk by `vidbench.datasets.index.locate_videos`.
     label: 0-based class index, or -1 (UNLABELLED) for an unlabelled test split.
     video_id: the file stem, unique within the dataset.
     """

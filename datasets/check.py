@@ -19,16 +19,16 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from datasets.annotations import load_annotations
-from datasets.decoders import (
+from vidbench.datasets.annotations import load_annotations
+from vidbench.datasets.decoders import (
     TIMED_OUT,
     DecodeError,
     call_with_timeout,
     open_video,
     read_frames,
 )
-from datasets.files import atomic_write_text, default_cache_dir
-from datasets.index import locate_videos
+from vidbench.datasets.files import atomic_write_text, default_cache_dir
+from vidbench.datasets.index import locate_videos
 
 log = logging.getLogger(__name__)
 MANIFEST_VERSION = 1

@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from datasets.annotations import VideoRecord
-from datasets.decoders import DecodeError, call_with_timeout, open_video, read_frames
-from datasets.flow import FlowConfig, check_provenance
-from datasets.sampling import ClipSampler, retime
-from datasets.transforms import ClipTransform
+from vidbench.datasets.annotations import VideoRecord
+from vidbench.datasets.decoders import DecodeError, call_with_timeout, open_video, read_frames
+from vidbench.datasets.flow import FlowConfig, check_provenance
+from vidbench.datasets.sampling import ClipSampler, retime
+from vidbench.datasets.transforms import ClipTransform
 
 log = logging.getLogger(__name__)
 MODALITIES = ("rgb", "flow")

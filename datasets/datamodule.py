@@ -10,12 +10,12 @@ import pytorch_lightning as pl
 from torch import distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
-from datasets.annotations import UNLABELLED, Annotations, load_annotations
-from datasets.clip_dataset import BadVideoLog, VideoClipDataset, collate_clips
-from datasets.flow import FlowConfig, flow_path
-from datasets.index import locate_videos
-from datasets.sampling import ClipSampler
-from datasets.transforms import ClipTransform
+from vidbench.datasets.annotations import UNLABELLED, Annotations, load_annotations
+from vidbench.datasets.clip_dataset import BadVideoLog, VideoClipDataset, collate_clips
+from vidbench.datasets.flow import FlowConfig, flow_path
+from vidbench.datasets.index import locate_videos
+from vidbench.datasets.sampling import ClipSampler
+from vidbench.datasets.transforms import ClipTransform
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from datasets.decoders import DecodeError, call_with_timeout, open_video, read_frames
-from datasets.files import atomic_write_text, same_file
-from datasets.sampling import retime
+from vidbench.datasets.decoders import DecodeError, call_with_timeout, open_video, read_frames
+from vidbench.datasets.files import atomic_write_text, same_file
+from vidbench.datasets.sampling import retime
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ from typing import Any
 import cv2
 from tqdm import tqdm
 
-from datasets.annotations import VIDEO_EXTENSIONS, load_annotations
-from datasets.decoders import DecodeError
-from datasets.files import atomic_write_text, refuse_nested, walk_files
-from datasets.flow import (
+from vidbench.datasets.annotations import VIDEO_EXTENSIONS, load_annotations
+from vidbench.datasets.decoders import DecodeError
+from vidbench.datasets.files import atomic_write_text, refuse_nested, walk_files
+from vidbench.datasets.flow import (
     FlowConfig,
     FlowMismatch,
     check_provenance,
@@ -31,7 +31,7 @@ from datasets.flow import (
     flow_path,
     provenance_path,
 )
-from datasets.index import locate_videos
+from vidbench.datasets.index import locate_videos
 
 log = logging.getLogger(__name__)
 FAILURES_FILE = "failures.json"

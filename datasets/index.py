@@ -3,7 +3,7 @@
 Annotation paths do not always match the disk: UCF-101 lists disagree in case with the
 folders, and Kinetics clips sit flat or in class folders with any extension. One walk of
 the video root resolves all of these. Directory links are followed, each real folder once
-(`datasets.files.walk_files`), and links to nothing count as absent videos.
+(`vidbench.datasets.files.walk_files`), and links to nothing count as absent videos.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import posixpath
 from collections.abc import Sequence
 from pathlib import Path
 
-from datasets.annotations import VIDEO_EXTENSIONS, VideoRecord
-from datasets.files import walk_files
+from vidbench.datasets.annotations import VIDEO_EXTENSIONS, VideoRecord
+from vidbench.datasets.files import walk_files
 
 log = logging.getLogger(__name__)
 

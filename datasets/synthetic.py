@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from datasets.video_writer import write_video
+from vidbench.datasets.video_writer import write_video
 
 log = logging.getLogger(__name__)
 

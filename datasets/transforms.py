@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-from datasets.flow import FLOW_UNIT, FLOW_UNIT_NEGATED
+from vidbench.datasets.flow import FLOW_UNIT, FLOW_UNIT_NEGATED
 
 CROP_MODES = ("random", "center", "three")
 UNIT_RANGE = (np.arange(256, dtype=np.float64) / 127.5 - 1).astype(

@@ -17,7 +17,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from models.inception import InceptionTrunk
+from vidbench.models.inception import InceptionTrunk
+
+
+def per_frame(trunk: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A 2D `trunk` on every frame: (B, C, T, H, W) -> (B, T, *trunk's output per frame),
+    the frames folded into the batch and unfolded again."""
+    b, c, t, h, w = x.shape
+    out = trunk(x.transpose(1, 2).reshape(b * t, c, h, w))  # (B*T, ...)
+    return out.view(b, t, *out.shape[1:])
 
 
 class RefusedCheckpoint(ValueError):

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.inception import scaled
-from models.registry import InputSpec, register_model
+from vidbench.models.inception import scaled
+from vidbench.models.registry import InputSpec, register_model
 
 
 def conv_bn(in_ch: int, out_ch: int) -> nn.Sequential:
@@ -72,3 +72,9 @@ class C3D(nn.Module):
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         x = self.features(inputs["rgb"])  # (B, 512, 1, 4, 4)
         return self.classifier(x.flatten(1))
+
+    def get_classifier(self) -> nn.Module:
+        return self.classifier[-1]
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.classifier[-1] = nn.Linear(self.classifier[-1].in_features, num_classes)

@@ -1,6 +1,6 @@
 """`VideoClassifier`: the one LightningModule that trains and tests every architecture.
 
-The network is built from `arch` + `model_options` through `models.create_model`; the
+The network is built from `arch` + `model_options` through `vidbench.models.create_model`; the
 batch is the data layer's dict. Metrics are torchmetrics collections per stage: top-1,
 top-5 and mean class accuracy on clips, and at test time also on videos (softmax averaged
 over all views of a video). Protocols (SPEC 3, Table 4): `scratch` and `finetune` train
@@ -25,7 +25,7 @@ from torch import nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from models.registry import create_model
+from vidbench.models.registry import create_model
 
 log = logging.getLogger(__name__)
 PROTOCOLS = ("scratch", "fixed", "finetune")
@@ -150,7 +150,7 @@ class VideoClassifier(pl.LightningModule):
         """Start from the network weights of another checkpoint (e.g. Kinetics for the
         Table 4 protocols): every tensor of matching name and shape is copied; the rest
         (a head for other classes) keeps its fresh initialisation. Returns those keys."""
-        from models.backbones import load_weights
+        from vidbench.models.backbones import load_weights
 
         source = {
             k.removeprefix("net."): v for k, v in load_weights(path).items() if k.startswith("net.")
@@ -171,19 +171,9 @@ class VideoClassifier(pl.LightningModule):
         return fresh
 
     def head_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the last layer(s): every Linear or 1x1x1 conv that outputs the classes."""
-        classes = self.hparams.num_classes
-        heads = [
-            m
-            for m in self.net.modules()
-            if (isinstance(m, nn.Linear) and m.out_features == classes)
-            or (
-                isinstance(m, nn.Conv3d)
-                and m.out_channels == classes
-                and m.kernel_size == (1, 1, 1)
-            )
-        ]
-        return [p for m in heads for p in m.parameters()]
+        """Parameters of the layer(s) that output the classes (the network's
+        `get_classifier()`): what the `fixed` protocol trains."""
+        return list(self.net.get_classifier().parameters())
 
     def train(self, mode: bool = True) -> VideoClassifier:
         super().train(mode)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.backbones import create_backbone
-from models.registry import InputSpec, register_model
+from vidbench.models.backbones import create_backbone, per_frame
+from vidbench.models.registry import InputSpec, register_model
 
 
 @register_model("convnet_lstm")
@@ -38,13 +38,16 @@ class ConvNetLSTM(nn.Module):
 
     def training_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits at every time step: (B, T, num_classes)."""
-        x = inputs["rgb"]
-        b, c, t, h, w = x.shape
-        frames = x.transpose(1, 2).reshape(b * t, c, h, w)
-        features = self.backbone(frames).mean(dim=(2, 3))  # (B*T, F), the last average pool
-        sequence = self.norm(features).view(b, t, -1)
+        features = per_frame(self.backbone, inputs["rgb"]).mean(dim=(-2, -1))  # (B, T, F)
+        sequence = self.norm(features.flatten(0, 1)).view_as(features)
         hidden, _ = self.lstm(sequence)  # (B, T, hidden)
         return self.fc(self.dropout(hidden))
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.training_logits(inputs)[:, -1]
+
+    def get_classifier(self) -> nn.Module:
+        return self.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.fc = nn.Linear(self.fc.in_features, num_classes)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from models.registry import InputSpec, create_model
+from vidbench.models.registry import InputSpec, create_model
 
 IN_CHANNELS = {"rgb": 3, "flow": 2}
 
@@ -49,7 +49,7 @@ def macs_per_clip(model: nn.Module, inputs: dict[str, torch.Tensor]) -> int:
 
 def describe_models(num_classes: int = 400) -> list[dict]:
     """One row per registered architecture (and I3D's flow and two-stream forms)."""
-    from models.registry import list_models
+    from vidbench.models.registry import list_models
 
     variants = []
     for name in list_models():

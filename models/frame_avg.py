@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.registry import InputSpec, register_model
-from models.two_stream import FrameClassifier
+from vidbench.models.registry import InputSpec, register_model
+from vidbench.models.two_stream import FrameClassifier
 
 
 @register_model("frame_avg")
@@ -31,3 +31,9 @@ class FrameAverage(nn.Module):
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.frames(inputs["rgb"]).mean(dim=1)
+
+    def get_classifier(self) -> nn.Module:
+        return self.frames.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.frames.reset_classifier(num_classes)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.backbones import create_backbone
-from models.inception import scaled
-from models.registry import InputSpec, register_model
-from models.two_stream import FLOW_STACK
+from vidbench.models.backbones import create_backbone, per_frame
+from vidbench.models.inception import scaled
+from vidbench.models.registry import InputSpec, register_model
+from vidbench.models.two_stream import FLOW_STACK
 
 
 @register_model("fused_two_stream")
@@ -56,16 +56,15 @@ class FusedTwoStream(nn.Module):
             if isinstance(module, (nn.Conv3d, nn.Linear)):
                 nn.init.normal_(module.weight, std=0.01)
 
-    @staticmethod
-    def grids(trunk: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, T, H, W) -> per-frame feature grids stacked in time (B, F, T, h, w)."""
-        b, c, t, h, w = x.shape
-        grid = trunk(x.transpose(1, 2).reshape(b * t, c, h, w))  # (B*T, F, h', w')
-        return grid.view(b, t, *grid.shape[1:]).transpose(1, 2)
-
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        x = torch.cat(
-            [self.grids(self.rgb, inputs["rgb"]), self.grids(self.flow, inputs["flow"])], dim=1
-        )
+        grids = [per_frame(self.rgb, inputs["rgb"]), per_frame(self.flow, inputs["flow"])]
+        x = torch.cat(grids, dim=2).transpose(1, 2)  # (B, F_rgb + F_flow, T, h, w)
         x = self.fusion(x)  # (B, 512, 3, 4, 4) for 5 frames at 224
         return self.fc(self.dropout(x.mean(dim=(2, 3, 4))))
+
+    def get_classifier(self) -> nn.Module:
+        return self.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.fc = nn.Linear(self.fc.in_features, num_classes)
+        nn.init.normal_(self.fc.weight, std=0.01)

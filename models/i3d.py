@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.inception import InceptionTrunk
-from models.inflate import inflate_state_dict
-from models.registry import InputSpec, register_model
+from vidbench.models.inception import InceptionTrunk
+from vidbench.models.inflate import inflate_state_dict
+from vidbench.models.registry import InputSpec, register_model
 
 IN_CHANNELS = {"rgb": 3, "flow": 2}
 
@@ -46,6 +46,9 @@ class I3DStream(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.logits(self.dropout(self.features(x)))  # (B, classes, T', H', W')
         return x.mean(dim=(3, 4))  # (B, classes, T')
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.logits = nn.Conv3d(self.logits.in_channels, num_classes, kernel_size=1)
 
 
 @register_model("i3d")
@@ -80,7 +83,7 @@ class I3D(nn.Module):
             }
         )
         if inflate_from is not None:
-            from models.backbones import load_weights
+            from vidbench.models.backbones import load_weights
 
             state = load_weights(inflate_from)
             for modality in self.modalities:
@@ -91,6 +94,13 @@ class I3D(nn.Module):
             self.streams[m](inputs[m]).mean(dim=2) for m in self.modalities
         ]  # (B, classes) each
         return torch.stack(per_stream).mean(dim=0)
+
+    def get_classifier(self) -> nn.Module:
+        return nn.ModuleDict({m: stream.logits for m, stream in self.streams.items()})
+
+    def reset_classifier(self, num_classes: int) -> None:
+        for stream in self.streams.values():
+            stream.reset_classifier(num_classes)
 
     def load_2d(self, state: dict[str, torch.Tensor], modality: str = "rgb") -> None:
         """Bootstrap a stream from a 2D Inception-v1 state dict (torchvision `googlenet`

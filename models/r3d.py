@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.inception import scaled
-from models.registry import InputSpec, register_model
+from vidbench.models.inception import scaled
+from vidbench.models.registry import InputSpec, register_model
 
 DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 
@@ -62,3 +62,9 @@ class R3D(nn.Module):
         x = self.stem(inputs["rgb"])
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (B, 512, T/8, H/16, W/16)
         return self.fc(self.avgpool(x).flatten(1))
+
+    def get_classifier(self) -> nn.Module:
+        return self.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.fc = nn.Linear(self.fc.in_features, num_classes)

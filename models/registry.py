@@ -1,8 +1,12 @@
 """A tiny name -> constructor registry and one `create_model`, as timm does.
 
-Every model takes `num_classes` first, is a plain `nn.Module` whose
-`forward(inputs: dict[str, Tensor]) -> Tensor (B, num_classes)` takes the data layer's
-batch dict, and declares the input it expects by default in `input_spec`.
+Every model takes `num_classes` first and is a plain `nn.Module` with one small interface:
+- `forward(inputs: dict[str, Tensor]) -> Tensor (B, num_classes)` takes the data layer's
+  batch dict;
+- `input_spec`: the input it expects by default;
+- `get_classifier() -> nn.Module`: the layer that outputs the classes (an `nn.ModuleDict`
+  of them, one a stream, for the two-stream models), which the `fixed` protocol trains;
+- `reset_classifier(num_classes)`: a freshly initialised head for another label set.
 """
 
 from __future__ import annotations
@@ -32,10 +36,16 @@ class InputSpec:
     flow_stack: int = 1
 
 
+HEAD_METHODS = ("get_classifier", "reset_classifier")
+
+
 def register_model(name: str) -> Callable:
     def add(constructor: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _MODELS:
             raise ValueError(f"model {name!r} is registered twice")
+        lacking = [m for m in ("input_spec", *HEAD_METHODS) if not hasattr(constructor, m)]
+        if lacking:
+            raise TypeError(f"model {name!r} lacks {lacking}, which every model has")
         _MODELS[name] = constructor
         return constructor
 

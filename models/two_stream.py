@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.backbones import create_backbone
-from models.registry import InputSpec, register_model
+from vidbench.models.backbones import create_backbone, per_frame
+from vidbench.models.registry import InputSpec, register_model
 
 FLOW_STACK = 10
 
@@ -35,9 +35,11 @@ class FrameClassifier(nn.Module):
         self.fc = nn.Linear(self.backbone.num_features, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, t, h, w = x.shape
-        features = self.backbone(x.transpose(1, 2).reshape(b * t, c, h, w)).mean(dim=(2, 3))
-        return self.fc(self.dropout(features)).view(b, t, -1)
+        features = per_frame(self.backbone, x).mean(dim=(-2, -1))  # (B, T, F)
+        return self.fc(self.dropout(features))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.fc = nn.Linear(self.fc.in_features, num_classes)
 
 
 @register_model("two_stream")
@@ -82,3 +84,10 @@ class TwoStream(nn.Module):
             self.streams[m](inputs[m]).mean(dim=1) for m in self.modalities
         ]  # snapshots averaged
         return torch.stack(per_stream).mean(dim=0)  # streams averaged
+
+    def get_classifier(self) -> nn.Module:
+        return nn.ModuleDict({m: stream.fc for m, stream in self.streams.items()})
+
+    def reset_classifier(self, num_classes: int) -> None:
+        for stream in self.streams.values():
+            stream.reset_classifier(num_classes)

@@ -3,7 +3,8 @@
 `import_pytorch_i3d` converts the widely shared PyTorch I3D checkpoints (the pytorch-i3d
 layout: `Conv3d_1a_7x7.conv3d.weight`, `Mixed_3b.b1b.bn.running_mean`,
 `logits.conv3d.bias`, ...) into a checkpoint that `VideoClassifier.load_from_checkpoint`
-opens. Every load uses `torch.load(weights_only=True)` (see `models.backbones.load_weights`).
+opens. Every load uses `torch.load(weights_only=True)` (see
+`vidbench.models.backbones.load_weights`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from datasets.files import atomic_write, refuse_same_file
-from models.backbones import load_weights, torch_load
-from models.classifier import VideoClassifier
-from models.registry import list_models
+from vidbench.datasets.files import atomic_write, refuse_same_file
+from vidbench.models.backbones import load_weights, torch_load
+from vidbench.models.classifier import VideoClassifier
+from vidbench.models.registry import list_models
 
 LABEL_SETS = ("kinetics400", "kinetics600")
 _BLOCKS = {
@@ -52,7 +53,9 @@ def load_labels(labels: str | Path) -> list[str]:
     """Class names: `kinetics400` / `kinetics600` (shipped, sorted as the I3D weights use)
     or a text file with one name a line."""
     if str(labels) in LABEL_SETS:
-        text = resources.files("models").joinpath(f"labels/{labels}_classes.txt").read_text()
+        text = (
+            resources.files("vidbench.models").joinpath(f"labels/{labels}_classes.txt").read_text()
+        )
     else:
         path = Path(labels)
         if not path.is_file():
@@ -141,7 +144,7 @@ def import_pytorch_i3d(
 
 def save_checkpoint(module: VideoClassifier, out: str | Path) -> Path:
     """A checkpoint `load_classifier` (and Lightning's `load_from_checkpoint`) opens, written
-    atomically (`datasets.files.atomic_write`)."""
+    atomically (`vidbench.datasets.files.atomic_write`)."""
     checkpoint = {
         "state_dict": module.state_dict(),
         "hyper_parameters": dict(module.hparams),

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.flow import FlowConfig
-from datasets.flow_extract import extract_all, list_videos
-from datasets.synthetic import SynthConfig, make_synthetic_dataset, write_video
+from vidbench.datasets.flow import FlowConfig
+from vidbench.datasets.flow_extract import extract_all, list_videos
+from vidbench.datasets.synthetic import SynthConfig, make_synthetic_dataset, write_video
 
 STEP = 5  # grey level per frame index in `counting_frames`
 
@@ -111,7 +111,7 @@ def smoke_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     process."""
     root = tmp_path_factory.mktemp("smoke")
     process = subprocess.run(
-        [sys.executable, "-m", "bench", "run", "--out", str(root / "out"), "--no-progress"],
+        [sys.executable, "-m", "vidbench", "run", "--out", str(root / "out"), "--no-progress"],
         env={**os.environ, "VIDBENCH_CACHE": str(root / "cache")},
         capture_output=True,
         text=True,

@@ -7,9 +7,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import yaml
 
-from datasets.datamodule import VideoDataModule
-
-ARCHITECTURES = {"c3d", "convnet_lstm", "frame_avg", "fused_two_stream", "i3d", "r3d", "two_stream"}
+from vidbench.datasets.datamodule import VideoDataModule
 
 
 def tiny_datamodule(root, **options) -> VideoDataModule:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from datasets.annotations import UNLABELLED, AnnotationError, load_annotations
-from datasets.index import locate_videos
+from vidbench.datasets.annotations import UNLABELLED, AnnotationError, load_annotations
+from vidbench.datasets.index import locate_videos
 
 
 def write_crlf(path, lines):

@@ -6,15 +6,15 @@ import collections
 
 import pytest
 import torch
-from helpers import ARCHITECTURES, quiet_trainer, tiny_datamodule
+from helpers import quiet_trainer, tiny_datamodule
 from pytorch_i3d_layout import InceptionI3d
 from test_models import randomise_batchnorm
 
-from bench.cli import main
-from models import VideoClassifier
-from models.backbones import load_weights
-from models.classifier import VideoLevelAccuracy, video_key
-from models.weights import load_classifier, load_labels, save_checkpoint
+from vidbench.bench.cli import main
+from vidbench.models import VideoClassifier, list_models
+from vidbench.models.backbones import load_weights
+from vidbench.models.classifier import VideoLevelAccuracy, video_key
+from vidbench.models.weights import load_classifier, load_labels, save_checkpoint
 
 
 def test_fit_test_and_checkpoint_carry_class_names(synth_dataset, tmp_path):
@@ -173,7 +173,7 @@ def test_checkpoints_with_pickled_objects_are_refused(tmp_path):
 
 
 def test_fused_i3d_evaluation_averages_the_two_streams():
-    from models.weights import fuse_i3d_streams
+    from vidbench.models.weights import fuse_i3d_streams
 
     names = ["a", "b", "c"]
     rgb = VideoClassifier(
@@ -191,7 +191,7 @@ def test_fused_i3d_evaluation_averages_the_two_streams():
 
 
 def test_fused_i3d_takes_its_flow_settings_from_the_flow_stream():
-    from models.weights import fuse_i3d_streams
+    from vidbench.models.weights import fuse_i3d_streams
 
     geometry = {"fps": 25.0, "short_side": 56, "crop_size": 48, "clip_len": 8, "frame_interval": 1}
     rgb_prep = {**geometry, "flow_algorithm": "tvl1", "flow_bound": 20.0, "flow_stack": 1}
@@ -216,7 +216,7 @@ def test_models_command_lists_every_architecture_as_json(capsys):
 
     assert main(["models", "--json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
-    assert set(rows) >= ARCHITECTURES
+    assert {name.split("[")[0] for name in rows} == set(list_models())
     assert (
         rows["i3d"]["gmacs"] == pytest.approx(111, rel=0.03) and rows["r3d"]["params"] == 33_371_472
     )
@@ -250,7 +250,7 @@ def test_fixed_protocol_from_a_pretrained_checkpoint_keeps_its_features(tmp_path
 
 
 def test_top5_is_not_merged_into_top1_when_a_first_batch_agrees():
-    from models.classifier import accuracy_metrics
+    from vidbench.models.classifier import accuracy_metrics
 
     metrics = accuracy_metrics(4)
     metrics.update(torch.tensor([[5.0, 1, 0, 0]] * 2), torch.tensor([0, 0]))  # both right

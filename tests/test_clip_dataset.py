@@ -11,11 +11,16 @@ import torch
 from conftest import frame_index_of
 from torch.utils.data import DataLoader
 
-from datasets.annotations import VideoRecord
-from datasets.clip_dataset import BadVideoLog, TooManyBadVideos, VideoClipDataset, collate_clips
-from datasets.decoders import DecodeError, open_video, read_frames
-from datasets.sampling import ClipSampler
-from datasets.transforms import ClipTransform
+from vidbench.datasets.annotations import VideoRecord
+from vidbench.datasets.clip_dataset import (
+    BadVideoLog,
+    TooManyBadVideos,
+    VideoClipDataset,
+    collate_clips,
+)
+from vidbench.datasets.decoders import DecodeError, open_video, read_frames
+from vidbench.datasets.sampling import ClipSampler
+from vidbench.datasets.transforms import ClipTransform
 
 
 def make_dataset(

@@ -14,10 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.cli import main
-from datasets.annotations import load_annotations
-from datasets.check import check_dataset
-from datasets.decoders import open_video, read_frames
+from vidbench.bench.cli import main
+from vidbench.datasets.annotations import load_annotations
+from vidbench.datasets.check import check_dataset
+from vidbench.datasets.decoders import open_video, read_frames
 
 
 def run_check(annotations: Path, videos: Path, *extra: str) -> int:
@@ -131,7 +131,7 @@ def test_console_script_and_module_entry_points(tmp_path):
         [
             sys.executable,
             "-m",
-            "bench",
+            "vidbench",
             "data",
             "check",
             "--dataset",

@@ -10,7 +10,7 @@ import torch
 from helpers import quiet_trainer, tiny_datamodule
 from torch import nn
 
-from datasets import TooManyBadVideos
+from vidbench.datasets import TooManyBadVideos
 
 
 @pytest.fixture

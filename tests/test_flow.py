@@ -15,11 +15,11 @@ import pytest
 import torch
 from helpers import tiny_datamodule
 
-from bench.cli import main
-from datasets.annotations import VideoRecord
-from datasets.clip_dataset import VideoClipDataset
-from datasets.datamodule import VideoDataModule
-from datasets.flow import (
+from vidbench.bench.cli import main
+from vidbench.datasets.annotations import VideoRecord
+from vidbench.datasets.clip_dataset import VideoClipDataset
+from vidbench.datasets.datamodule import VideoDataModule
+from vidbench.datasets.flow import (
     FlowConfig,
     FlowMismatch,
     dequantise,
@@ -28,10 +28,10 @@ from datasets.flow import (
     load_flow,
     quantise,
 )
-from datasets.flow_extract import extract_all
-from datasets.sampling import ClipSampler
-from datasets.synthetic import random_texture, render_motion, write_video
-from datasets.transforms import ClipTransform, CropParams
+from vidbench.datasets.flow_extract import extract_all
+from vidbench.datasets.sampling import ClipSampler
+from vidbench.datasets.synthetic import random_texture, render_motion, write_video
+from vidbench.datasets.transforms import ClipTransform, CropParams
 
 FARNEBACK = FlowConfig("farneback")
 
@@ -227,7 +227,7 @@ def test_resume_after_kill_leaves_no_partial_file_and_redoes_nothing(tmp_path):
     command = [
         sys.executable,
         "-m",
-        "bench",
+        "vidbench",
         "flow",
         "extract",
         "--videos",

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
-from helpers import ARCHITECTURES
 from torch import nn
 
-from models import create_model, list_models, model_options
-from models.costs import count_macs, count_parameters
-from models.inception import InceptionV1
-from models.inflate import inflate_network
+from vidbench.bench.paper import TABLE2
+from vidbench.models import InputSpec, create_model, list_models, model_options, register_model
+from vidbench.models.costs import count_macs, count_parameters
+from vidbench.models.inception import InceptionV1
+from vidbench.models.inflate import inflate_network
 
 NUM_CLASSES = 5
 TINY = {  # name -> (options, input shapes at a CPU-test size)
@@ -149,8 +149,47 @@ def test_inflate_network_turns_any_2d_convnet_into_3d():
         assert torch.allclose(inner, two_d[:-1](image)[:, :, None].expand_as(inner), atol=1e-5)
 
 
+def test_every_registered_model_has_a_tiny_configuration_here():
+    assert {arch_of(key) for key in TINY} == set(list_models())
+
+
+def test_the_papers_five_architectures_are_registered():
+    papers = {arch for arch, _, _ in TABLE2}
+    assert len(papers) == 5 and papers <= set(list_models())
+
+
+@pytest.mark.parametrize("key", list(TINY))
+def test_classifier_contract_head_outputs_the_classes_and_resets(key):
+    """`get_classifier()` is exactly the layer(s) whose weights decide the logits given the
+    trunk's features; `reset_classifier(n)` gives n-way logits from a fresh head."""
+    torch.manual_seed(0)
+    options, shapes = TINY[key]
+    model = create_model(arch_of(key), NUM_CLASSES, **options).eval()
+    batch = {name: torch.randn(shape) for name, shape in shapes.items()}
+    head = list(model.get_classifier().parameters())
+    assert head and all(any(p is q for q in model.parameters()) for p in head)
+    logits = model(batch)
+    logits[:, 2].sum().backward()  # class 2's logit depends on class 2's head row only
+    for parameter in head:
+        rows = parameter.grad.flatten(1).abs().sum(dim=1) if parameter.dim() > 1 else None
+        grad = parameter.grad if rows is None else rows
+        assert grad[2] != 0 and grad[torch.arange(NUM_CLASSES) != 2].abs().sum() == 0
+    model.reset_classifier(7)
+    assert model(batch).shape == (2, 7)
+    fresh = list(model.get_classifier().parameters())
+    assert all(p.shape[0] == 7 for p in fresh) and len(fresh) == len(head)
+
+
+def test_registry_refuses_a_model_without_the_interface():
+    class Headless(nn.Module):
+        input_spec = InputSpec()
+
+    with pytest.raises(TypeError, match="lacks \\['get_classifier', 'reset_classifier'\\]"):
+        register_model("headless")(Headless)
+    assert "headless" not in list_models()
+
+
 def test_registry_rejects_unknown_names_and_options():
-    assert set(list_models()) >= ARCHITECTURES
     with pytest.raises(ValueError, match="unknown architecture 'i4d'; choose one of c3d"):
         create_model("i4d", 10)
     with pytest.raises(

@@ -18,18 +18,18 @@ import pytest
 import torch
 from helpers import write_sweep
 
-from bench.cli import main
-from bench.config import SweepError, load_sweep
-from bench.results import append_record, read_records
-from datasets.annotations import VideoRecord
-from datasets.check import check_dataset
-from datasets.decoders import open_video, read_frames
-from datasets.files import FolderBusy, FolderLock, walk_files
-from datasets.flow import FlowConfig, extract_flow
-from datasets.index import locate_videos
-from datasets.synthetic import random_texture, render_motion, write_video
-from models import VideoClassifier
-from models.weights import load_classifier, save_checkpoint
+from vidbench.bench.cli import main
+from vidbench.bench.config import SweepError, load_sweep
+from vidbench.bench.results import append_record, read_records
+from vidbench.datasets.annotations import VideoRecord
+from vidbench.datasets.check import check_dataset
+from vidbench.datasets.decoders import open_video, read_frames
+from vidbench.datasets.files import FolderBusy, FolderLock, walk_files
+from vidbench.datasets.flow import FlowConfig, extract_flow
+from vidbench.datasets.index import locate_videos
+from vidbench.datasets.synthetic import random_texture, render_motion, write_video
+from vidbench.models import VideoClassifier
+from vidbench.models.weights import load_classifier, save_checkpoint
 
 PREP = {"fps": 25.0, "short_side": 40, "crop_size": 32, "clip_len": 8, "frame_interval": 1}
 
@@ -138,7 +138,7 @@ def test_regress_update_and_weights_import_never_replace_their_input(tmp_path, c
 
 APPENDER = """
 import sys
-from bench.results import append_record
+from vidbench.bench.results import append_record
 for i in range(int(sys.argv[2])):
     append_record(sys.argv[1], {"cell": f"{sys.argv[3]}-{i}", "status": "ok", "pad": "x" * 500})
 """
@@ -170,7 +170,7 @@ def test_a_writer_killed_mid_append_leaves_every_record_readable(tmp_path):
 
 HOLDER = """
 import sys
-from datasets.files import FolderLock
+from vidbench.datasets.files import FolderLock
 with FolderLock(sys.argv[1], "a test holder"):
     print("locked", flush=True)
     sys.stdin.read()
@@ -198,7 +198,7 @@ def test_a_second_run_on_a_busy_output_folder_stops_naming_the_holder(tmp_path, 
 
 
 def test_atomic_writes_keep_the_permissions_of_the_file_they_replace(tmp_path):
-    from datasets.files import atomic_write_text
+    from vidbench.datasets.files import atomic_write_text
 
     runs = tmp_path / "runs.jsonl"
     runs.write_text("")
@@ -219,8 +219,8 @@ def test_atomic_writes_keep_the_permissions_of_the_file_they_replace(tmp_path):
 def test_a_torn_last_checkpoint_is_reported_and_the_cell_trains_from_the_start(
     synth_with_flow, tmp_path
 ):
-    from bench.config import cell_id, config_hash, expand_cells
-    from bench.runner import prepare_data, resolve_cell
+    from vidbench.bench.config import cell_id, config_hash, expand_cells
+    from vidbench.bench.runner import prepare_data, resolve_cell
 
     sweep_file = write_sweep(tmp_path / "s.yaml", synth_with_flow, arch=["c3d"])
     sweep = load_sweep(str(sweep_file))
@@ -331,7 +331,7 @@ def test_regress_names_package_versions_that_differ_from_the_baseline(tmp_path, 
 def test_the_leaderboard_counts_each_seed_once_and_cites_the_paper_only_for_real_data(
     tmp_path, capsys
 ):
-    from bench.leaderboard import summarise
+    from vidbench.bench.leaderboard import summarise
 
     for seed, top1 in ((0, 40.0), (1, 60.0)):
         append_record(tmp_path / "runs.jsonl", record(f"c3d-rgb-d1-scratch-s{seed}", top1))
@@ -348,8 +348,8 @@ def test_the_leaderboard_counts_each_seed_once_and_cites_the_paper_only_for_real
 
 
 def test_official_datasets_are_recognised_by_their_class_lists():
-    from bench.paper import official_dataset
-    from models.weights import load_labels
+    from vidbench.bench.paper import official_dataset
+    from vidbench.models.weights import load_labels
 
     assert official_dataset(load_labels("kinetics400")) == "kinetics400"
     assert official_dataset(["ApplyEyeMakeup", "YoYo"]) is None
@@ -476,7 +476,7 @@ def test_flow_workers_end_when_their_parent_is_killed(tmp_path):
     for i in range(4):  # TV-L1 takes seconds per video at this size: workers are mid-video
         moving_video(videos / f"v{i}.mp4", frames=40, height=120, width=160)
     parent = subprocess.Popen(
-        [sys.executable, "-m", "bench", "flow", "extract", "--videos", str(videos),
+        [sys.executable, "-m", "vidbench", "flow", "extract", "--videos", str(videos),
          "--out", str(out), "--workers", "2"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

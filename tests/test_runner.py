@@ -15,9 +15,9 @@ import time
 import pytest
 from helpers import write_sweep
 
-from bench.cli import main
-from bench.config import BUILTIN_SWEEPS, SweepError, expand_cells, load_sweep
-from bench.results import read_records
+from vidbench.bench.cli import main
+from vidbench.bench.config import BUILTIN_SWEEPS, SweepError, expand_cells, load_sweep
+from vidbench.bench.results import read_records
 
 RECORD_KEYS = {
     "sweep", "cell", "status", "config", "config_hash", "code_version", "data", "metrics",
@@ -94,7 +94,7 @@ def test_sweep_records_leaderboard_wandb_and_regress(synth_with_flow, tmp_path, 
 
 
 def test_regress_tolerance_is_two_std_of_the_baseline_seeds(tmp_path):
-    from bench.regress import compare
+    from vidbench.bench.regress import compare
 
     config = {"arch": "c3d", "modality": "rgb", "dataset": "d", "fold": 1, "protocol": "scratch"}
     record = {"status": "ok", "config": {**config, "seed": 0}, "metrics": {"video": {"top1": 0.80}}}
@@ -178,7 +178,7 @@ def test_checkpoint_is_not_tested_on_another_split(synth_with_flow, tmp_path):
 
 def cli_process(*args: str, **env: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "bench", "run", *args, "--no-progress"],
+        [sys.executable, "-m", "vidbench", "run", *args, "--no-progress"],
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -229,8 +229,8 @@ def test_interrupted_cell_without_checkpoint_is_reported(synth_with_flow, tmp_pa
     sweep = write_sweep(tmp_path / "s.yaml", synth_with_flow, arch=["c3d"])
     out = tmp_path / "out"
     config = load_sweep(str(sweep))
-    from bench.config import cell_id, config_hash, expand_cells
-    from bench.runner import prepare_data, resolve_cell
+    from vidbench.bench.config import cell_id, config_hash, expand_cells
+    from vidbench.bench.runner import prepare_data, resolve_cell
 
     (cell,) = expand_cells(config)
     resolved = {

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from datasets.sampling import ClipSampler, retime
-from datasets.transforms import ClipTransform, CropParams
+from vidbench.datasets.sampling import ClipSampler, retime
+from vidbench.datasets.transforms import ClipTransform, CropParams
 
 
 def test_train_clip_is_random_spaced_and_seeded():

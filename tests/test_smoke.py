@@ -17,7 +17,7 @@ def test_smoke_sweep_passes_its_sanity_check_and_its_baseline(smoke_run):
     assert "10 cells finished, 0 failed" in run.stdout
     assert "/ paper" not in (out / "leaderboard.md").read_text()  # no paper numbers on synthetic
     regress = subprocess.run(
-        [sys.executable, "-m", "bench", "regress", "--baseline", str(BASELINE), str(out)],
+        [sys.executable, "-m", "vidbench", "regress", "--baseline", str(BASELINE), str(out)],
         capture_output=True,
         text=True,
     )

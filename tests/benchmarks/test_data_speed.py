@@ -22,12 +22,12 @@ import numpy as np
 import pytest
 import torch
 
-from datasets.annotations import load_annotations
-from datasets.clip_dataset import VideoClipDataset
-from datasets.decoders import open_video, read_frames
-from datasets.sampling import ClipSampler
-from datasets.synthetic import SynthConfig, make_synthetic_dataset, write_video
-from datasets.transforms import ClipTransform
+from vidbench.datasets.annotations import load_annotations
+from vidbench.datasets.clip_dataset import VideoClipDataset
+from vidbench.datasets.decoders import open_video, read_frames
+from vidbench.datasets.sampling import ClipSampler
+from vidbench.datasets.synthetic import SynthConfig, make_synthetic_dataset, write_video
+from vidbench.datasets.transforms import ClipTransform
 
 pytestmark = pytest.mark.speed
 log = logging.getLogger(__name__)

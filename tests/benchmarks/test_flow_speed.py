@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 import torch
 
-from datasets.annotations import VideoRecord
-from datasets.clip_dataset import VideoClipDataset
-from datasets.decoders import open_video, read_frames
-from datasets.flow import FlowConfig, FlowEstimator, dequantise, extract_flow, quantise
-from datasets.sampling import ClipSampler
-from datasets.synthetic import random_texture, render_motion, write_video
-from datasets.transforms import ClipTransform
+from vidbench.datasets.annotations import VideoRecord
+from vidbench.datasets.clip_dataset import VideoClipDataset
+from vidbench.datasets.decoders import open_video, read_frames
+from vidbench.datasets.flow import FlowConfig, FlowEstimator, dequantise, extract_flow, quantise
+from vidbench.datasets.sampling import ClipSampler
+from vidbench.datasets.synthetic import random_texture, render_motion, write_video
+from vidbench.datasets.transforms import ClipTransform
 
 pytestmark = pytest.mark.speed
 
@@ -120,7 +120,11 @@ def test_flow_clips_vs_rgb_clips(benchmark, tmp_path, modality):
         flow_paths=flows,
         flow_config=FlowConfig("farneback"),
     )
-    benchmark.pedantic(lambda: [dataset[i] for i in range(len(dataset))], rounds=5, warmup_rounds=1)
+    samples = benchmark.pedantic(
+        lambda: [dataset[i] for i in range(len(dataset))], rounds=5, warmup_rounds=1
+    )
+    channels = {"rgb": 3, "flow": 2}[modality]
+    assert [tuple(s[modality].shape) for s in samples] == [(channels, 16, 224, 224)] * len(videos)
     rate = len(dataset) / benchmark.stats.stats.min
     benchmark.extra_info["clips_per_s"] = round(rate, 1)
     print(f"\n{modality} 16-frame clips through the dataset: {rate:.1f} clips/s")

@@ -16,9 +16,9 @@ import os
 import pytest
 import torch
 
-from bench.throughput import default_precision, measure, synchronise
-from models import create_model
-from models.costs import count_macs, example_inputs
+from vidbench.bench.throughput import default_precision, measure, synchronise
+from vidbench.models import create_model
+from vidbench.models.costs import count_macs, example_inputs
 
 pytestmark = pytest.mark.speed
 VARIANTS = {

@@ -1,0 +1,5 @@
+"""`python -m vidbench`: the `vidbench` command."""
+
+from vidbench.bench.cli import main
+
+raise SystemExit(main())
