@@ -12,12 +12,14 @@ seeds) plus the training settings and the evaluation protocol shared by its cell
       ucf101: {format: ucf101, videos: /data/UCF-101, annotations: /data/ucfTrainTestlist,
                flow: /data/UCF-101-flow, folds: [1]}
     model: {width: 1.0}       # options for every architecture that takes them
-    per_arch: {c3d: {clip_len: 16, crop_size: 112}}   # model options or input keys
-    input: {clip_len: 64, crop_size: 224}             # null = the architecture's own
+    per_arch: {c3d: {clip_len: 16, crop_size: 112}}   # model options or clip geometry
+    input: {clip_len: 64, crop_size: 224}             # absent or null: the architecture's own
     train: {max_steps: 20000, batch_size: 8, lr: 0.1}
     eval: {clips: 1, crops: 1}
 
-Command-line overrides use the same keys: `arch=[i3d,c3d] train.max_steps=200`.
+`input` overrides fields of each architecture's `ClipSpec` (`vidbench.datasets.clip_spec`)
+and sets `flip`; `eval` sets its test views. Command-line overrides use the same keys:
+`arch=[i3d,c3d] train.max_steps=200`.
 """
 
 from __future__ import annotations
@@ -42,13 +44,22 @@ from pydantic import (
 )
 
 from vidbench.datasets.annotations import DATASETS
-from vidbench.datasets.flow import MAX_BOUND, MAX_FPS
+from vidbench.datasets.clip_spec import OVERRIDABLE, TEST_VIEWS, ClipSpec
 from vidbench.datasets.synthetic import SynthConfig
-from vidbench.models.registry import default_input_spec, list_models, model_options
+from vidbench.models.registry import (
+    default_input_spec,
+    list_models,
+    model_options,
+    streams_trained_apart,
+)
 
 MODALITIES = ("rgb", "flow", "rgb+flow")
 BUILTIN_SWEEPS = ("smoke", "table2", "table2_kinetics", "table4", "splits")
-INPUT_KEYS = ("clip_len", "frame_interval", "crop_size", "short_side", "flow_stack")
+# What `input:` may set: the clip settings of ClipSpec (test views come from `eval:`) and
+# whether training clips are mirrored; `per_arch:` may set the geometry of one architecture
+# (the flow settings are the dataset's, shared by every cell that reads its flow).
+INPUT_KEYS = (*(k for k in OVERRIDABLE if k not in TEST_VIEWS), "flip")
+PER_ARCH_INPUT_KEYS = ("clip_len", "frame_interval", "crop_size", "short_side", "flow_stack")
 # A sweep is a page of settings: YAML aliases that expand past this many values are a
 # "billion laughs" bomb, refused before anything is built from them.
 MAX_YAML_VALUES = 20_000
@@ -99,20 +110,6 @@ class DatasetConfig(Strict):
         return self
 
 
-class InputConfig(Strict):
-    """Clip geometry; None takes the architecture's paper default (its `input_spec`)."""
-
-    clip_len: PositiveInt | None = None
-    frame_interval: PositiveInt | None = None
-    crop_size: PositiveInt | None = None
-    short_side: PositiveInt | None = None
-    flow_stack: PositiveInt | None = None
-    fps: float = Field(25.0, gt=0, le=MAX_FPS, allow_inf_nan=False)
-    flip: bool = True
-    flow_algorithm: Literal["tvl1", "farneback"] = "tvl1"
-    flow_bound: float = Field(20.0, gt=0, le=MAX_BOUND, allow_inf_nan=False)
-
-
 class TrainConfig(Strict):
     max_steps: int = Field(-1, ge=-1)  # -1: no limit (then max_epochs)
     max_epochs: PositiveInt | None = None
@@ -160,7 +157,7 @@ class SweepConfig(Strict):
     datasets: dict[str, DatasetConfig]
     model: dict[str, Any] = Field(default_factory=dict)
     per_arch: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    input: InputConfig = InputConfig()
+    input: dict[str, Any] = Field(default_factory=dict)  # ClipSpec fields and `flip`
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     wandb: WandbConfig = WandbConfig()
@@ -174,6 +171,20 @@ class SweepConfig(Strict):
         if unknown:
             raise ValueError(f"unknown architecture(s) {unknown}; choose from {list_models()}")
         return names
+
+    @field_validator("input")
+    @classmethod
+    def known_input_keys(cls, values: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(values) - set(INPUT_KEYS))
+        if unknown:
+            raise ValueError(f"unknown key(s) {unknown}; choose from {list(INPUT_KEYS)}")
+        if not isinstance(values.get("flip", True), bool):
+            raise ValueError(f"flip must be true or false, got {values['flip']!r}")
+        return {k: v for k, v in values.items() if v is not None}
+
+    @property
+    def flip(self) -> bool:
+        return self.input.get("flip", True)
 
     @field_validator("modality")
     @classmethod
@@ -292,7 +303,7 @@ def _check_arch_keys(sweep: SweepConfig, where: str) -> None:
     for arch, options in sweep.per_arch.items():
         if arch not in list_models():  # one left out of `arch` (by an override) is fine
             raise SweepError(f"{where}: per_arch.{arch}: unknown; choose from {list_models()}")
-        allowed = [*model_options(arch), *INPUT_KEYS]
+        allowed = [*model_options(arch), *PER_ARCH_INPUT_KEYS]
         unknown = sorted(set(options) - set(allowed))
         if unknown:
             raise SweepError(f"{where}: per_arch.{arch}: unknown key(s) {unknown}; {allowed=}")
@@ -316,6 +327,12 @@ def _check_arch_keys(sweep: SweepConfig, where: str) -> None:
     for name, dataset in sweep.datasets.items():
         if needs_flow and dataset.flow is None and dataset.synthetic is None:
             raise SweepError(f"{where}: datasets.{name}.flow: the flow modality needs a flow root")
+    for arch in sweep.arch:
+        for modality in cell_modalities(sweep, arch):
+            try:
+                cell_spec(sweep, arch, modality)
+            except ValueError as error:
+                raise SweepError(f"{where}: {arch} {modality} input: {error}") from None
     if any(p != "scratch" for p in sweep.protocol) and not sweep.train.init_checkpoint:
         raise SweepError(
             f"{where}: protocol {sweep.protocol} needs train.init_checkpoint (the pretrained "
@@ -352,7 +369,35 @@ def expand_cells(sweep: SweepConfig) -> list[dict[str, Any]]:
 
 def fused_streams(arch: str, modality: str) -> list[str] | None:
     """I3D's rgb+flow is not trained: it adds the logits of the rgb and flow cells."""
-    return ["rgb", "flow"] if arch == "i3d" and modality == "rgb+flow" else None
+    return ["rgb", "flow"] if streams_trained_apart(arch) and modality == "rgb+flow" else None
+
+
+def cell_model_options(sweep: SweepConfig, arch: str, modality: str) -> dict[str, Any]:
+    """The options `arch` is built with in a cell: the sweep's `model` and `per_arch`
+    options it takes, and the cell's modalities where it takes them."""
+    takes = set(model_options(arch))
+    chosen = {**sweep.model, **sweep.per_arch.get(arch, {})}
+    options = {k: v for k, v in chosen.items() if k in takes}
+    if "modalities" in takes:
+        options["modalities"] = modality.split("+")
+    return options
+
+
+def cell_spec(sweep: SweepConfig, arch: str, modality: str) -> ClipSpec:
+    """What a cell feeds `arch`: the architecture's own `input_spec` (with the cell's
+    options), overridden by `input`, then `per_arch`, with the `eval` test views; the
+    shorter side made explicit. ValueError names a bad value."""
+    spec = default_input_spec(arch, **cell_model_options(sweep, arch, modality))
+    per_arch = sweep.per_arch.get(arch, {})
+    changes = {k: v for k, v in {**sweep.input, **per_arch}.items() if k in OVERRIDABLE}
+    spec = spec.replace(
+        **changes,
+        modalities=tuple(modality.split("+")),
+        test_clips=sweep.eval.clips,
+        test_crops=sweep.eval.crops,
+        full_video_test=sweep.eval.full_video,
+    )
+    return spec.replace(short_side=spec.resize_to)
 
 
 def cell_id(cell: dict[str, Any]) -> str:

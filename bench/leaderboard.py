@@ -150,11 +150,15 @@ def result_cards(records: list[dict[str, Any]]) -> list[dict[str, str]]:
         if record["status"] != "ok":
             card["error"] = record.get("error", "")
         else:
-            data, costs, views = record["data"], record["costs"], config["eval"]
+            data, costs, spec = record["data"], record["costs"], config.get("input", {})
+            if "test_clips" not in spec:  # a record written before ClipSpec held the views
+                old = config["eval"]
+                spec = {"test_clips": old["clips"], "test_crops": old["crops"],
+                        "full_video_test": old["full_video"]}  # fmt: skip
             test = data["test"] or {}
             card.update(
-                views=f"{views['clips']} clip(s) x {views['crops']} crop(s)"
-                + (" (whole video)" if views["full_video"] else ""),
+                views=f"{spec['test_clips']} clip(s) x {spec['test_crops']} crop(s)"
+                + (" (whole video)" if spec["full_video_test"] else ""),
                 input=", ".join(f"{k} {v}" for k, v in costs["input_shape"].items()),
                 videos=f"{data['evaluated_videos']} evaluated of {test.get('expected', '?')} "
                 f"listed ({test.get('missing', 0)} missing, {test.get('unreadable', 0)} "

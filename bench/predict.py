@@ -1,8 +1,9 @@
 """`vidbench predict`: what happens in a video, how sure the model is, and when.
 
-Preprocessing comes from the checkpoint (`VideoClassifier.hparams.preprocessing`: fps,
-shorter side, centre crop, clip length and frame interval, flow algorithm and bound), never
-from the user. Flow is computed on the fly and quantised exactly as stored flow is.
+Preprocessing comes from the checkpoint (its `ClipSpec`, stored as
+`VideoClassifier.hparams.preprocessing`: fps, shorter side, centre crop, clip length and
+frame interval, flow algorithm and bound), never from the user. Flow is computed on the
+fly and quantised exactly as stored flow is.
 
 - Whole-video mode: clips of `clip_len` frames (every `frame_interval`) tile the video, or
   its first `frames` frames, and their softmax is averaged.
@@ -23,13 +24,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.datasets.decoders import DecodeError, call_with_timeout, open_video, read_frames
 from vidbench.datasets.files import refuse_same_file
-from vidbench.datasets.flow import FlowConfig, FlowEstimator, quantise
-from vidbench.datasets.sampling import retime
-from vidbench.datasets.transforms import ClipTransform
+from vidbench.datasets.flow import FlowEstimator, quantise
+from vidbench.datasets.sampling import ClipSampler, retime
 from vidbench.models.classifier import VideoClassifier
-from vidbench.models.weights import FLOW_KEYS, GEOMETRY_KEYS, fuse_i3d_streams, load_classifier
+from vidbench.models.registry import streams_trained_apart
+from vidbench.models.weights import fuse_i3d_streams, load_classifier
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,8 @@ def load_model(checkpoints: list[str | Path]) -> VideoClassifier:
         by_stream = {}
         for path, stream in zip(checkpoints, streams, strict=True):
             modalities = tuple((stream.hparams.model_options or {}).get("modalities", ()))
-            if stream.hparams.arch != "i3d" or modalities not in (("rgb",), ("flow",)):
+            arch = stream.hparams.arch
+            if not streams_trained_apart(arch) or modalities not in (("rgb",), ("flow",)):
                 raise ValueError(
                     f"{path}: two checkpoints must be an i3d rgb stream and an i3d flow stream; "
                     f"this is {stream.hparams.arch} {modalities or ''}"
@@ -57,17 +60,12 @@ def load_model(checkpoints: list[str | Path]) -> VideoClassifier:
     where = " + ".join(map(str, checkpoints))
     if not module.hparams.class_names:
         raise ValueError(f"{where}: carries no class names, so its predictions cannot be named")
-    prep = module.hparams.get("preprocessing")
-    if not prep or any(key not in prep for key in (*GEOMETRY_KEYS, "modalities")):
+    if not module.hparams.get("preprocessing"):
         raise ValueError(
-            f"{where}: carries no preprocessing ({', '.join(GEOMETRY_KEYS)}, modalities); "
+            f"{where}: carries no preprocessing (the clip settings it was trained on); "
             "use a checkpoint written by `vidbench run` or `vidbench weights import`"
         )
-    unknown = set(prep["modalities"]) - {"rgb", "flow"}
-    if unknown or not prep["modalities"]:
-        raise ValueError(f"{where}: modality {sorted(unknown)} cannot be fed; rgb and flow can")
-    if "flow" in prep["modalities"] and any(key not in prep for key in FLOW_KEYS):
-        raise ValueError(f"{where}: a flow model without its flow settings ({FLOW_KEYS})")
+    ClipSpec.from_dict(module.hparams.preprocessing, f"{where}: preprocessing")  # complete?
     return module.eval()
 
 
@@ -96,34 +94,31 @@ class Predictor:
         self.timeout = timeout  # seconds one decode may take (DecodeError after)
         self.device = torch.device(device)
         self.class_names = list(module.hparams.class_names)
-        self.prep = dict(module.hparams.preprocessing)
-        self.modalities = tuple(self.prep["modalities"])
-        self.transform = ClipTransform(self.prep["short_side"], self.prep["crop_size"], "center")
-        self.flow = None
-        if "flow" in self.modalities:
-            config = FlowConfig(
-                self.prep["flow_algorithm"], self.prep["fps"], self.prep["flow_bound"]
-            )
-            self.flow = FlowEstimator(config)
+        self.spec: ClipSpec = module.clip_spec
+        self.modalities = self.spec.modalities
+        self.sampler = ClipSampler(
+            "full", self.spec.clip_len, self.spec.frame_interval, target_fps=self.spec.fps
+        )
+        self.transform = self.spec.transform("val")  # the centre crop
+        self.flow = FlowEstimator(self.spec.flow_config) if "flow" in self.modalities else None
 
     @property
     def clip_frames(self) -> int:
         """Retimed frames one clip spans in whole-video mode."""
-        return self.prep["clip_len"] * self.prep["frame_interval"]
+        return self.spec.clip_len * self.spec.frame_interval
 
     def inputs(
         self, video: Any, size: tuple[int, int], timeline: np.ndarray, start: int, end: int
     ) -> dict:
         """The batch (of one) for retimed frames [start, end), every frame_interval-th, of a
         video of `size` (height, width)."""
-        positions = np.arange(start, max(end, start + 1), self.prep["frame_interval"])
-        positions = positions % len(timeline)  # a video shorter than a clip loops
+        positions = self.sampler.span_positions(len(timeline), start, end)
         batch = {}
         params = self.transform.sample_params(*size)
         if "rgb" in self.modalities:
             batch["rgb"] = self.transform(self._read(video, timeline[positions]), params)[None]
         if "flow" in self.modalities:
-            stack, bound = self.prep["flow_stack"], self.prep["flow_bound"]
+            stack, bound = self.spec.flow_stack, self.spec.flow_bound
             wanted = np.minimum(positions[:, None] + np.arange(stack + 1), len(timeline) - 1)
             unique, inverse = np.unique(wanted, return_inverse=True)
             grey = [
@@ -154,7 +149,7 @@ class Predictor:
         """Windows over `path` (whole-video tiling when `window` is None), the fps used and
         the number of retimed frames covered."""
         video = call_with_timeout(lambda: open_video(path), self.timeout, path)
-        timeline = retime(video.num_frames, video.fps, self.prep["fps"])
+        timeline = retime(video.num_frames, video.fps, self.sampler.target_fps)
         if frames is not None:
             timeline = timeline[:frames]
         n = len(timeline)
@@ -171,7 +166,7 @@ class Predictor:
         for start, end in bar:
             logits = self.module(self.inputs(video, size, timeline, start, end))
             out.append(Window(start, end, logits.float().softmax(dim=-1)[0].cpu()))
-        return out, float(self.prep["fps"]), n
+        return out, float(self.spec.fps), n
 
     def top_k(self, probs: torch.Tensor, k: int) -> list[dict[str, Any]]:
         values, indices = probs.topk(min(k, len(probs)))

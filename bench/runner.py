@@ -34,7 +34,14 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities import rank_zero_only
 
 from vidbench.bench import tracking
-from vidbench.bench.config import SweepConfig, cell_id, config_hash, expand_cells
+from vidbench.bench.config import (
+    SweepConfig,
+    cell_id,
+    cell_model_options,
+    cell_spec,
+    config_hash,
+    expand_cells,
+)
 from vidbench.bench.paper import official_dataset
 from vidbench.bench.results import (
     RUNS_FILE,
@@ -44,6 +51,7 @@ from vidbench.bench.results import (
     read_records,
 )
 from vidbench.bench.throughput import measure
+from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.datasets.datamodule import VideoDataModule
 from vidbench.datasets.files import (
     FolderLock,
@@ -52,10 +60,10 @@ from vidbench.datasets.files import (
     default_cache_dir,
     walk_files,
 )
-from vidbench.models import VideoClassifier, create_model
+from vidbench.datasets.flow import FlowConfig
+from vidbench.models import VideoClassifier
 from vidbench.models.backbones import RefusedCheckpoint, torch_load
 from vidbench.models.costs import macs_per_clip
-from vidbench.models.registry import model_options
 from vidbench.models.weights import fuse_i3d_streams, load_classifier, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -75,11 +83,14 @@ class DataPaths:
     synthetic: bool = False
 
 
-def prepare_data(name: str, sweep: SweepConfig, needs_flow: bool, progress: bool) -> DataPaths:
+def prepare_data(
+    name: str, sweep: SweepConfig, flow_config: FlowConfig | None, progress: bool
+) -> DataPaths:
+    """The dataset's folders; synthetic data is made (and its flow extracted with
+    `flow_config`, when a cell reads flow) on first use and cached."""
     dataset = sweep.datasets[name]
     flow = dataset.flow
     if dataset.synthetic is not None:
-        from vidbench.datasets.flow import FlowConfig
         from vidbench.datasets.flow_extract import extract_all, list_videos
         from vidbench.datasets.synthetic import SynthConfig, make_synthetic_dataset
 
@@ -87,10 +98,8 @@ def prepare_data(name: str, sweep: SweepConfig, needs_flow: bool, progress: bool
         root = default_cache_dir() / "synthetic" / config_hash(asdict(synth))
         make_synthetic_dataset(root, synth, progress=progress)
         videos, annotations = root / "videos", root / "annotations"
-        if needs_flow:
-            algorithm = sweep.input.flow_algorithm
-            flow_config = FlowConfig(algorithm, sweep.input.fps, sweep.input.flow_bound)
-            flow = str(root / f"flow-{algorithm}")
+        if flow_config is not None:
+            flow = str(root / f"flow-{flow_config.algorithm}")
             relpaths, _ = list_videos(videos)
             summary = extract_all(
                 videos, Path(flow), flow_config, relpaths, workers=os.cpu_count() or 1,
@@ -100,7 +109,7 @@ def prepare_data(name: str, sweep: SweepConfig, needs_flow: bool, progress: bool
                 raise RuntimeError(f"flow extraction failed for {sorted(summary['failed'])}")
     else:
         videos, annotations = Path(dataset.videos), Path(dataset.annotations)
-        if needs_flow and not Path(flow).is_dir():
+        if flow_config is not None and not Path(flow).is_dir():
             raise FileNotFoundError(
                 f"datasets.{name}.flow: {flow} is not a folder; extract it first with "
                 f"`vidbench flow extract --videos {videos} --out {flow}`"
@@ -115,28 +124,16 @@ def prepare_data(name: str, sweep: SweepConfig, needs_flow: bool, progress: bool
 def resolve_cell(sweep: SweepConfig, cell: dict[str, Any], data: DataPaths) -> dict[str, Any]:
     """Everything that decides a cell's result, as plain JSON (hashed into config_hash)."""
     arch, modality = cell["arch"], cell["modality"]
-    per_arch = sweep.per_arch.get(arch, {})
-    takes = set(model_options(arch))
-    options = {k: v for k, v in {**sweep.model, **per_arch}.items() if k in takes}
-    if "modalities" in takes:
-        options["modalities"] = modality.split("+")
-    with torch.device("meta"):
-        spec = create_model(arch, 2, **options).input_spec
-    geometry = sweep.input.model_dump()
-    for key in ("clip_len", "frame_interval", "crop_size", "flow_stack"):
-        geometry[key] = per_arch.get(key, geometry[key] or getattr(spec, key))
-    geometry["short_side"] = per_arch.get(
-        "short_side", geometry["short_side"] or round(geometry["crop_size"] * 256 / 224)
-    )
     return {
         "sweep": sweep.name,
         **{k: v for k, v in cell.items() if k != "fuses"},
         "fuses": cell["fuses"],
         "data": {**asdict(data), "fold": cell["fold"]},
-        "model_options": options,
-        "input": geometry,
+        "model_options": cell_model_options(sweep, arch, modality),
+        "input": cell_spec(sweep, arch, modality).to_dict(),
+        "flip": sweep.flip,
         "train": sweep.train.model_dump(),
-        "eval": sweep.eval.model_dump(),
+        "eval": {"throughput_batches": sweep.eval.throughput_batches},
     }
 
 
@@ -164,36 +161,20 @@ def check_split(init_checkpoint: str, resolved: dict[str, Any]) -> None:
 
 
 def data_module(resolved: dict[str, Any]) -> VideoDataModule:
-    modality = resolved["modality"]
-    data, geometry, train, views = (
-        resolved["data"],
-        resolved["input"],
-        resolved["train"],
-        resolved["eval"],
-    )
+    data, train = resolved["data"], resolved["train"]
+    spec = ClipSpec.from_dict(resolved["input"], f"{resolved['cell']}: input")
     return VideoDataModule(
         data["format"],
         data["videos"],
         data["annotations"],
+        spec,
         fold=data["fold"],
-        modalities=tuple(modality.split("+")),
-        clip_len=geometry["clip_len"],
-        frame_interval=geometry["frame_interval"],
-        crop_size=geometry["crop_size"],
-        short_side=geometry["short_side"],
-        target_fps=geometry["fps"],
-        test_clips=views["clips"],
-        test_crops=views["crops"],
-        full_video_test=views["full_video"],
         batch_size=train["batch_size"],
         num_workers=train["num_workers"],
         decoder=train["decoder"],
         max_bad_fraction=train["max_bad_fraction"],
-        flow_root=data["flow"] if "flow" in modality else None,
-        flow_algorithm=geometry["flow_algorithm"],
-        flow_bound=geometry["flow_bound"],
-        flow_stack=geometry["flow_stack"],
-        flip=geometry["flip"],
+        flow_root=data["flow"] if "flow" in spec.modalities else None,
+        flip=resolved["flip"],
     )
 
 
@@ -280,7 +261,7 @@ def build_module(resolved: dict[str, Any], dm: VideoDataModule, out: Path) -> Vi
         lr_step=train["lr_step"],
         init_checkpoint=init,
         trained_on=trained_on(resolved),
-        preprocessing={**resolved["input"], "modalities": resolved["modality"].split("+")},
+        preprocessing=resolved["input"],
     )
 
 
@@ -469,7 +450,11 @@ def _run_sweep(sweep: SweepConfig, out: Path, progress: bool) -> list[dict[str, 
     finished = {
         cid: r for cid, r in latest_by_cell(read_records(runs)).items() if r["status"] == "ok"
     }
-    needs_flow = {c["dataset"] for c in cells if "flow" in c["modality"]}
+    flow_configs = {  # flow settings are the sweep's (not per_arch): one per dataset
+        c["dataset"]: cell_spec(sweep, c["arch"], c["modality"]).flow_config
+        for c in cells
+        if "flow" in c["modality"]
+    }
     data: dict[str, DataPaths] = {}
     skipped = 0
     for index, cell in enumerate(cells, 1):
@@ -481,7 +466,7 @@ def _run_sweep(sweep: SweepConfig, out: Path, progress: bool) -> list[dict[str, 
         try:
             if cell["dataset"] not in data:
                 data[cell["dataset"]] = prepare_data(
-                    cell["dataset"], sweep, cell["dataset"] in needs_flow, progress
+                    cell["dataset"], sweep, flow_configs.get(cell["dataset"]), progress
                 )
             resolved = {"cell": cid, **resolve_cell(sweep, cell, data[cell["dataset"]])}
             record.update(config=resolved, config_hash=config_hash(resolved))

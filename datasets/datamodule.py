@@ -12,10 +12,9 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from vidbench.datasets.annotations import UNLABELLED, Annotations, load_annotations
 from vidbench.datasets.clip_dataset import BadVideoLog, VideoClipDataset, collate_clips
-from vidbench.datasets.flow import FlowConfig, flow_path
+from vidbench.datasets.clip_spec import ClipSpec
+from vidbench.datasets.flow import flow_path
 from vidbench.datasets.index import locate_videos
-from vidbench.datasets.sampling import ClipSampler
-from vidbench.datasets.transforms import ClipTransform
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +24,14 @@ class VideoDataModule(pl.LightningDataModule):
 
     Splits: `train` trains; validation uses `val`, or `test` where the dataset has no
     `val` (UCF-101, HMDB-51); testing uses `test`, or `val` where the test split is
-    unlabelled (Kinetics). Test views are `test_clips` evenly spaced clips x `test_crops`
-    (1 centre or 3) crops, or the whole video (`full_video_test`, batch size 1).
+    unlabelled (Kinetics). `spec` says what a sample holds (modalities, clip geometry,
+    flow settings) and which views a test video gives (the whole video: batch size 1).
     Missing videos are excluded up front; undecodable ones are substituted in training
     and excluded in evaluation; `bad_videos.summary()` has the counts per split.
     With the `flow` modality, flow comes from `flow_root` (`vidbench flow extract`, same
-    relative paths) and must have been extracted with `flow_algorithm` and `flow_bound`
-    at `target_fps`; a video without its flow file counts as missing. `flip` mirrors
-    training clips at random; turn it off where direction is the label (synthetic motion).
+    relative paths) and must have been extracted as `spec` says; a video without its flow
+    file counts as missing. `flip` mirrors training clips at random; turn it off where
+    direction is the label (synthetic motion).
     """
 
     def __init__(
@@ -40,38 +39,25 @@ class VideoDataModule(pl.LightningDataModule):
         dataset: str,
         video_root: str | Path,
         annotation_path: str | Path,
+        spec: ClipSpec,
         fold: int = 1,
-        modalities: tuple[str, ...] = ("rgb",),
-        clip_len: int = 16,
-        frame_interval: int = 1,
-        crop_size: int = 224,
-        short_side: int = 256,
-        target_fps: float | None = 25.0,
-        test_clips: int = 1,
-        test_crops: int = 1,
-        full_video_test: bool = False,
         batch_size: int = 8,
         num_workers: int = 2,
         decoder: str = "decord",
         decode_timeout: float | None = 60.0,
         max_bad_fraction: float = 0.01,
         flow_root: str | Path | None = None,
-        flow_algorithm: str = "tvl1",
-        flow_bound: float = 20.0,
-        flow_stack: int = 1,
         flip: bool = True,
     ) -> None:
         super().__init__()
-        if test_crops not in (1, 3):
-            raise ValueError(f"test_crops must be 1 (centre) or 3, got {test_crops}")
-        if "flow" in modalities and flow_root is None:
+        if "flow" in spec.modalities and flow_root is None:
             raise ValueError("the flow modality needs flow_root: run `vidbench flow extract` first")
-        self.flow_config = FlowConfig(flow_algorithm, target_fps or 25.0, flow_bound)
-        # plain strings, so checkpoints holding these hyperparameters load with weights_only=True
+        self.spec = spec
+        # plain values, so checkpoints holding these hyperparameters load with weights_only=True
         video_root, annotation_path = str(video_root), str(annotation_path)
         flow_root = None if flow_root is None else str(flow_root)
-        modalities = tuple(modalities)
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["spec"])
+        self.hparams["spec"] = spec.to_dict()
         self.video_root = Path(video_root)
         self.annotations: Annotations = load_annotations(dataset, annotation_path, fold)
         self.bad_videos = BadVideoLog(max_bad_fraction)
@@ -145,36 +131,23 @@ class VideoDataModule(pl.LightningDataModule):
                 f"none of the {len(records)} {split} videos is under {self.video_root}"
             )
         present = [(paths[i], records[i]) for i in keep]
-        if stage == "train":
-            sampler = ClipSampler("train", hp.clip_len, hp.frame_interval, 1, hp.target_fps)
-            transform = ClipTransform(hp.short_side, hp.crop_size, "random", flip=hp.flip)
-        elif stage == "val":
-            sampler = ClipSampler("val", hp.clip_len, hp.frame_interval, 1, hp.target_fps)
-            transform = ClipTransform(hp.short_side, hp.crop_size, "center")
-        else:
-            mode = "full" if hp.full_video_test else "test"
-            sampler = ClipSampler(
-                mode, hp.clip_len, hp.frame_interval, hp.test_clips, hp.target_fps
-            )
-            transform = ClipTransform(
-                hp.short_side, hp.crop_size, "three" if hp.test_crops == 3 else "center"
-            )
+        spec = self.spec
         return VideoClipDataset(
             present,
-            sampler,
-            transform,
+            spec.sampler(stage),
+            spec.transform(stage, flip=hp.flip),
             split=split,
-            modalities=hp.modalities,
+            modalities=spec.modalities,
             substitute=stage == "train",
             decoder=hp.decoder,
             decode_timeout=hp.decode_timeout,
-            flow_paths=[flows[i] for i in keep] if "flow" in hp.modalities else None,
-            flow_config=self.flow_config,
-            flow_stack=hp.flow_stack,
+            flow_paths=[flows[i] for i in keep] if "flow" in spec.modalities else None,
+            flow_config=spec.flow_config,
+            flow_stack=spec.flow_stack,
         )
 
     def _flow_path(self, video: Path | None) -> Path | None:
-        if video is None or "flow" not in self.hparams.modalities:
+        if video is None or "flow" not in self.spec.modalities:
             return None
         return flow_path(self.hparams.flow_root, video.relative_to(self.video_root))
 
@@ -191,7 +164,7 @@ class VideoDataModule(pl.LightningDataModule):
 
     def _loader(self, stage: str) -> DataLoader:
         hp = self.hparams
-        full = stage == "test" and hp.full_video_test
+        full = stage == "test" and self.spec.full_video_test
         sampler = self._sampler(stage)
         return DataLoader(
             self.dataset(stage),

@@ -67,6 +67,12 @@ class ClipSampler:
         start = self._start(n, view)
         return (start + np.arange(self.clip_len) * self.frame_interval) % n
 
+    def span_positions(self, n: int, start: int, end: int) -> np.ndarray:
+        """Positions of every `frame_interval`-th frame of [start, end) (at least one) on a
+        re-timed timeline of `n` frames, looped if the video is shorter: the frames a
+        window of a whole video gives a model (`vidbench predict`)."""
+        return np.arange(start, max(end, start + 1), self.frame_interval) % n
+
     def _start(self, n: int, view: int) -> int:
         slack = n - self.span
         if self.mode == "train":

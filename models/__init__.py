@@ -6,18 +6,19 @@
     logits = net({"rgb": rgb, "flow": flow})  # (B, 400)
 """
 
-from vidbench.models import c3d, convnet_lstm, frame_avg, fused_two_stream, i3d, r3d, two_stream  # noqa: F401  (register)
-from vidbench.models.classifier import VideoClassifier
-from vidbench.models.registry import (
-    InputSpec,
-    create_model,
-    list_models,
-    model_options,
-    register_model,
+from vidbench.models import (  # noqa: F401  (each registers its architecture)
+    c3d,
+    convnet_lstm,
+    frame_avg,
+    fused_two_stream,
+    i3d,
+    r3d,
+    two_stream,
 )
+from vidbench.models.classifier import VideoClassifier
+from vidbench.models.registry import create_model, list_models, model_options, register_model
 
 __all__ = [
-    "InputSpec",
     "VideoClassifier",
     "create_model",
     "list_models",

@@ -13,8 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.models.inception import scaled
-from vidbench.models.registry import InputSpec, register_model
+from vidbench.models.registry import register_model
 
 
 def conv_bn(in_ch: int, out_ch: int) -> nn.Sequential:
@@ -38,7 +39,7 @@ def fc_bn(in_features: int, out_features: int, dropout: float) -> nn.Sequential:
 class C3D(nn.Module):
     """`rgb` (B, 3, T, H, W) -> logits (B, num_classes)."""
 
-    input_spec = InputSpec(modalities=("rgb",), clip_len=16, crop_size=112)
+    input_spec = ClipSpec(modalities=("rgb",), clip_len=16, crop_size=112)
 
     def __init__(
         self, num_classes: int, width: float = 1.0, dropout: float = 0.5, pool1_time_stride: int = 2

@@ -25,6 +25,7 @@ from torch import nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
+from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.models.registry import create_model
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,13 @@ class VideoClassifier(pl.LightningModule):
         """Parameters of the layer(s) that output the classes (the network's
         `get_classifier()`): what the `fixed` protocol trains."""
         return list(self.net.get_classifier().parameters())
+
+    @property
+    def clip_spec(self) -> ClipSpec | None:
+        """What the network is fed (`preprocessing`, stored as a plain dict); None when the
+        checkpoint does not say. ValueError when what it says is incomplete or wrong."""
+        stored = self.hparams.get("preprocessing")
+        return ClipSpec.from_dict(stored, "the checkpoint's preprocessing") if stored else None
 
     def train(self, mode: bool = True) -> VideoClassifier:
         super().train(mode)

@@ -9,15 +9,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.models.backbones import create_backbone, per_frame
-from vidbench.models.registry import InputSpec, register_model
+from vidbench.models.registry import register_model
 
 
 @register_model("convnet_lstm")
 class ConvNetLSTM(nn.Module):
     """`rgb` (B, 3, T, H, W) -> logits (B, num_classes) of the last time step."""
 
-    input_spec = InputSpec(modalities=("rgb",), clip_len=25, frame_interval=5, crop_size=224)
+    input_spec = ClipSpec(modalities=("rgb",), clip_len=25, frame_interval=5, crop_size=224)
 
     def __init__(
         self,

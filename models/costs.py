@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from vidbench.models.registry import InputSpec, create_model
+from vidbench.datasets.clip_spec import ClipSpec
+from vidbench.models.registry import create_model
 
 IN_CHANNELS = {"rgb": 3, "flow": 2}
 
@@ -22,7 +23,7 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def example_inputs(
-    spec: InputSpec, batch: int = 1, device: str | torch.device = "cpu"
+    spec: ClipSpec, batch: int = 1, device: str | torch.device = "cpu"
 ) -> dict[str, torch.Tensor]:
     """Zero inputs of the paper size: rgb (B, 3, T, S, S), flow (B, 2*flow_stack, T, S, S)."""
     channels = {"rgb": 3, "flow": 2 * spec.flow_stack}
@@ -30,7 +31,7 @@ def example_inputs(
     return {m: torch.zeros(batch, channels[m], *shape, device=device) for m in spec.modalities}
 
 
-def count_macs(name: str, num_classes: int = 400, **options) -> tuple[int, InputSpec]:
+def count_macs(name: str, num_classes: int = 400, **options) -> tuple[int, ClipSpec]:
     """Multiply-adds of one clip through architecture `name`, and the input spec used."""
     with torch.device("meta"):
         model = create_model(name, num_classes, **options).eval()
@@ -49,12 +50,12 @@ def macs_per_clip(model: nn.Module, inputs: dict[str, torch.Tensor]) -> int:
 
 def describe_models(num_classes: int = 400) -> list[dict]:
     """One row per registered architecture (and I3D's flow and two-stream forms)."""
-    from vidbench.models.registry import list_models
+    from vidbench.models.registry import list_models, streams_trained_apart
 
     variants = []
     for name in list_models():
         variants.append((name, {}))
-        if name == "i3d":
+        if streams_trained_apart(name):
             variants += [(name, {"modalities": ("flow",)}), (name, {"modalities": ("rgb", "flow")})]
     rows = []
     for name, options in variants:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vidbench.models.registry import InputSpec, register_model
+from vidbench.datasets.clip_spec import ClipSpec
+from vidbench.models.registry import register_model
 from vidbench.models.two_stream import FrameClassifier
 
 
@@ -16,7 +17,7 @@ from vidbench.models.two_stream import FrameClassifier
 class FrameAverage(nn.Module):
     """`rgb` (B, 3, T, H, W) -> logits (B, num_classes), the mean of per-frame logits."""
 
-    input_spec = InputSpec(modalities=("rgb",), clip_len=25, frame_interval=5, crop_size=224)
+    input_spec = ClipSpec(modalities=("rgb",), clip_len=25, frame_interval=5, crop_size=224)
 
     def __init__(
         self,

@@ -10,9 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.models.backbones import create_backbone, per_frame
 from vidbench.models.inception import scaled
-from vidbench.models.registry import InputSpec, register_model
+from vidbench.models.registry import register_model
 from vidbench.models.two_stream import FLOW_STACK
 
 
@@ -20,7 +21,7 @@ from vidbench.models.two_stream import FLOW_STACK
 class FusedTwoStream(nn.Module):
     """`rgb` (B, 3, T, H, W) and `flow` (B, 2*flow_stack, T, H, W) -> logits (B, num_classes)."""
 
-    input_spec = InputSpec(
+    input_spec = ClipSpec(
         modalities=("rgb", "flow"),
         clip_len=5,
         frame_interval=10,
@@ -38,7 +39,7 @@ class FusedTwoStream(nn.Module):
         backbone_weights: str | None = None,
     ) -> None:
         super().__init__()
-        self.input_spec = InputSpec(("rgb", "flow"), 5, 10, 224, flow_stack)
+        self.input_spec = self.input_spec.replace(flow_stack=flow_stack)
         self.rgb = create_backbone(backbone, 3, width, backbone_weights)
         self.flow = create_backbone(backbone, 2 * flow_stack, width, backbone_weights)
         fused = scaled(512, width)

@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.models.inception import InceptionTrunk
 from vidbench.models.inflate import inflate_state_dict
-from vidbench.models.registry import InputSpec, register_model
+from vidbench.models.registry import register_model
 
 IN_CHANNELS = {"rgb": 3, "flow": 2}
 
@@ -55,7 +56,8 @@ class I3DStream(nn.Module):
 class I3D(nn.Module):
     """Inputs `rgb` (B, 3, T, H, W) and/or `flow` (B, 2, T, H, W) -> logits (B, num_classes)."""
 
-    input_spec = InputSpec(modalities=("rgb",), clip_len=64, crop_size=224)
+    input_spec = ClipSpec(modalities=("rgb",), clip_len=64, crop_size=224)
+    streams_trained_apart = True  # rgb+flow: two streams trained apart, logits averaged
 
     def __init__(
         self,
@@ -75,7 +77,7 @@ class I3D(nn.Module):
                 f"I3D modalities {tuple(modalities)} must be drawn from {tuple(IN_CHANNELS)}"
             )
         self.modalities = tuple(modalities)
-        self.input_spec = InputSpec(modalities=self.modalities, clip_len=64, crop_size=224)
+        self.input_spec = self.input_spec.replace(modalities=self.modalities)
         self.streams = nn.ModuleDict(
             {
                 m: I3DStream(num_classes, IN_CHANNELS[m], width, dropout, padding)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.models.inception import scaled
-from vidbench.models.registry import InputSpec, register_model
+from vidbench.models.registry import register_model
 
 DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 
@@ -39,7 +40,7 @@ class BasicBlock(nn.Module):
 class R3D(nn.Module):
     """`rgb` (B, 3, T, H, W) -> logits (B, num_classes); 16x112x112 clips by default."""
 
-    input_spec = InputSpec(modalities=("rgb",), clip_len=16, crop_size=112)
+    input_spec = ClipSpec(modalities=("rgb",), clip_len=16, crop_size=112)
 
     def __init__(self, num_classes: int, depth: int = 18, width: float = 1.0) -> None:
         super().__init__()

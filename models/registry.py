@@ -3,7 +3,11 @@
 Every model takes `num_classes` first and is a plain `nn.Module` with one small interface:
 - `forward(inputs: dict[str, Tensor]) -> Tensor (B, num_classes)` takes the data layer's
   batch dict;
-- `input_spec`: the input it expects by default;
+- `input_spec`: the `ClipSpec` it is fed by default (its paper input), declared once on
+  the class; a constructor option named like a ClipSpec field (`modalities`,
+  `flow_stack`) sets that field, and the instance holds the changed spec;
+- `streams_trained_apart` (optional, default False): its `rgb+flow` is the sum of an rgb
+  and a flow model trained separately (I3D, SPEC 1e), not one network trained on both;
 - `get_classifier() -> nn.Module`: the layer that outputs the classes (an `nn.ModuleDict`
   of them, one a stream, for the two-stream models), which the `fixed` protocol trains;
 - `reset_classifier(num_classes)`: a freshly initialised head for another label set.
@@ -13,27 +17,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
+from vidbench.datasets.clip_spec import FIELDS as CLIP_FIELDS
+from vidbench.datasets.clip_spec import ClipSpec
+
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """What a model eats by default: at train time, and at its paper input size.
-
-    modalities: batch keys it reads ("rgb", "flow"); clip_len frames every
-    frame_interval; crop_size square crops; flow_stack flow fields per time step
-    (10 for the 2D two-stream models, 1 for 3D ones).
-    """
-
-    modalities: tuple[str, ...] = ("rgb",)
-    clip_len: int = 64
-    frame_interval: int = 1
-    crop_size: int = 224
-    flow_stack: int = 1
 
 
 HEAD_METHODS = ("get_classifier", "reset_classifier")
@@ -46,6 +37,8 @@ def register_model(name: str) -> Callable:
         lacking = [m for m in ("input_spec", *HEAD_METHODS) if not hasattr(constructor, m)]
         if lacking:
             raise TypeError(f"model {name!r} lacks {lacking}, which every model has")
+        if not isinstance(constructor.input_spec, ClipSpec):
+            raise TypeError(f"model {name!r}: input_spec must be a ClipSpec")
         _MODELS[name] = constructor
         return constructor
 
@@ -62,9 +55,18 @@ def model_options(name: str) -> list[str]:
     return [p for p in parameters if p not in ("self", "num_classes")]
 
 
-def default_input_spec(name: str) -> InputSpec:
-    """The input architecture `name` declares with its default options."""
-    return _constructor(name).input_spec
+def default_input_spec(name: str, **options: Any) -> ClipSpec:
+    """The input architecture `name` declares, with `options` (constructor options) that
+    share a name with a ClipSpec field (`modalities`, `flow_stack`) applied, as the model
+    built with them would declare it; nothing is built or loaded."""
+    spec = _constructor(name).input_spec
+    changes = {k: v for k, v in options.items() if k in CLIP_FIELDS}
+    return spec.replace(**changes) if changes else spec
+
+
+def streams_trained_apart(name: str) -> bool:
+    """Whether architecture `name`'s two-stream result fuses separately trained streams."""
+    return bool(getattr(_constructor(name), "streams_trained_apart", False))
 
 
 def _constructor(name: str) -> Callable[..., nn.Module]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.models.backbones import create_backbone, per_frame
-from vidbench.models.registry import InputSpec, register_model
+from vidbench.models.registry import register_model
 
 FLOW_STACK = 10
 
@@ -46,7 +47,7 @@ class FrameClassifier(nn.Module):
 class TwoStream(nn.Module):
     """`rgb` (B, 3, T, H, W) and `flow` (B, 2*flow_stack, T, H, W) -> logits (B, num_classes)."""
 
-    input_spec = InputSpec(
+    input_spec = ClipSpec(
         modalities=("rgb", "flow"), clip_len=1, crop_size=224, flow_stack=FLOW_STACK
     )
 
@@ -66,9 +67,7 @@ class TwoStream(nn.Module):
                 f"two_stream modalities {tuple(modalities)} must be drawn from ('rgb', 'flow')"
             )
         self.modalities = tuple(modalities)
-        self.input_spec = InputSpec(
-            self.modalities, clip_len=1, crop_size=224, flow_stack=flow_stack
-        )
+        self.input_spec = self.input_spec.replace(modalities=self.modalities, flow_stack=flow_stack)
         channels = {"rgb": 3, "flow": 2 * flow_stack}
         self.streams = nn.ModuleDict(
             {

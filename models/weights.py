@@ -16,6 +16,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
+from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.datasets.files import atomic_write, refuse_same_file
 from vidbench.models.backbones import load_weights, torch_load
 from vidbench.models.classifier import VideoClassifier
@@ -87,23 +88,12 @@ def convert_pytorch_i3d(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return out
 
 
-# What a checkpoint's `preprocessing` holds: the clip geometry every stream is fed, and
-# (for flow) how the flow was computed.
-GEOMETRY_KEYS = ("fps", "short_side", "crop_size", "clip_len", "frame_interval")
-FLOW_KEYS = ("flow_algorithm", "flow_bound", "flow_stack")
-
 # How the DeepMind I3D release prepares video (SPEC 2): 25 fps, shorter side 256, centre
 # 224 crop, values in [-1, 1], 64-frame clips; flow TV-L1 truncated at 20 px.
-I3D_RELEASE_PREPROCESSING = {
-    "fps": 25.0,
-    "short_side": 256,
-    "crop_size": 224,
-    "clip_len": 64,
-    "frame_interval": 1,
-    "flow_stack": 1,
-    "flow_algorithm": "tvl1",
-    "flow_bound": 20.0,
-}
+I3D_RELEASE = ClipSpec(
+    ("rgb",), clip_len=64, crop_size=224, short_side=256, fps=25.0, flow_algorithm="tvl1",
+    flow_bound=20.0,
+)  # fmt: skip
 
 
 def import_pytorch_i3d(
@@ -132,7 +122,7 @@ def import_pytorch_i3d(
         num_classes,
         class_names,
         model_options={"modalities": (stream,)},
-        preprocessing={**I3D_RELEASE_PREPROCESSING, "modalities": [stream]},
+        preprocessing=I3D_RELEASE.replace(modalities=(stream,)).to_dict(),
     )
     stream_module = module.net.streams[stream]
     for key, value in stream_module.state_dict().items():  # BN counters absent in old files
@@ -218,11 +208,13 @@ def fused_preprocessing(rgb: dict | None, flow: dict | None) -> dict | None:
     flow stream's own flow settings; None unless both streams carry theirs."""
     if not rgb or not flow:
         return None
-    differ = [k for k in GEOMETRY_KEYS if rgb.get(k) != flow.get(k)]
+    rgb_spec = ClipSpec.from_dict(rgb, "the rgb stream's preprocessing")
+    flow_spec = ClipSpec.from_dict(flow, "the flow stream's preprocessing")
+    ours, theirs = rgb_spec.geometry, flow_spec.geometry
+    differ = [k for k in ours if ours[k] != theirs[k]]
     if differ:
         raise ValueError(
             "the rgb and flow streams were trained on different clips: "
-            + ", ".join(f"{k} {rgb.get(k)} vs {flow.get(k)}" for k in differ)
+            + ", ".join(f"{k} {ours[k]} vs {theirs[k]}" for k in differ)
         )
-    flow_settings = {k: flow[k] for k in FLOW_KEYS if k in flow}
-    return {**rgb, **flow_settings, "modalities": ["rgb", "flow"]}
+    return flow_spec.replace(modalities=("rgb", "flow")).to_dict()

@@ -7,16 +7,19 @@ from pathlib import Path
 import pytorch_lightning as pl
 import yaml
 
+from vidbench.datasets.clip_spec import FIELDS, ClipSpec
 from vidbench.datasets.datamodule import VideoDataModule
 
 
 def tiny_datamodule(root, **options) -> VideoDataModule:
-    """A VideoDataModule over a UCF-101-layout dataset under `root`, at a CPU-test size."""
-    settings = dict(
-        clip_len=4, frame_interval=2, crop_size=32, short_side=40, batch_size=4, num_workers=0
-    )
-    settings.update(options)
-    return VideoDataModule("ucf101", root / "videos", root / "annotations", **settings)
+    """A VideoDataModule over a UCF-101-layout dataset under `root`, at a CPU-test size;
+    `options` are ClipSpec fields or VideoDataModule arguments."""
+    clip = {"clip_len": 4, "frame_interval": 2, "crop_size": 32, "short_side": 40}
+    settings = {"batch_size": 4, "num_workers": 0}
+    for key, value in options.items():
+        (clip if key in FIELDS else settings)[key] = value
+    spec = ClipSpec(**clip)
+    return VideoDataModule("ucf101", root / "videos", root / "annotations", spec, **settings)
 
 
 def quiet_trainer(**options) -> pl.Trainer:

@@ -18,6 +18,7 @@ from helpers import tiny_datamodule
 from vidbench.bench.cli import main
 from vidbench.datasets.annotations import VideoRecord
 from vidbench.datasets.clip_dataset import VideoClipDataset
+from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.datasets.datamodule import VideoDataModule
 from vidbench.datasets.flow import (
     FlowConfig,
@@ -203,7 +204,7 @@ def test_datamodule_counts_videos_without_flow_as_missing(flow_dataset, tmp_path
     dm.setup("test")
     assert dm.bad_videos.summary()["test"]["missing"] == 1
     with pytest.raises(ValueError, match="needs flow_root"):
-        VideoDataModule("ucf101", root / "videos", root / "annotations", modalities=("flow",))
+        VideoDataModule("ucf101", root / "videos", root / "annotations", ClipSpec(("flow",)))
 
 
 def test_extraction_records_failures_and_goes_on(tmp_path):

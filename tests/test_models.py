@@ -8,7 +8,8 @@ import torchvision
 from torch import nn
 
 from vidbench.bench.paper import TABLE2
-from vidbench.models import InputSpec, create_model, list_models, model_options, register_model
+from vidbench.datasets.clip_spec import ClipSpec
+from vidbench.models import create_model, list_models, model_options, register_model
 from vidbench.models.costs import count_macs, count_parameters
 from vidbench.models.inception import InceptionV1
 from vidbench.models.inflate import inflate_network
@@ -182,7 +183,7 @@ def test_classifier_contract_head_outputs_the_classes_and_resets(key):
 
 def test_registry_refuses_a_model_without_the_interface():
     class Headless(nn.Module):
-        input_spec = InputSpec()
+        input_spec = ClipSpec()
 
     with pytest.raises(TypeError, match="lacks \\['get_classifier', 'reset_classifier'\\]"):
         register_model("headless")(Headless)

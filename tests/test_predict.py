@@ -150,7 +150,7 @@ def test_an_i3d_flow_checkpoint_computes_flow_as_it_was_trained(micro_run, tmp_p
     flow = short(micro_run, "i3d", "flow")
     flow_only = Predictor(load_model([flow]))
     assert flow_only.modalities == ("flow",)
-    assert flow_only.prep["flow_algorithm"] == "farneback"  # as the micro sweep trained it
+    assert flow_only.spec.flow_algorithm == "farneback"  # as the micro sweep trained it
     code, (result,) = predict_json(capsys, str(video), "--checkpoint", str(flow))
     assert code == 0 and len(result["top_k"]) == 5
 

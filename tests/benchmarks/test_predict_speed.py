@@ -13,34 +13,32 @@ import numpy as np
 import pytest
 
 from vidbench.bench.predict import Predictor
+from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.datasets.synthetic import random_texture, render_motion, write_video
 from vidbench.models import VideoClassifier
-from vidbench.models.weights import I3D_RELEASE_PREPROCESSING
+from vidbench.models.weights import I3D_RELEASE
 
 pytestmark = pytest.mark.speed
-TINY = {"fps": 25.0, "short_side": 56, "crop_size": 48, "clip_len": 8, "frame_interval": 1,
-        "flow_stack": 1, "flow_algorithm": "farneback", "flow_bound": 20.0}  # fmt: skip
+TINY = ClipSpec(clip_len=8, crop_size=48, short_side=56, flow_algorithm="farneback")
 CASES = {
-    "c3d-tiny-rgb": ("c3d", {"width": 0.25}, {**TINY, "modalities": ["rgb"]}, (64, 86), 8),
+    "c3d-tiny-rgb": ("c3d", {"width": 0.25}, TINY, (64, 86), 8),
     "i3d-tiny-flow": (
-        "i3d", {"width": 0.25, "modalities": ("flow",)}, {**TINY, "modalities": ["flow"]},
+        "i3d", {"width": 0.25, "modalities": ("flow",)}, TINY.replace(modalities=("flow",)),
         (64, 86), 8,
     ),
-    "i3d-full-rgb": (
-        "i3d", {}, {**I3D_RELEASE_PREPROCESSING, "modalities": ["rgb"]}, (240, 320), 64,
-    ),
+    "i3d-full-rgb": ("i3d", {}, I3D_RELEASE, (240, 320), 64),
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_windows_per_second(benchmark, tmp_path, case):
-    arch, options, preprocessing, size, window = CASES[case]
+    arch, options, spec, size, window = CASES[case]
     frames = 4 * window + window // 2
     texture = random_texture(np.random.default_rng(0), 900, 900)
     video = tmp_path / "v.avi"
     write_video(video, render_motion(texture, "MoveRight", frames, *size, 2.0, (0.0, 0.0)), 25)
     module = VideoClassifier(
-        arch, 8, [str(i) for i in range(8)], options, preprocessing=preprocessing
+        arch, 8, [str(i) for i in range(8)], options, preprocessing=spec.to_dict()
     )
     predictor = Predictor(module.eval())
     stride = window // 2
