@@ -16,36 +16,33 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from vidbench.bench.config import Cell
 from vidbench.bench.paper import ARCH_NAMES, PAPER_ORDER, paper_top1
+from vidbench.bench.results import RunRecord
 from vidbench.datasets.files import atomic_write_text
 
 MODALITY_NAMES = {"rgb": "RGB", "flow": "Flow", "rgb+flow": "RGB+Flow"}
 SPLIT_FORMATS = ("ucf101", "hmdb51")  # datasets whose folds are official splits
 
 
-def group_key(config: dict[str, Any]) -> tuple:
+def group_key(config: Cell) -> tuple:
     """A cell without its seed: what seeds are averaged over."""
-    return (
-        config["protocol"],
-        config["arch"],
-        config["dataset"],
-        config["fold"],
-        config["modality"],
-    )
+    return (config.protocol, config.arch, config.dataset, config.fold, config.modality)
 
 
-def summarise(records: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
-    """Per cell-without-seed: top-1/top-5 means and spreads (in %), seeds, failures, costs."""
-    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+def summarise(records: list[RunRecord]) -> dict[tuple, dict[str, Any]]:
+    """Per cell-without-seed: top-1/top-5 means and spreads (in %), seeds, failures, costs;
+    `config` is the first record's `Cell`."""
+    groups: dict[tuple, list[RunRecord]] = defaultdict(list)
     for record in records:
-        if "config" in record:
-            groups[group_key(record["config"])].append(record)
+        if record.config is not None:
+            groups[group_key(record.config)].append(record)
     summary = {}
     for key, runs in groups.items():
-        ok = [r for r in runs if r["status"] == "ok"]
-        top1 = [100 * r["metrics"]["video"]["top1"] for r in ok]
-        top5 = [100 * r["metrics"]["video"]["top5"] for r in ok]
-        config = runs[0]["config"]
+        ok = [r for r in runs if r.status == "ok"]
+        top1 = [r.top1 for r in ok]
+        top5 = [100 * r.metrics.video["top5"] for r in ok]
+        config = runs[0].config
         summary[key] = {
             "config": config,
             "seeds": len(ok),
@@ -53,15 +50,15 @@ def summarise(records: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
             "top1": statistics.mean(top1) if top1 else None,
             "top1_std": statistics.stdev(top1) if len(top1) > 1 else None,
             "top5": statistics.mean(top5) if top5 else None,
-            "num_classes": ok[0]["data"]["num_classes"] if ok else None,
-            "gmacs": ok[0]["costs"]["gmacs_per_clip"] if ok else None,
-            "infer_clips_per_s": ok[0]["costs"]["infer_clips_per_s"] if ok else None,
+            "num_classes": ok[0].data.num_classes if ok else None,
+            "gmacs": ok[0].costs["gmacs_per_clip"] if ok else None,
+            "infer_clips_per_s": ok[0].costs["infer_clips_per_s"] if ok else None,
             "paper": paper_top1(
-                config["arch"],
-                ok[0]["data"].get("official_classes") if ok else None,
-                config["fold"],
-                config["protocol"],
-                config["modality"],
+                config.arch,
+                ok[0].data.official_classes if ok else None,
+                config.fold,
+                config.protocol,
+                config.modality,
             ),
         }
     return summary
@@ -96,7 +93,7 @@ def tables(summary: dict[tuple, dict[str, Any]]) -> dict[str, tuple[list[str], l
         folds = defaultdict(set)
         for dataset, fold, _ in columns:
             folds[dataset].add(fold)
-        formats = {k[2]: summary[k]["config"]["data"]["format"] for k in keys}
+        formats = {k[2]: summary[k]["config"].data.format for k in keys}
         has_splits = {d for d in folds if len(folds[d]) > 1 or formats[d] in SPLIT_FORMATS}
         header = ["architecture"] + [
             f"{d}{f' split {f}' if d in has_splits else ''} {MODALITY_NAMES[m]}"
@@ -123,7 +120,7 @@ def tables(summary: dict[tuple, dict[str, Any]]) -> dict[str, tuple[list[str], l
     return out
 
 
-def markdown(records: list[dict[str, Any]]) -> str:
+def markdown(records: list[RunRecord]) -> str:
     summary = summarise(records)
     parts = []
     for protocol, (header, rows) in tables(summary).items():
@@ -132,7 +129,7 @@ def markdown(records: list[dict[str, Any]]) -> str:
         parts.append("|" + "---|" * len(header))
         parts.extend("| " + " | ".join(row) + " |" for row in rows)
         parts.append("")
-    failed = sum(1 for r in records if r["status"] != "ok")
+    failed = sum(1 for r in records if r.status != "ok")
     parts.append(
         f"{len(records) - failed} cells finished, {failed} failed. Paper numbers (Table 2) "
         "are ImageNet-initialised (3D-ConvNet from scratch) and shown only where dataset, "
@@ -141,43 +138,38 @@ def markdown(records: list[dict[str, Any]]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def result_cards(records: list[dict[str, Any]]) -> list[dict[str, str]]:
+def result_cards(records: list[RunRecord]) -> list[dict[str, str]]:
     """One card per cell: what makes its numbers comparable with another's."""
     cards = []
     for record in records:
-        config = record.get("config", {})
-        card = {"cell": record["cell"], "status": record["status"]}
-        if record["status"] != "ok":
-            card["error"] = record.get("error", "")
+        card = {"cell": record.cell, "status": record.status}
+        if record.status != "ok":
+            card["error"] = record.error or ""
         else:
-            data, costs, spec = record["data"], record["costs"], config.get("input", {})
-            if "test_clips" not in spec:  # a record written before ClipSpec held the views
-                old = config["eval"]
-                spec = {"test_clips": old["clips"], "test_crops": old["crops"],
-                        "full_video_test": old["full_video"]}  # fmt: skip
-            test = data["test"] or {}
+            data, costs, spec = record.data, record.costs, record.config.input
+            test = data.test or {}
             card.update(
-                views=f"{spec['test_clips']} clip(s) x {spec['test_crops']} crop(s)"
-                + (" (whole video)" if spec["full_video_test"] else ""),
+                views=f"{spec.test_clips} clip(s) x {spec.test_crops} crop(s)"
+                + (" (whole video)" if spec.full_video_test else ""),
                 input=", ".join(f"{k} {v}" for k, v in costs["input_shape"].items()),
-                videos=f"{data['evaluated_videos']} evaluated of {test.get('expected', '?')} "
+                videos=f"{data.evaluated_videos} evaluated of {test.get('expected', '?')} "
                 f"listed ({test.get('missing', 0)} missing, {test.get('unreadable', 0)} "
-                f"unreadable); {(data['train'] or {}).get('substituted', 0)} substituted "
+                f"unreadable); {(data.train or {}).get('substituted', 0)} substituted "
                 "in training",
-                dataset_copy=f"{data['copy_files']} files, {data['copy_bytes'] / 2**30:.2f} GiB",
-                decoder=data["decoder"],
+                dataset_copy=f"{data.copy_files} files, {data.copy_bytes / 2**30:.2f} GiB",
+                decoder=str(data.decoder),
                 device=f"{costs['device']} ({costs['precision']}, batch {costs['batch_size']})",
                 cost=f"{costs['gmacs_per_clip']:.2f} GMACs/clip, {costs['params']:,} params, "
                 f"{costs['infer_clips_per_s']:.1f} clips/s inference",
                 versions=f"torch {costs['torch']}, cuDNN {costs['cudnn']}, "
-                f"vidbench {record['code_version']}",
-                config_hash=record["config_hash"],
+                f"vidbench {record.code_version}",
+                config_hash=str(record.config_hash),
             )
         cards.append(card)
     return cards
 
 
-def plots(records: list[dict[str, Any]]) -> list[str]:
+def plots(records: list[RunRecord]) -> list[str]:
     """PNG plots (base64) of top-1 against multiply-adds and against inference clips/s."""
     import matplotlib
 
@@ -195,7 +187,7 @@ def plots(records: list[dict[str, Any]]) -> list[str]:
             config = entry["config"]
             axes.scatter(entry[field], entry["top1"])
             axes.annotate(
-                f"{config['arch']} {config['modality']} {config['dataset']}",
+                f"{config.arch} {config.modality} {config.dataset}",
                 (entry[field], entry["top1"]),
                 fontsize=7,
             )
@@ -211,7 +203,7 @@ def plots(records: list[dict[str, Any]]) -> list[str]:
     return images
 
 
-def html_page(records: list[dict[str, Any]], title: str) -> str:
+def html_page(records: list[RunRecord], title: str) -> str:
     escape = html.escape
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>",
@@ -242,7 +234,7 @@ def html_page(records: list[dict[str, Any]], title: str) -> str:
     return "\n".join(parts)
 
 
-def write_leaderboard(records: list[dict[str, Any]], out: Path, title: str) -> dict[str, Path]:
+def write_leaderboard(records: list[RunRecord], out: Path, title: str) -> dict[str, Path]:
     """`leaderboard.md` (with result cards) and a self-contained `leaderboard.html` in `out`."""
     out.mkdir(parents=True, exist_ok=True)
     text = markdown(records) + "\n### Result cards\n"

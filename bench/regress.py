@@ -19,8 +19,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from vidbench.bench.config import cell_id
+from vidbench.bench.config import CellKey
 from vidbench.bench.leaderboard import summarise
+from vidbench.bench.results import RunRecord
 from vidbench.datasets.files import atomic_write_text
 
 # Architectures that see motion: 3D convolutions, a recurrence, or a flow stream.
@@ -33,18 +34,17 @@ MARGIN = 20.0  # top-1 points above frame_avg that count as "clearly"
 CHANCE_SLACK = 15.0  # top-1 points above chance that frame_avg may reach
 
 
-def baseline_key(config: dict[str, Any]) -> str:
-    return cell_id({**config, "seed": "*"})
+def baseline_key(config: CellKey) -> str:
+    """A cell's id with `*` for its seed: the baseline's cells are over seeds."""
+    return config.with_(seed="*").id
 
 
-def top1_by_cell(records: list[dict[str, Any]]) -> dict[str, list[float]]:
+def top1_by_cell(records: list[RunRecord]) -> dict[str, list[float]]:
     """Video top-1 (%) of every finished record, per cell without its seed."""
     cells: dict[str, list[float]] = {}
     for record in records:
-        if record["status"] == "ok":
-            cells.setdefault(baseline_key(record["config"]), []).append(
-                100 * record["metrics"]["video"]["top1"]
-            )
+        if record.status == "ok":
+            cells.setdefault(baseline_key(record.config), []).append(record.top1)
     return cells
 
 
@@ -80,7 +80,7 @@ def environment_changes(baseline: dict[str, Any]) -> list[str]:
     ]
 
 
-def make_baseline(records: list[dict[str, Any]]) -> dict[str, Any]:
+def make_baseline(records: list[RunRecord]) -> dict[str, Any]:
     cells = top1_by_cell(records)
     if not cells:
         raise ValueError("no finished cells to make a baseline from")
@@ -91,7 +91,7 @@ def make_baseline(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def write_baseline(records: list[dict[str, Any]], path: Path) -> Path:
+def write_baseline(records: list[RunRecord], path: Path) -> Path:
     atomic_write_text(path, json.dumps(make_baseline(records), indent=2) + "\n")
     return path
 
@@ -125,7 +125,7 @@ def check_tolerance(min_points: float) -> float:
 
 
 def compare(
-    records: list[dict[str, Any]], baseline: dict[str, Any], min_points: float = 2.0
+    records: list[RunRecord], baseline: dict[str, Any], min_points: float = 2.0
 ) -> list[dict[str, Any]]:
     """One row per baseline cell: baseline mean, tolerance, ours, and whether it regressed
     (a baseline cell without a finished result in `records` regressed too)."""
@@ -151,15 +151,15 @@ def compare(
     return rows
 
 
-def motion_check(records: list[dict[str, Any]]) -> tuple[bool, str]:
+def motion_check(records: list[RunRecord]) -> tuple[bool, str]:
     """The paper's claim on synthetic motion: models that see motion beat frame_avg, which
     sits near chance. Returns (passed, a report naming every number)."""
     summary = [e for e in summarise(records).values() if e["top1"] is not None]
-    chance = {e["config"]["dataset"]: 100 / e["num_classes"] for e in summary}
+    chance = {e["config"].dataset: 100 / e["num_classes"] for e in summary}
     lines, passed = [], True
     for dataset, level in sorted(chance.items()):
-        here = [e for e in summary if e["config"]["dataset"] == dataset]
-        frame_avg = [e["top1"] for e in here if e["config"]["arch"] == "frame_avg"]
+        here = [e for e in summary if e["config"].dataset == dataset]
+        frame_avg = [e["top1"] for e in here if e["config"].arch == "frame_avg"]
         if not frame_avg:
             return False, f"{dataset}: no finished frame_avg cell to compare with"
         floor = frame_avg[0]
@@ -171,13 +171,13 @@ def motion_check(records: list[dict[str, Any]]) -> tuple[bool, str]:
         )
         for entry in sorted(here, key=lambda e: -e["top1"]):
             config = entry["config"]
-            sees_motion = config["arch"] in MOTION_ARCHS or "flow" in config["modality"]
-            if config["arch"] == "frame_avg":
+            sees_motion = config.arch in MOTION_ARCHS or "flow" in config.modality
+            if config.arch == "frame_avg":
                 continue
             margin = entry["top1"] - floor
             if not sees_motion:
                 verdict = "single frames: sees no motion"
-            elif config["arch"] in POOLED_ARCHS:
+            elif config.arch in POOLED_ARCHS:
                 verdict = (
                     "pooled frame features: blind to low-level motion (the paper's point), "
                     "not held to the check"
@@ -186,7 +186,26 @@ def motion_check(records: list[dict[str, Any]]) -> tuple[bool, str]:
                 verdict = "beats it clearly" if margin >= MARGIN else "DOES NOT beat it clearly"
                 passed &= margin >= MARGIN
             lines.append(
-                f"  {config['arch']:<17}{config['modality']:<9}{entry['top1']:5.1f}%  "
+                f"  {config.arch:<17}{config.modality:<9}{entry['top1']:5.1f}%  "
                 f"{margin:+5.1f} points: {verdict}"
             )
     return passed, "\n".join(lines)
+
+
+def format_comparison(rows: list[dict[str, Any]]) -> str:
+    """`compare`'s rows as the table `vidbench regress` prints, with its verdict line."""
+    width = max([len("cell"), *(len(row["cell"]) for row in rows)]) + 2
+    lines = [f"{'cell':<{width}}{'baseline':>10}{'tolerance':>11}{'ours':>8}"]
+    for row in rows:
+        ours = "missing" if row["ours"] is None else f"{row['ours']:.1f}"
+        flag = "  REGRESSED" if row["regressed"] else ""
+        lines.append(
+            f"{row['cell']:<{width}}{row['baseline']:>10.1f}{row['tolerance']:>11.1f}"
+            f"{ours:>8}{flag}"
+        )
+    regressed = [row["cell"] for row in rows if row["regressed"]]
+    if regressed:
+        lines.append(f"{len(regressed)} of {len(rows)} cells regressed: {', '.join(regressed)}")
+    else:
+        lines.append(f"no regression in {len(rows)} cells")
+    return "\n".join(lines)

@@ -1,4 +1,7 @@
-"""`runs.jsonl`: one JSON record per cell, appended safely.
+"""`runs.jsonl`: one typed JSON record per cell (`RunRecord`), appended safely.
+
+Every reader (the leaderboard, regress, the command line) takes `RunRecord`s; a finished
+record (`status: ok`) always has its config, metrics, costs and data accounting.
 
 Appends take a lock and rewrite the file atomically (`vidbench.datasets.files.append_line`), so
 concurrent writers lose no record and a sweep killed at any moment leaves every record
@@ -14,19 +17,92 @@ import logging
 import subprocess
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from vidbench.bench.config import Cell
 from vidbench.datasets.files import append_line
 
 log = logging.getLogger(__name__)
 RUNS_FILE = "runs.jsonl"
 
 
-def read_records(path: str | Path) -> list[dict[str, Any]]:
+class Metrics(BaseModel):
+    """Test metrics in [0, 1]: per clip (view) and per video (views' softmax averaged):
+    top1, top5, mean_class; `video` also has `videos`, how many were evaluated."""
+
+    clip: dict[str, float] = {}
+    video: dict[str, float] = {}
+
+
+class DataAccounting(BaseModel):
+    """What the cell's data was: per split {expected, found, missing, unreadable,
+    substituted}, how many videos were evaluated, the classes, the decoder, the copy."""
+
+    model_config = ConfigDict(extra="allow")
+
+    train: dict[str, Any] | None = None
+    test: dict[str, Any] | None = None
+    test_split: str | None = None
+    evaluated_videos: int = 0
+    num_classes: int
+    official_classes: str | None = None  # "ucf101"... when the class list is the official one
+    decoder: str | None = None
+    copy_files: int = 0
+    copy_bytes: int = 0
+
+
+class RunRecord(BaseModel):
+    """One line of `runs.jsonl`: a cell's result, or why it failed."""
+
+    model_config = ConfigDict(extra="allow")  # fields of a later version are kept, not lost
+
+    cell: str
+    status: Literal["ok", "failed"]
+    sweep: str | None = None
+    code_version: str | None = None
+    config: Cell | None = None  # None only when a cell failed before it was resolved
+    config_hash: str | None = None
+    started: str | None = None
+    finished: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+    wandb: dict[str, Any] | None = None
+    world_size: int | None = None
+    metrics: Metrics | None = None
+    costs: dict[str, Any] | None = None
+    timings: dict[str, float] | None = None
+    resume: dict[str, Any] | None = None
+    checkpoint: str | None = None
+    data: DataAccounting | None = None
+
+    @model_validator(mode="after")
+    def finished_records_are_complete(self) -> RunRecord:
+        if self.status == "ok":
+            lacking = [
+                name for name in ("config", "metrics", "costs", "data")
+                if getattr(self, name) is None
+            ]  # fmt: skip
+            if lacking:
+                raise ValueError(f"a finished record without {lacking}")
+        return self
+
+    @property
+    def top1(self) -> float | None:
+        """Video-level top-1 in %, None unless finished."""
+        return 100 * self.metrics.video["top1"] if self.status == "ok" else None
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+
+def read_records(path: str | Path) -> list[RunRecord]:
     """Every record of a runs file (or of `DIR/runs.jsonl`); [] when there is none yet.
 
-    Lines that are not JSON objects with a `cell` and a `status` are skipped, each with a warning
-    naming the file and line; `skipped_lines(path)` counts them.
+    Lines that are not records (not JSON, or not a valid `RunRecord`) are skipped, each
+    with a warning naming the file, the line and what is wrong; `skipped_lines(path)`
+    lists them.
     """
     return _parse(_runs_path(path))[0]
 
@@ -41,7 +117,7 @@ def _runs_path(path: str | Path) -> Path:
     return path / RUNS_FILE if path.is_dir() else path
 
 
-def _parse(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def _parse(path: Path) -> tuple[list[RunRecord], list[str]]:
     if not path.is_file():
         return [], []
     records, skipped = [], []
@@ -56,10 +132,13 @@ def _parse(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
                 record, problem = None, f"not JSON ({error.msg}, column {error.colno})"
             if problem is None and not isinstance(record, dict):
                 problem = f"a JSON {type(record).__name__}, not a record"
-            elif problem is None and not all(
-                isinstance(record.get(key), str) for key in ("cell", "status")
-            ):
-                problem = "a record without a cell id and status"
+            elif problem is None:
+                try:
+                    record = RunRecord.model_validate(record)
+                except ValidationError as error:
+                    first = error.errors()[0]
+                    where = ".".join(str(p) for p in first["loc"]) or "record"
+                    problem = f"not a run record ({where}: {first['msg']})"
             if problem:
                 skipped.append(f"{path}:{number}: {problem}")
                 log.warning("skipped line %d of %s: %s", number, path, problem)
@@ -68,34 +147,34 @@ def _parse(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     return records, skipped
 
 
-def latest_by_cell(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def latest_by_cell(records: list[RunRecord]) -> dict[str, RunRecord]:
     """The last record of each cell id."""
-    return {record["cell"]: record for record in records}
+    return {record.cell: record for record in records}
 
 
-def unique_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def unique_records(records: list[RunRecord]) -> list[RunRecord]:
     """One record per cell from records gathered from several folders: the same cell with
     the same config (a folder named twice, a copied runs file) counts once; the same cell
     with different configs keeps the one that finished last, with a warning."""
-    kept: dict[str, dict[str, Any]] = {}
+    kept: dict[str, RunRecord] = {}
     for record in records:
-        other = kept.get(record["cell"])
+        other = kept.get(record.cell)
         if other is None:
-            kept[record["cell"]] = record
+            kept[record.cell] = record
             continue
-        if other.get("config_hash") != record.get("config_hash"):
+        if other.config_hash != record.config_hash:
             log.warning(
                 "cell %s appears with two configs (%s, %s); the later result is shown",
-                record["cell"], other.get("config_hash"), record.get("config_hash"),
+                record.cell, other.config_hash, record.config_hash,
             )  # fmt: skip
-        if str(record.get("finished", "")) >= str(other.get("finished", "")):
-            kept[record["cell"]] = record
+        if (record.finished or "") >= (other.finished or ""):
+            kept[record.cell] = record
     return list(kept.values())
 
 
-def append_record(path: str | Path, record: dict[str, Any]) -> None:
+def append_record(path: str | Path, record: RunRecord) -> None:
     """Add `record` as one line; safe with other processes appending at the same time."""
-    append_line(path, json.dumps(record, sort_keys=True, default=str))
+    append_line(path, record.to_json())
 
 
 def code_version() -> str:

@@ -22,7 +22,7 @@ import shutil
 import time
 import traceback
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -35,23 +35,25 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from vidbench.bench import tracking
 from vidbench.bench.config import (
+    Cell,
+    DataSource,
     SweepConfig,
-    cell_id,
-    cell_model_options,
     cell_spec,
     config_hash,
     expand_cells,
+    resolve_cell,
 )
+from vidbench.bench.leaderboard import summarise, tables, write_leaderboard
 from vidbench.bench.paper import official_dataset
 from vidbench.bench.results import (
     RUNS_FILE,
+    RunRecord,
     append_record,
     code_version,
     latest_by_cell,
     read_records,
 )
 from vidbench.bench.throughput import measure
-from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.datasets.datamodule import VideoDataModule
 from vidbench.datasets.files import (
     FolderLock,
@@ -70,31 +72,18 @@ log = logging.getLogger(__name__)
 FINAL_CHECKPOINT = "final.ckpt"
 
 
-@dataclass
-class DataPaths:
-    """Where a dataset of the sweep lives, resolved (synthetic data made on first use)."""
-
-    format: str
-    videos: str
-    annotations: str
-    flow: str | None
-    copy_files: int
-    copy_bytes: int
-    synthetic: bool = False
-
-
 def prepare_data(
     name: str, sweep: SweepConfig, flow_config: FlowConfig | None, progress: bool
-) -> DataPaths:
-    """The dataset's folders; synthetic data is made (and its flow extracted with
-    `flow_config`, when a cell reads flow) on first use and cached."""
+) -> DataSource:
+    """The dataset's folders (`fold` left to each cell); synthetic data is made (and its
+    flow extracted with `flow_config`, when a cell reads flow) on first use and cached."""
     dataset = sweep.datasets[name]
     flow = dataset.flow
     if dataset.synthetic is not None:
         from vidbench.datasets.flow_extract import extract_all, list_videos
-        from vidbench.datasets.synthetic import SynthConfig, make_synthetic_dataset
+        from vidbench.datasets.synthetic import make_synthetic_dataset
 
-        synth = SynthConfig(**dataset.synthetic.model_dump())
+        synth = dataset.synthetic
         root = default_cache_dir() / "synthetic" / config_hash(asdict(synth))
         make_synthetic_dataset(root, synth, progress=progress)
         videos, annotations = root / "videos", root / "annotations"
@@ -115,43 +104,28 @@ def prepare_data(
                 f"`vidbench flow extract --videos {videos} --out {flow}`"
             )
     sizes = [p.stat().st_size for p in walk_files(videos)]
-    return DataPaths(
-        dataset.format, str(videos), str(annotations), flow, len(sizes), sum(sizes),
+    return DataSource(
+        format=dataset.format, videos=str(videos), annotations=str(annotations), flow=flow,
+        fold=None, copy_files=len(sizes), copy_bytes=sum(sizes),
         synthetic=dataset.synthetic is not None,
     )  # fmt: skip
 
 
-def resolve_cell(sweep: SweepConfig, cell: dict[str, Any], data: DataPaths) -> dict[str, Any]:
-    """Everything that decides a cell's result, as plain JSON (hashed into config_hash)."""
-    arch, modality = cell["arch"], cell["modality"]
+def trained_on(cell: Cell) -> dict[str, Any]:
+    """What a checkpoint records of its training data (checked by `check_split`)."""
     return {
-        "sweep": sweep.name,
-        **{k: v for k, v in cell.items() if k != "fuses"},
-        "fuses": cell["fuses"],
-        "data": {**asdict(data), "fold": cell["fold"]},
-        "model_options": cell_model_options(sweep, arch, modality),
-        "input": cell_spec(sweep, arch, modality).to_dict(),
-        "flip": sweep.flip,
-        "train": sweep.train.model_dump(),
-        "eval": {"throughput_batches": sweep.eval.throughput_batches},
+        "format": cell.data.format,
+        "annotations": str(Path(cell.data.annotations).resolve()),
+        "fold": cell.fold,
     }
 
 
-def trained_on(resolved: dict[str, Any]) -> dict[str, Any]:
-    data = resolved["data"]
-    return {
-        "format": data["format"],
-        "annotations": str(Path(data["annotations"]).resolve()),
-        "fold": data["fold"],
-    }
-
-
-def check_split(init_checkpoint: str, resolved: dict[str, Any]) -> None:
+def check_split(init_checkpoint: str, cell: Cell) -> None:
     """Refuse to test a model on another split of the dataset it was trained on."""
     checkpoint = torch_load(init_checkpoint)
     hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
     source = (hparams or {}).get("trained_on")
-    here = trained_on(resolved)
+    here = trained_on(cell)
     same_dataset = source and all(source[k] == here[k] for k in ("format", "annotations"))
     if same_dataset and source["fold"] != here["fold"]:
         raise ValueError(
@@ -160,21 +134,20 @@ def check_split(init_checkpoint: str, resolved: dict[str, Any]) -> None:
         )
 
 
-def data_module(resolved: dict[str, Any]) -> VideoDataModule:
-    data, train = resolved["data"], resolved["train"]
-    spec = ClipSpec.from_dict(resolved["input"], f"{resolved['cell']}: input")
+def data_module(cell: Cell) -> VideoDataModule:
+    data, train = cell.data, cell.train
     return VideoDataModule(
-        data["format"],
-        data["videos"],
-        data["annotations"],
-        spec,
-        fold=data["fold"],
-        batch_size=train["batch_size"],
-        num_workers=train["num_workers"],
-        decoder=train["decoder"],
-        max_bad_fraction=train["max_bad_fraction"],
-        flow_root=data["flow"] if "flow" in spec.modalities else None,
-        flip=resolved["flip"],
+        data.format,
+        data.videos,
+        data.annotations,
+        cell.input,
+        fold=cell.fold,
+        batch_size=train.batch_size,
+        num_workers=train.num_workers,
+        decoder=train.decoder,
+        max_bad_fraction=train.max_bad_fraction,
+        flow_root=data.flow if "flow" in cell.input.modalities else None,
+        flip=cell.flip,
     )
 
 
@@ -194,14 +167,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller")
 
 
-def make_trainer(resolved: dict[str, Any], cell_dir: Path, loggers: list, progress: bool):
-    train = resolved["train"]
-    accelerator = train["accelerator"]
+def make_trainer(cell: Cell, cell_dir: Path, loggers: list, progress: bool) -> pl.Trainer:
+    train = cell.train
+    accelerator = train.accelerator
     on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    precision = train["precision"]
+    precision = train.precision
     if precision == "auto":
         precision = "bf16-mixed" if on_gpu else "32-true"
-    steps = train["max_steps"]
+    steps = train.max_steps
     checkpoints = ModelCheckpoint(
         dirpath=cell_dir / "checkpoints",
         save_last=True,
@@ -210,58 +183,60 @@ def make_trainer(resolved: dict[str, Any], cell_dir: Path, loggers: list, progre
     )
     return pl.Trainer(
         accelerator=accelerator,
-        devices=train["devices"],
-        num_nodes=train["num_nodes"],
-        strategy=train["strategy"],
+        devices=train.devices,
+        num_nodes=train.num_nodes,
+        strategy=train.strategy,
         precision=precision,
         max_steps=steps,
-        max_epochs=train["max_epochs"],
+        max_epochs=train.max_epochs,
         logger=loggers,
         callbacks=[checkpoints],
         plugins=[AtomicCheckpointIO()],
         enable_progress_bar=progress,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        limit_val_batches=1.0 if train["val_every_epochs"] > 0 else 0,
-        check_val_every_n_epoch=max(1, train["val_every_epochs"]),
+        limit_val_batches=1.0 if train.val_every_epochs > 0 else 0,
+        check_val_every_n_epoch=max(1, train.val_every_epochs),
         log_every_n_steps=max(1, min(50, steps // 20)),
         default_root_dir=cell_dir,
         use_distributed_sampler=False,  # the data module shards; evaluation without repeats
     )
 
 
-def build_module(resolved: dict[str, Any], dm: VideoDataModule, out: Path) -> VideoClassifier:
-    if resolved["fuses"]:
+def build_module(cell: Cell, dm: VideoDataModule, out: Path) -> VideoClassifier:
+    if cell.fuses:
         streams = {}
-        for stream in resolved["fuses"]:
-            sibling = cell_id({**resolved, "modality": stream})
+        for stream in cell.fuses:
+            sibling = cell.with_(modality=stream, fuses=None).id
             path = out / "cells" / sibling / FINAL_CHECKPOINT
             if not path.is_file():
                 raise FileNotFoundError(
-                    f"{resolved['cell']} fuses {sibling}, which has no checkpoint at {path}"
+                    f"{cell.id} fuses {sibling}, which has no checkpoint at {path}"
                 )
             streams[stream] = load_classifier(path)
         return fuse_i3d_streams(streams["rgb"], streams["flow"])
-    train = resolved["train"]
-    init = train["init_checkpoint"] if resolved["protocol"] != "scratch" else None
+    train = cell.train
+    init = train.init_checkpoint if cell.protocol != "scratch" else None
     if init:  # `{modality}`, `{arch}`... in the path name the cell's own source
-        init = init.format(**{k: resolved[k] for k in ("arch", "modality", "dataset", "fold")})
-        check_split(init, resolved)
+        init = init.format(
+            arch=cell.arch, modality=cell.modality, dataset=cell.dataset, fold=cell.fold
+        )
+        check_split(init, cell)
     return VideoClassifier(
-        resolved["arch"],
+        cell.arch,
         dm.num_classes,
         dm.class_names,
-        model_options=resolved["model_options"],
-        protocol=resolved["protocol"],
-        optimizer=train["optimizer"],
-        lr=train["lr"],
-        momentum=train["momentum"],
-        weight_decay=train["weight_decay"],
-        scheduler=train["scheduler"],
-        lr_step=train["lr_step"],
+        model_options=cell.model_options,
+        protocol=cell.protocol,
+        optimizer=train.optimizer,
+        lr=train.lr,
+        momentum=train.momentum,
+        weight_decay=train.weight_decay,
+        scheduler=train.scheduler,
+        lr_step=train.lr_step,
         init_checkpoint=init,
-        trained_on=trained_on(resolved),
-        preprocessing=resolved["input"],
+        trained_on=trained_on(cell),
+        preprocessing=cell.input.to_dict(),
     )
 
 
@@ -366,28 +341,26 @@ def join_curve(curve_dir: Path) -> None:
         part.unlink()
 
 
-def run_cell(
-    resolved: dict[str, Any], out: Path, wandb_logger: Any | None, progress: bool
-) -> dict[str, Any]:
+def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) -> dict[str, Any]:
     """Train (or resume), test and cost one cell; returns the results part of its record
     (empty on DDP ranks other than 0)."""
-    cell_dir = out / "cells" / resolved["cell"]
-    resume = resume_point(cell_dir, config_hash(resolved))
+    cell_dir = out / "cells" / cell.id
+    resume = resume_point(cell_dir, cell.hash())
     if resume.get("note"):
-        log.warning("%s: %s", resolved["cell"], resume["note"])
+        log.warning("%s: %s", cell.id, resume["note"])
     elif resume["from_checkpoint"]:
-        log.warning("%s: resuming from %s", resolved["cell"], resume["from_checkpoint"])
+        log.warning("%s: resuming from %s", cell.id, resume["from_checkpoint"])
 
-    pl.seed_everything(resolved["seed"], workers=True, verbose=False)
-    dm = data_module(resolved)
-    module = build_module(resolved, dm, out)
+    pl.seed_everything(cell.seed, workers=True, verbose=False)
+    dm = data_module(cell)
+    module = build_module(cell, dm, out)
     loggers = [CSVLogger(cell_dir, name="", version=CURVE_DIR)] + (
         [wandb_logger] if wandb_logger else []
     )
-    trainer = make_trainer(resolved, cell_dir, loggers, progress)
+    trainer = make_trainer(cell, cell_dir, loggers, progress)
     timings = {}
     started = time.perf_counter()
-    if not resolved["fuses"] and resolved["train"]["max_steps"] != 0:
+    if not cell.fuses and cell.train.max_steps != 0:
         trainer.fit(module, datamodule=dm, ckpt_path=resume["from_checkpoint"])
     timings["train_s"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -399,9 +372,7 @@ def run_cell(
         logger.save()
     join_curve(cell_dir / CURVE_DIR)
     started = time.perf_counter()
-    costs = measure_costs(
-        module, dm, trainer, resolved["eval"]["throughput_batches"], not resolved["fuses"]
-    )
+    costs = measure_costs(module, dm, trainer, cell.throughput_batches, not cell.fuses)
     timings["cost_s"] = time.perf_counter() - started
     checkpoint = save_checkpoint(module, cell_dir / FINAL_CHECKPOINT)
     shutil.rmtree(cell_dir / "checkpoints", ignore_errors=True)
@@ -416,24 +387,24 @@ def run_cell(
         resume=resume,
         checkpoint=str(checkpoint),
         data={
-            "train": accounting.get(dm.split_for("train")) if not resolved["fuses"] else None,
+            "train": accounting.get(dm.split_for("train")) if not cell.fuses else None,
             "test": accounting.get(dm.split_for("test")),
             "test_split": dm.split_for("test"),
             "evaluated_videos": int(metrics["video"].get("videos", 0)),
             "num_classes": dm.num_classes,
             "official_classes": official_dataset(dm.class_names),
-            "decoder": resolved["train"]["decoder"],
-            "copy_files": resolved["data"]["copy_files"],
-            "copy_bytes": resolved["data"]["copy_bytes"],
+            "decoder": cell.train.decoder,
+            "copy_files": cell.data.copy_files,
+            "copy_bytes": cell.data.copy_bytes,
         },
     )
 
 
-def run_sweep(sweep: SweepConfig, out: Path, *, progress: bool = True) -> list[dict[str, Any]]:
+def run_sweep(sweep: SweepConfig, out: Path, *, progress: bool = True) -> list[RunRecord]:
     """Run every cell not already finished with the same config; returns all latest records.
 
-    The output folder is locked for the run (`vidbench.datasets.files.FolderLock`): a second run
-    on it stops at once with FolderBusy naming the holder. DDP ranks other than 0 work
+    The output folder is locked for the run (`vidbench.datasets.files.FolderLock`): a second
+    run on it stops at once with FolderBusy naming the holder. DDP ranks other than 0 work
     under rank 0's lock.
     """
     out = Path(out)
@@ -443,35 +414,33 @@ def run_sweep(sweep: SweepConfig, out: Path, *, progress: bool = True) -> list[d
         return _run_sweep(sweep, out, progress)
 
 
-def _run_sweep(sweep: SweepConfig, out: Path, progress: bool) -> list[dict[str, Any]]:
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _run_sweep(sweep: SweepConfig, out: Path, progress: bool) -> list[RunRecord]:
     runs = out / RUNS_FILE
     cells = expand_cells(sweep)
     version = code_version()
-    finished = {
-        cid: r for cid, r in latest_by_cell(read_records(runs)).items() if r["status"] == "ok"
-    }
+    finished = {cid: r for cid, r in latest_by_cell(read_records(runs)).items() if r.status == "ok"}
     flow_configs = {  # flow settings are the sweep's (not per_arch): one per dataset
-        c["dataset"]: cell_spec(sweep, c["arch"], c["modality"]).flow_config
-        for c in cells
-        if "flow" in c["modality"]
+        key.dataset: cell_spec(sweep, key.arch, key.modality).flow_config
+        for key in cells
+        if "flow" in key.modality
     }
-    data: dict[str, DataPaths] = {}
+    data: dict[str, DataSource] = {}
     skipped = 0
-    for index, cell in enumerate(cells, 1):
-        cid = cell_id(cell)
-        header = f"[{index}/{len(cells)}] {cid}"
-        record: dict[str, Any] = {"sweep": sweep.name, "cell": cid, "code_version": version}
-        logger = None
-        started = datetime.datetime.now(datetime.timezone.utc)
+    for index, key in enumerate(cells, 1):
+        header = f"[{index}/{len(cells)}] {key.id}"
+        cell, logger, wandb_info, started = None, None, None, _now()
         try:
-            if cell["dataset"] not in data:
-                data[cell["dataset"]] = prepare_data(
-                    cell["dataset"], sweep, flow_configs.get(cell["dataset"]), progress
+            if key.dataset not in data:
+                data[key.dataset] = prepare_data(
+                    key.dataset, sweep, flow_configs.get(key.dataset), progress
                 )
-            resolved = {"cell": cid, **resolve_cell(sweep, cell, data[cell["dataset"]])}
-            record.update(config=resolved, config_hash=config_hash(resolved))
-            done = finished.get(cid)
-            if done and done.get("config_hash") == record["config_hash"]:
+            cell = resolve_cell(sweep, key, data[key.dataset])
+            done = finished.get(key.id)
+            if done and done.config_hash == cell.hash():
                 skipped += 1
                 log.warning("%s: finished earlier, skipped", header)
                 continue
@@ -481,36 +450,51 @@ def _run_sweep(sweep: SweepConfig, out: Path, progress: bool) -> list[dict[str, 
             logger, note = tracking.open_logger(
                 sweep.wandb,
                 out / "wandb",
-                name=cid,
+                name=key.id,
                 group=sweep.name,
-                tags=[cell["arch"], cell["dataset"], cell["modality"], cell["protocol"]],
-                run_config=resolved,
+                tags=[key.arch, key.dataset, key.modality, key.protocol],
+                run_config=cell.model_dump(mode="json"),
             )
-            record["wandb"] = {"mode": tracking.wandb_mode(sweep.wandb), "note": note}
-            record.update(run_cell(resolved, out, logger, progress))
+            wandb_info = {"mode": tracking.wandb_mode(sweep.wandb), "note": note}
+            results = run_cell(cell, out, logger, progress)
         except Exception as error:  # the sweep goes on; the record says what went wrong
             log.error("%s failed: %s: %s", header, type(error).__name__, error)
-            record.update(
-                status="failed",
-                error=f"{type(error).__name__}: {error}",
-                traceback=traceback.format_exc(limit=-8),
-            )
-        if "status" not in record:  # a DDP rank other than 0: rank 0 records
+            results = {
+                "status": "failed",
+                "error": f"{type(error).__name__}: {error}",
+                "traceback": traceback.format_exc(limit=-8),
+            }
+        if not results:  # a DDP rank other than 0: rank 0 records
             tracking.finish(logger, {}, sweep.wandb.timeout_s)
             continue
-        record.update(
-            started=started.isoformat(timespec="seconds"),
-            finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        )
+        record = RunRecord(
+            cell=key.id, sweep=sweep.name, code_version=version, config=cell,
+            config_hash=cell.hash() if cell else None, wandb=wandb_info, started=started,
+            finished=_now(), **results,
+        )  # fmt: skip
         append_record(runs, record)  # the results file first, then W&B
-        summary = {
-            f"{level}/{k}": v
-            for level, m in record.get("metrics", {}).items()
-            for k, v in m.items()
-        }
-        summary.update({f"cost/{k}": v for k, v in record.get("costs", {}).items()})
-        summary["status"] = record["status"]
-        tracking.finish(logger, summary, sweep.wandb.timeout_s)
+        tracking.finish(logger, wandb_summary(record), sweep.wandb.timeout_s)
     if skipped:
         log.warning("%d of %d cells were finished earlier and skipped", skipped, len(cells))
-    return list(latest_by_cell(read_records(runs)).values())
+    records = list(latest_by_cell(read_records(runs)).values())
+    if rank_zero_only.rank == 0:  # DDP: rank 0 records and publishes
+        publish(sweep, out, records)
+    return records
+
+
+def publish(sweep: SweepConfig, out: Path, records: list[RunRecord]) -> dict[str, Path]:
+    """The sweep's leaderboard: `leaderboard.md` and `.html` in `out`, and its tables in
+    W&B (as the sweep's W&B settings say). Returns the files' paths."""
+    paths = write_leaderboard(records, out, f"vidbench sweep {sweep.name}")
+    tracking.log_tables(sweep.wandb, out / "wandb", sweep.name, tables(summarise(records)))
+    return paths
+
+
+def wandb_summary(record: RunRecord) -> dict[str, Any]:
+    """A record's metrics and costs as a W&B run summary (`video/top1`, `cost/params`...)."""
+    summary: dict[str, Any] = {"status": record.status}
+    if record.metrics is not None:
+        for level, values in (("clip", record.metrics.clip), ("video", record.metrics.video)):
+            summary.update({f"{level}/{k}": v for k, v in values.items()})
+    summary.update({f"cost/{k}": v for k, v in (record.costs or {}).items()})
+    return summary

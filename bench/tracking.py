@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vidbench.bench.config import WandbConfig
-from vidbench.datasets.decoders import run_bounded
+from vidbench.datasets.files import run_bounded
 
 log = logging.getLogger(__name__)
 

@@ -194,3 +194,38 @@ def check_dataset(
         "stats": stats,
         "manifest": str(manifest.path),
     }
+
+
+def format_report(report: dict[str, Any], shown: int = 20) -> str:
+    """`check_dataset`'s report as the table `vidbench data check` prints: counts per
+    split, frame and size statistics, the first `shown` problems, and the cache used."""
+    lines = [
+        f"{report['dataset']} (fold {report['split']}): {report['num_classes']} classes",
+        f"{'split':<8}{'expected':>10}{'found':>10}{'missing':>10}{'unreadable':>12}",
+    ]
+    for split, counts in report["splits"].items():
+        lines.append(
+            f"{split:<8}{counts['expected']:>10}{counts['found']:>10}"
+            f"{counts['missing']:>10}{counts['unreadable']:>12}"
+        )
+    stats = report["stats"]
+    if stats:
+        frames = stats["frames"]
+        lines.append(
+            f"frames per video: min {frames['min']}, median {frames['median']}, "
+            f"max {frames['max']}; "
+            f"fps: {', '.join(f'{fps:g} ({n})' for fps, n in stats['fps'])}; "
+            f"sizes: {', '.join(f'{size} ({n})' for size, n in stats['sizes'])}"
+        )
+    problems = report["problems"]
+    for path, reason in list(problems.items())[:shown]:
+        lines.append(
+            f"  {reason}: {path}" if reason == "missing" else f"  unreadable: {path}: {reason}"
+        )
+    if len(problems) > shown:
+        lines.append(f"  ... and {len(problems) - shown} more")
+    lines.append(
+        f"opened {report['probed']} videos, {report['cached']} unchanged ones from the "
+        f"manifest cache {report['manifest']}"
+    )
+    return "\n".join(lines)

@@ -11,16 +11,18 @@ from __future__ import annotations
 import logging
 import math
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 import numpy as np
 
+from vidbench.datasets.files import run_bounded
+
 log = logging.getLogger(__name__)
 BACKENDS = ("decord", "pyav")
 TIMED_OUT = "decode timed out"  # how a DecodeError from `call_with_timeout` starts
+
 T = TypeVar("T")
 
 
@@ -162,33 +164,6 @@ def read_frames(video: Video, indices: np.ndarray) -> np.ndarray:
     if frames.ndim != 4 or frames.shape[0] != len(indices) or frames.shape[-1] != 3:
         raise DecodeError(getattr(video, "path", "?"), f"decoder returned shape {frames.shape}")
     return frames
-
-
-def run_bounded(fn: Callable[[], T], timeout: float | None, name: str = "vidbench-bounded") -> T:
-    """Run `fn` and return its result, or raise TimeoutError after `timeout` seconds.
-
-    The call runs on a daemon thread (decord and PyAV release the GIL while decoding), so
-    a call stuck in native code or on the network is abandoned rather than hanging the run
-    or its exit.
-    """
-    if timeout is None:
-        return fn()
-    outcome: dict[str, object] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = fn()
-        except BaseException as error:
-            outcome["error"] = error
-
-    thread = threading.Thread(target=target, name=name, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise TimeoutError(f"gave up after {timeout:g} s")
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome["value"]  # type: ignore[return-value]
 
 
 def call_with_timeout(fn: Callable[[], T], timeout: float | None, path: str | Path) -> T:

@@ -1,4 +1,5 @@
-"""Files that matter: atomic writes, appends under a lock, folder locks, safe walks.
+"""Ground-level utilities: atomic writes, appends under a lock, folder locks, safe walks,
+bounded calls.
 
 Ground level of the package (imports nothing of vidbench), used by every layer above:
 
@@ -13,6 +14,7 @@ Ground level of the package (imports nothing of vidbench), used by every layer a
 - `refuse_same_file` / `refuse_nested` stop an output from replacing an input.
 - `walk_files` lists a tree following directory links once each (loops end).
 - `default_cache_dir` is where caches live ($VIDBENCH_CACHE, else XDG).
+- `run_bounded` gives up on a call (a decode, a W&B request) after a time limit.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ import os
 import socket
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 
 def default_cache_dir() -> Path:
@@ -254,3 +257,33 @@ def walk_files(
             path = Path(folder, name)
             if path.exists():
                 yield path
+
+
+T = TypeVar("T")
+
+
+def run_bounded(fn: Callable[[], T], timeout: float | None, name: str = "vidbench-bounded") -> T:
+    """Run `fn` and return its result, or raise TimeoutError after `timeout` seconds.
+
+    The call runs on a daemon thread (decord and PyAV release the GIL while decoding), so
+    a call stuck in native code or on the network is abandoned rather than hanging the run
+    or its exit.
+    """
+    if timeout is None:
+        return fn()
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = fn()
+        except BaseException as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"gave up after {timeout:g} s")
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 import yaml
 
+from vidbench.bench.config import Cell, DataSource, TrainConfig
+from vidbench.bench.results import DataAccounting, Metrics, RunRecord
 from vidbench.datasets.clip_spec import FIELDS, ClipSpec
 from vidbench.datasets.datamodule import VideoDataModule
 
@@ -54,3 +56,29 @@ def write_sweep(path: Path, data: dict[str, Path], **changes) -> Path:
     sweep.update(changes)
     path.write_text(yaml.safe_dump(sweep))
     return path
+
+
+def finished_record(cell_id: str, top1: float, official_classes: str | None = None) -> RunRecord:
+    """A finished run record made of the real types: the cell's architecture, modality,
+    dataset and fold, protocol and seed come from `cell_id` (`c3d-rgb-d1-scratch-s0`), its
+    video top-1 is `top1` (%), and the rest is the smallest valid record."""
+    arch, modality, dataset_fold, protocol, seed = cell_id.split("-")
+    dataset, fold = dataset_fold[:-1], int(dataset_fold[-1])
+    data = DataSource(format="ucf101", videos="/v", annotations="/a", flow=None, fold=fold,
+                      copy_files=1, copy_bytes=1)  # fmt: skip
+    cell = Cell(
+        dataset=dataset, fold=fold, arch=arch, modality=modality, protocol=protocol,
+        seed=int(seed[1:]), sweep="test", data=data, model_options={},
+        input=ClipSpec(tuple(modality.split("+"))), flip=True, train=TrainConfig(),
+        throughput_batches=1,
+    )  # fmt: skip
+    return RunRecord(
+        cell=cell_id, status="ok", config=cell, config_hash=cell.hash(),
+        finished="2026-01-01T00:00:00+00:00", code_version="test",
+        metrics=Metrics(video={"top1": top1 / 100, "top5": 1.0}),
+        data=DataAccounting(num_classes=8, official_classes=official_classes,
+                            evaluated_videos=8, test={"expected": 8}, decoder="decord"),
+        costs={"gmacs_per_clip": 1.0, "infer_clips_per_s": 1.0, "params": 1,
+               "input_shape": {"rgb": [3, 8, 32, 32]}, "device": "cpu",
+               "precision": "32-true", "batch_size": 1, "torch": "x", "cudnn": None},
+    )  # fmt: skip

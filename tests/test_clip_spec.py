@@ -92,8 +92,9 @@ def test_every_model_declares_a_clipspec_it_can_eat(arch):
 
 def test_a_cell_takes_the_models_spec_then_input_then_per_arch_then_eval():
     sweep = load_sweep("smoke", ["eval.clips=3"])
-    specs = {(c["arch"], c["modality"]): cell_spec(sweep, c["arch"], c["modality"])
-             for c in expand_cells(sweep)}  # fmt: skip
+    specs = {
+        (c.arch, c.modality): cell_spec(sweep, c.arch, c.modality) for c in expand_cells(sweep)
+    }
     c3d = specs["c3d", "rgb"]
     assert (c3d.clip_len, c3d.crop_size, c3d.short_side, c3d.test_clips) == (8, 48, 56, 3)
     two = specs["two_stream", "rgb+flow"]

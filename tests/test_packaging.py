@@ -37,6 +37,7 @@ def test_wheel_installs_one_top_level_name_with_its_data(wheel: zipfile.ZipFile)
         "vidbench/__init__.py",
         "vidbench/__main__.py",
         "vidbench/bench/cli.py",
+        "vidbench/bench/commands/runs.py",
         "vidbench/models/i3d.py",
         "vidbench/datasets/datamodule.py",
         "vidbench/bench/sweeps/smoke.yaml",

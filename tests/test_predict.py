@@ -41,7 +41,7 @@ def micro_run(synth_with_flow, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("micro")
     sweep = write_sweep(root / "micro.yaml", synth_with_flow, wandb={"enabled": False})
     records = run_sweep(load_sweep(sweep, ["train.max_steps=30"]), root / "out", progress=False)
-    assert all(r["status"] == "ok" for r in records), [r.get("error") for r in records]
+    assert all(r.status == "ok" for r in records), [r.error for r in records]
     return root / "out"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import write_sweep
+from helpers import finished_record, write_sweep
 
 from vidbench.bench.cli import main
 from vidbench.bench.config import SweepError, load_sweep
-from vidbench.bench.results import append_record, read_records
+from vidbench.bench.results import RunRecord, append_record, read_records
 from vidbench.datasets.annotations import VideoRecord
 from vidbench.datasets.check import check_dataset
 from vidbench.datasets.decoders import open_video, read_frames
@@ -60,23 +61,8 @@ def moving_video(path: Path, frames: int = 20, height: int = 48, width: int = 64
     return path
 
 
-def record(cell: str, top1: float, **config) -> dict:
-    """A finished run record with the fields the leaderboard and regress read."""
-    seed = int(cell.rsplit("-s", 1)[1])
-    config = {"arch": "c3d", "modality": "rgb", "dataset": "d", "fold": 1,
-              "protocol": "scratch", "seed": seed, "data": {"format": "ucf101"},
-              "eval": {"clips": 1, "crops": 1, "full_video": False}, **config}  # fmt: skip
-    return {
-        "cell": cell, "status": "ok", "config": config, "config_hash": f"h{cell}",
-        "finished": "2026-01-01T00:00:00+00:00", "code_version": "test",
-        "metrics": {"video": {"top1": top1 / 100, "top5": 1.0}},
-        "data": {"num_classes": 8, "official_classes": None, "evaluated_videos": 8,
-                 "test": {"expected": 8}, "train": None, "copy_files": 1, "copy_bytes": 1,
-                 "decoder": "decord"},
-        "costs": {"gmacs_per_clip": 1.0, "infer_clips_per_s": 1.0, "params": 1,
-                  "input_shape": {"rgb": [3, 8, 32, 32]}, "device": "cpu",
-                  "precision": "32-true", "batch_size": 1, "torch": "x", "cudnn": None},
-    }  # fmt: skip
+def record(cell: str, top1: float) -> RunRecord:
+    return finished_record(cell, top1)
 
 
 # 1. ----------------------------------------------------------------------------------------
@@ -138,9 +124,10 @@ def test_regress_update_and_weights_import_never_replace_their_input(tmp_path, c
 
 APPENDER = """
 import sys
-from vidbench.bench.results import append_record
+from vidbench.bench.results import RunRecord, append_record
 for i in range(int(sys.argv[2])):
-    append_record(sys.argv[1], {"cell": f"{sys.argv[3]}-{i}", "status": "ok", "pad": "x" * 500})
+    record = RunRecord(cell=f"{sys.argv[3]}-{i}", status="failed", error="x" * 500)
+    append_record(sys.argv[1], record)
 """
 
 
@@ -151,7 +138,7 @@ def test_concurrent_appends_lose_no_record(tmp_path):
         for name in ("a", "b")
     ]
     assert [w.wait() for w in writers] == [0, 0]
-    cells = [r["cell"] for r in read_records(runs)]
+    cells = [r.cell for r in read_records(runs)]
     assert len(cells) == 400 and len(set(cells)) == 400
 
 
@@ -165,7 +152,7 @@ def test_a_writer_killed_mid_append_leaves_every_record_readable(tmp_path):
     lines = runs.read_bytes().splitlines()
     records = read_records(runs)
     assert len(records) == len(lines) >= 50  # no torn line: the old file or the new one
-    assert [r["cell"] for r in records] == [f"k-{i}" for i in range(len(records))]
+    assert [r.cell for r in records] == [f"k-{i}" for i in range(len(records))]
 
 
 HOLDER = """
@@ -219,27 +206,24 @@ def test_atomic_writes_keep_the_permissions_of_the_file_they_replace(tmp_path):
 def test_a_torn_last_checkpoint_is_reported_and_the_cell_trains_from_the_start(
     synth_with_flow, tmp_path
 ):
-    from vidbench.bench.config import cell_id, config_hash, expand_cells
-    from vidbench.bench.runner import prepare_data, resolve_cell
+    from vidbench.bench.config import expand_cells, resolve_cell
+    from vidbench.bench.runner import prepare_data
 
     sweep_file = write_sweep(tmp_path / "s.yaml", synth_with_flow, arch=["c3d"])
     sweep = load_sweep(str(sweep_file))
-    (cell,) = expand_cells(sweep)
-    resolved = {
-        "cell": cell_id(cell),
-        **resolve_cell(sweep, cell, prepare_data("synth", sweep, False, False)),
-    }
-    cell_dir = tmp_path / "out" / "cells" / cell_id(cell)
+    (key,) = expand_cells(sweep)
+    cell = resolve_cell(sweep, key, prepare_data("synth", sweep, None, False))
+    cell_dir = tmp_path / "out" / "cells" / key.id
     (cell_dir / "checkpoints").mkdir(parents=True)
-    (cell_dir / "started.json").write_text(json.dumps({"config_hash": config_hash(resolved)}))
+    (cell_dir / "started.json").write_text(json.dumps({"config_hash": cell.hash()}))
     good = tiny_checkpoint(tmp_path / "good.ckpt").read_bytes()
     torn = cell_dir / "checkpoints" / "last.ckpt"
     torn.write_bytes(good[: len(good) // 2])
     assert cli("run", str(sweep_file), "--out", str(tmp_path / "out"), "--wandb", "disabled",
                "--no-progress") == 0  # fmt: skip
     (result,) = read_records(tmp_path / "out")
-    assert result["status"] == "ok" and result["resume"]["from_checkpoint"] is None
-    assert str(torn) in result["resume"]["note"] and "truncated" in result["resume"]["note"]
+    assert result.status == "ok" and result.resume["from_checkpoint"] is None
+    assert str(torn) in result.resume["note"] and "truncated" in result.resume["note"]
 
 
 @pytest.fixture
@@ -265,8 +249,8 @@ def test_a_full_disk_leaves_no_torn_checkpoint_and_the_error_names_the_file(
     assert cli("run", str(sweep), "--out", str(out), "--wandb", "disabled", "--no-progress") == 1
     (result,) = read_records(out)
     last = out / "cells" / "c3d-rgb-synth1-scratch-s0" / "checkpoints" / "last.ckpt"
-    assert result["status"] == "failed"
-    assert str(last) in result["error"] and "No space left on device" in result["error"]
+    assert result.status == "failed"
+    assert str(last) in result.error and "No space left on device" in result.error
     assert not last.exists() and not list(last.parent.glob(".*tmp"))  # no torn file left
 
 
@@ -278,13 +262,15 @@ def test_lines_that_are_not_records_are_skipped_with_a_warning_naming_them(
 ):
     runs = tmp_path / "runs.jsonl"
     good = [record(f"c3d-rgb-d1-scratch-s{seed}", 50) for seed in (0, 1)]
+    incomplete = json.loads(good[0].to_json()) | {"metrics": None}  # "ok" without metrics
     runs.write_text(
-        json.dumps(good[0]) + "\n[1, 2]\n" + json.dumps({"status": "ok"}) + "\n"
-        + json.dumps(good[1]) + "\n" + json.dumps(good[1])[:40]
+        good[0].to_json() + "\n[1, 2]\n" + json.dumps({"status": "ok"}) + "\n"
+        + good[1].to_json() + "\n" + good[1].to_json()[:40] + "\n" + json.dumps(incomplete)
     )  # fmt: skip
-    assert [r["cell"] for r in read_records(runs)] == [g["cell"] for g in good]
+    assert read_records(runs) == good
     warned = " ".join(caplog.messages)
-    assert all(f"line {n} of {runs}" in warned for n in (2, 3, 5))
+    assert all(f"line {n} of {runs}" in warned for n in (2, 3, 5, 6))
+    assert "a finished record without ['metrics']" in warned
     assert cli("leaderboard", str(tmp_path)) == 0
     assert cli("regress", "--update", "--baseline", str(tmp_path / "b.json"), str(tmp_path)) == 0
     assert cli("regress", "--baseline", str(tmp_path / "b.json"), str(tmp_path)) == 0
@@ -340,10 +326,9 @@ def test_the_leaderboard_counts_each_seed_once_and_cites_the_paper_only_for_real
     assert "50.0 ± 14.1 (2 seeds)" in board
     assert "/ paper" not in board  # UCF-101's format is not UCF-101
 
-    real = record("c3d-rgb-ucf1-scratch-s0", 50.0, dataset="ucf", data={"format": "ucf101"})
-    real["data"]["official_classes"] = "ucf101"
-    copy = record("c3d-rgb-syn1-scratch-s0", 50.0, dataset="syn", data={"format": "ucf101"})
-    papers = {e["config"]["dataset"]: e["paper"] for e in summarise([real, copy]).values()}
+    real = finished_record("c3d-rgb-ucf1-scratch-s0", 50.0, official_classes="ucf101")
+    copy = finished_record("c3d-rgb-syn1-scratch-s0", 50.0)
+    papers = {e["config"].dataset: e["paper"] for e in summarise([real, copy]).values()}
     assert papers == {"ucf": 51.6, "syn": None}
 
 
@@ -629,8 +614,24 @@ def test_unreachable_wandb_is_waited_for_once_then_the_sweep_goes_offline(
                         wandb={"mode": "online", "timeout_s": 5})  # fmt: skip
     assert cli("run", str(sweep), "--out", str(tmp_path / "out"), "--no-progress") == 0
     first, second = read_records(tmp_path / "out")
-    assert "did not start" in first["wandb"]["note"] and "offline instead" in first["wandb"]["note"]
-    assert second["wandb"] == {"mode": "offline", "note": None}
+    assert "did not start" in first.wandb["note"] and "offline instead" in first.wandb["note"]
+    assert second.wandb == {"mode": "offline", "note": None}
     assert sum("remaining cells of the sweep log offline" in m for m in caplog.messages) == 1
     runs = sorted((tmp_path / "out" / "wandb" / "wandb").glob("offline-run-*"))
     assert len(runs) == 3  # both cells and the leaderboard table, offline
+
+
+def test_records_written_before_clipspec_still_read(tmp_path, capsys):
+    """A runs file that vidbench wrote before ClipSpec (test views in `eval`, `flip` in
+    `input`) reads as typed records; the leaderboard and regress take it."""
+    old = Path(__file__).parent / "data" / "runs-before-clipspec.jsonl"
+    (record,) = read_records(old)
+    assert record.status == "ok" and record.cell == "c3d-rgb-synthetic1-scratch-s0"
+    spec = record.config.input
+    assert (spec.clip_len, spec.crop_size, spec.short_side, spec.test_clips) == (4, 32, 36, 2)
+    assert spec.modalities == ("rgb",) and record.config.flip is False
+    assert record.config.throughput_batches == 1
+    shutil.copy(old, tmp_path / "runs.jsonl")
+    assert cli("leaderboard", str(tmp_path), str(tmp_path)) == 0
+    assert "2 clip(s) x 1 crop(s)" in (tmp_path / "leaderboard.md").read_text()
+    assert cli("regress", "--update", "--baseline", str(tmp_path / "b.json"), str(tmp_path)) == 0

@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from helpers import write_sweep
+from helpers import finished_record, write_sweep
 
 from vidbench.bench.cli import main
 from vidbench.bench.config import BUILTIN_SWEEPS, SweepError, expand_cells, load_sweep
@@ -37,7 +37,7 @@ def test_sweep_records_leaderboard_wandb_and_regress(synth_with_flow, tmp_path, 
     sweep = write_sweep(tmp_path / "micro.yaml", synth_with_flow)
     out = tmp_path / "out"
     assert run_cli(str(sweep), "--out", str(out)) == 0
-    records = {r["cell"]: r for r in read_records(out)}
+    records = {r.cell: r for r in read_records(out)}
     assert sorted(records) == [
         "c3d-rgb-synth1-scratch-s0",
         "i3d-flow-synth1-scratch-s0",
@@ -45,19 +45,19 @@ def test_sweep_records_leaderboard_wandb_and_regress(synth_with_flow, tmp_path, 
         "i3d-rgb-synth1-scratch-s0",
     ]
     for record in records.values():
-        assert record["status"] == "ok", record.get("error")
-        assert set(record) >= RECORD_KEYS
-        assert set(record["costs"]) >= COST_KEYS
-        assert set(record["metrics"]["clip"]) >= {"top1", "top5", "mean_class"}
-        assert set(record["metrics"]["video"]) >= {"top1", "top5", "mean_class", "videos"}
-        test = record["data"]["test"]
+        assert record.status == "ok", record.error
+        assert {name for name, value in record if value is not None} >= RECORD_KEYS
+        assert set(record.costs) >= COST_KEYS
+        assert set(record.metrics.clip) >= {"top1", "top5", "mean_class"}
+        assert set(record.metrics.video) >= {"top1", "top5", "mean_class", "videos"}
+        test = record.data.test
         assert test["expected"] == 32 and test["missing"] == 0
-        assert record["data"]["evaluated_videos"] == 32
-        assert record["costs"]["infer_clips_per_s"] > 0 and record["costs"]["macs_per_clip"] > 0
+        assert record.data.evaluated_videos == 32
+        assert record.costs["infer_clips_per_s"] > 0 and record.costs["macs_per_clip"] > 0
     rgb, flow, fused = (records[f"i3d-{m}-synth1-scratch-s0"] for m in ("rgb", "flow", "rgb+flow"))
-    assert fused["costs"]["params"] == rgb["costs"]["params"] + flow["costs"]["params"]
-    assert fused["costs"]["train_clips_per_s"] is None  # nothing trained: two streams fused
-    assert set(fused["costs"]["input_shape"]) == {"rgb", "flow"}
+    assert fused.costs["params"] == rgb.costs["params"] + flow.costs["params"]
+    assert fused.costs["train_clips_per_s"] is None  # nothing trained: two streams fused
+    assert set(fused.costs["input_shape"]) == {"rgb", "flow"}
 
     board = (out / "leaderboard.md").read_text()
     assert (
@@ -96,8 +96,7 @@ def test_sweep_records_leaderboard_wandb_and_regress(synth_with_flow, tmp_path, 
 def test_regress_tolerance_is_two_std_of_the_baseline_seeds(tmp_path):
     from vidbench.bench.regress import compare
 
-    config = {"arch": "c3d", "modality": "rgb", "dataset": "d", "fold": 1, "protocol": "scratch"}
-    record = {"status": "ok", "config": {**config, "seed": 0}, "metrics": {"video": {"top1": 0.80}}}
+    record = finished_record("c3d-rgb-d1-scratch-s0", 80.0)
     noisy = {"cells": {"c3d-rgb-d1-scratch-s*": [80.0, 90.0, 85.0]}}  # std 5: tolerance 10
     (row,) = compare([record], noisy)
     assert row["tolerance"] == pytest.approx(10.0) and not row["regressed"]
@@ -146,11 +145,11 @@ def test_failing_cell_is_recorded_and_the_sweep_goes_on(synth_with_flow, tmp_pat
     }  # fmt: skip
     sweep = write_sweep(tmp_path / "s.yaml", synth_with_flow, arch=["c3d"], datasets=datasets)
     assert run_cli(str(sweep), "--out", str(tmp_path / "out")) == 1
-    records = {r["cell"]: r for r in read_records(tmp_path / "out")}
-    assert records["c3d-rgb-synth1-scratch-s0"]["status"] == "ok"
+    records = {r.cell: r for r in read_records(tmp_path / "out")}
+    assert records["c3d-rgb-synth1-scratch-s0"].status == "ok"
     failed = records["c3d-rgb-gone1-scratch-s0"]
-    assert failed["status"] == "failed" and "none of the" in failed["error"]
-    assert str(empty) in failed["error"]
+    assert failed.status == "failed" and "none of the" in failed.error
+    assert str(empty) in failed.error
 
 
 def test_checkpoint_is_not_tested_on_another_split(synth_with_flow, tmp_path):
@@ -167,13 +166,13 @@ def test_checkpoint_is_not_tested_on_another_split(synth_with_flow, tmp_path):
     second = write_sweep(
         tmp_path / "b.yaml", data, arch=["c3d"], protocol=["finetune"], datasets=datasets,
         train={"max_steps": 1, "batch_size": 4, "num_workers": 0, "val_every_epochs": 0,
-               "accelerator": "cpu", "init_checkpoint": trained["checkpoint"]},
+               "accelerator": "cpu", "init_checkpoint": trained.checkpoint},
     )  # fmt: skip
     assert run_cli(str(second), "--out", str(tmp_path / "b")) == 1
-    records = {r["cell"]: r for r in read_records(tmp_path / "b")}
-    assert records["c3d-rgb-synth1-finetune-s0"]["status"] == "ok"
+    records = {r.cell: r for r in read_records(tmp_path / "b")}
+    assert records["c3d-rgb-synth1-finetune-s0"].status == "ok"
     refused = records["c3d-rgb-synth2-finetune-s0"]
-    assert refused["status"] == "failed" and "trained on ucf101 split 1" in refused["error"]
+    assert refused.status == "failed" and "trained on ucf101 split 1" in refused.error
 
 
 def cli_process(*args: str, **env: str) -> subprocess.Popen:
@@ -202,19 +201,19 @@ def test_killed_sweep_keeps_its_records_and_resumes_the_cell(synth_with_flow, tm
     process.send_signal(signal.SIGKILL)
     process.wait()
     (first,) = read_records(out)  # the finished cell survived the kill
-    assert first["cell"] == "c3d-rgb-synth1-scratch-s0"
+    assert first.cell == "c3d-rgb-synth1-scratch-s0"
 
     again = cli_process(str(sweep), "--out", str(out), WANDB_MODE="disabled")
     output = again.communicate(timeout=600)[0]
     assert again.returncode == 0, output[-3000:]
     assert "c3d-rgb-synth1-scratch-s0: finished earlier, skipped" in output
     records = read_records(out)
-    assert [r["cell"] for r in records] == [
+    assert [r.cell for r in records] == [
         "c3d-rgb-synth1-scratch-s0",
         "i3d-rgb-synth1-scratch-s0",
     ]
     assert records[0] == first
-    resume = records[1]["resume"]
+    resume = records[1].resume
     assert resume["from_checkpoint"].endswith("last.ckpt") and resume["step"] > 0
     # the curve logged before the kill is kept, joined with the rest, each step once
     curve = out / "cells" / "i3d-rgb-synth1-scratch-s0" / "csv" / "metrics.csv"
@@ -229,20 +228,17 @@ def test_interrupted_cell_without_checkpoint_is_reported(synth_with_flow, tmp_pa
     sweep = write_sweep(tmp_path / "s.yaml", synth_with_flow, arch=["c3d"])
     out = tmp_path / "out"
     config = load_sweep(str(sweep))
-    from vidbench.bench.config import cell_id, config_hash, expand_cells
-    from vidbench.bench.runner import prepare_data, resolve_cell
+    from vidbench.bench.config import expand_cells, resolve_cell
+    from vidbench.bench.runner import prepare_data
 
-    (cell,) = expand_cells(config)
-    resolved = {
-        "cell": cell_id(cell),
-        **resolve_cell(config, cell, prepare_data("synth", config, False, False)),
-    }
-    started = out / "cells" / cell_id(cell) / "started.json"
+    (key,) = expand_cells(config)
+    cell = resolve_cell(config, key, prepare_data("synth", config, None, False))
+    started = out / "cells" / key.id / "started.json"
     started.parent.mkdir(parents=True)
-    started.write_text(json.dumps({"config_hash": config_hash(resolved)}))
+    started.write_text(json.dumps({"config_hash": cell.hash()}))
     assert run_cli(str(sweep), "--out", str(out), "--wandb", "disabled") == 0
     (record,) = read_records(out)
-    assert record["resume"] == {
+    assert record.resume == {
         "from_checkpoint": None,
         "note": "interrupted before its first checkpoint: trained from the start",
     }
@@ -256,7 +252,7 @@ def test_ddp_on_two_cpu_processes_gives_the_one_process_metrics(synth_with_flow,
     for devices in (1, 2):
         train = {"max_steps": 0, "batch_size": 4, "num_workers": 0, "accelerator": "cpu",
                  "devices": devices, "strategy": "ddp" if devices > 1 else "auto",
-                 "init_checkpoint": source["checkpoint"]}  # fmt: skip
+                 "init_checkpoint": source.checkpoint}  # fmt: skip
         sweep = write_sweep(
             tmp_path / f"d{devices}.yaml", synth_with_flow, arch=["c3d"], protocol=["finetune"],
             train=train, eval={"clips": 3, "throughput_batches": 1},
@@ -267,12 +263,13 @@ def test_ddp_on_two_cpu_processes_gives_the_one_process_metrics(synth_with_flow,
         output = process.communicate(timeout=600)[0]
         assert process.returncode == 0, output[-3000:]
         (record,) = read_records(tmp_path / f"d{devices}")
-        assert record["world_size"] == devices
-        results[devices] = record["metrics"]
-    assert results[2]["video"]["videos"] == results[1]["video"]["videos"] == 32
+        assert record.world_size == devices
+        results[devices] = record.metrics
+    assert results[2].video["videos"] == results[1].video["videos"] == 32
     for level in ("clip", "video"):
         for key in ("top1", "top5", "mean_class"):
-            assert results[2][level][key] == pytest.approx(results[1][level][key], abs=1e-6)
+            ours, single = getattr(results[2], level)[key], getattr(results[1], level)[key]
+            assert ours == pytest.approx(single, abs=1e-6)
 
 
 def test_throughput_command_measures_on_the_cpu(capsys):
@@ -288,8 +285,8 @@ def test_shipped_sweeps_validate_and_expand():
     cells = {name: expand_cells(load_sweep(name)) for name in BUILTIN_SWEEPS}
     assert len(cells["smoke"]) == 10  # 5 architectures + frame_avg, every modality they have
     assert len(cells["table2"]) == 2 * (1 + 1 + 3 + 1 + 3)  # UCF-101 and HMDB-51 split 1
-    assert {c["protocol"] for c in cells["table4"]} == {"scratch", "fixed", "finetune"}
-    assert {c["fold"] for c in cells["splits"]} == {1, 2, 3}
+    assert {c.protocol for c in cells["table4"]} == {"scratch", "fixed", "finetune"}
+    assert {c.fold for c in cells["splits"]} == {1, 2, 3}
 
 
 def test_unreachable_wandb_does_not_hang_or_fail_the_run(synth_with_flow, tmp_path, monkeypatch):
@@ -300,4 +297,4 @@ def test_unreachable_wandb_does_not_hang_or_fail_the_run(synth_with_flow, tmp_pa
     )
     assert run_cli(str(sweep), "--out", str(tmp_path / "out")) == 0  # returns: no hang
     (record,) = read_records(tmp_path / "out")
-    assert record["status"] == "ok" and "did not start" in record["wandb"]["note"]
+    assert record.status == "ok" and "did not start" in record.wandb["note"]

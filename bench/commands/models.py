@@ -1,0 +1,110 @@
+"""`vidbench models`, `vidbench weights import` and `vidbench throughput`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from vidbench.bench.commands import POSITIVE_INT, resolve_device
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    add_models(commands)
+    add_weights_import(commands)
+    add_throughput(commands)
+
+
+def add_models(commands: argparse._SubParsersAction) -> None:
+    listing = commands.add_parser(
+        "models", help="registered architectures with parameters and multiply-adds"
+    )
+    listing.add_argument("--json", action="store_true", help="print a JSON list")
+    listing.add_argument("--num-classes", type=POSITIVE_INT, default=400)
+    listing.set_defaults(func=models_command)
+
+
+def models_command(args: argparse.Namespace) -> int:
+    from vidbench.models.costs import describe_models
+
+    rows = describe_models(args.num_classes)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(f"{'architecture':<18}{'params':>12}{'GMACs/clip':>12}  input (paper size)")
+    for row in rows:
+        flow = f", flow stack {row['flow_stack']}" if "flow" in row["modalities"] else ""
+        spacing = f" every {row['frame_interval']}" if row["frame_interval"] > 1 else ""
+        print(
+            f"{row['name']:<18}{row['params'] / 1e6:>11.2f}M{row['gmacs']:>12.2f}  "
+            f"{'+'.join(row['modalities'])}, {row['clip_len']} frames{spacing}, "
+            f"{row['crop_size']}px{flow}"
+        )
+    print(
+        f"params at {args.num_classes} classes; GMACs = multiply-adds (1 MAC = 2 FLOPs) of conv, "
+        "linear and matmul per clip, counted by torch.utils.flop_counter"
+    )
+    return 0
+
+
+def add_weights_import(commands: argparse._SubParsersAction) -> None:
+    weights = commands.add_parser("weights", help="weight tools").add_subparsers(
+        dest="weights_command", required=True, metavar="SUBCOMMAND"
+    )
+    importer = weights.add_parser(
+        "import", help="convert published weights to a VideoClassifier checkpoint"
+    )
+    importer.add_argument("format", choices=("pytorch-i3d",))
+    importer.add_argument("source", type=Path, help="the source state dict (.pt)")
+    importer.add_argument("--stream", required=True, choices=("rgb", "flow"))
+    importer.add_argument("--out", required=True, type=Path)
+    importer.add_argument(
+        "--labels",
+        default="kinetics400",
+        help="kinetics400, kinetics600, or a file with one class name a line",
+    )
+    importer.set_defaults(func=weights_import_command)
+
+
+def weights_import_command(args: argparse.Namespace) -> int:
+    from vidbench.models.weights import import_pytorch_i3d
+
+    out = import_pytorch_i3d(args.source, args.stream, args.out, args.labels)
+    print(f"wrote {out}: i3d {args.stream} stream with {args.labels} class names")
+    return 0
+
+
+def add_throughput(commands: argparse._SubParsersAction) -> None:
+    speed = commands.add_parser("throughput", help="training and inference clips/s of one model")
+    speed.add_argument("--arch", required=True)
+    speed.add_argument("--modality", default=None, help="rgb, flow or rgb+flow (i3d, two_stream)")
+    speed.add_argument("--batch", type=POSITIVE_INT, default=8)
+    speed.add_argument("--precision", default=None, help="32-true, bf16-mixed or 16-mixed")
+    speed.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    speed.add_argument("--repeats", type=POSITIVE_INT, default=5, help="timed steps after warm-up")
+    speed.add_argument("--num-classes", type=POSITIVE_INT, default=400)
+    speed.add_argument("--json", action="store_true")
+    speed.set_defaults(func=throughput_command)
+
+
+def throughput_command(args: argparse.Namespace) -> int:
+    import torch
+
+    from vidbench.bench.throughput import measure
+    from vidbench.models import create_model
+    from vidbench.models.costs import count_macs, example_inputs
+
+    options = {"modalities": tuple(args.modality.split("+"))} if args.modality else {}
+    device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = create_model(args.arch, args.num_classes, **options)
+    inputs = example_inputs(model.input_spec, args.batch)
+    result = measure(model, inputs, device, args.precision, args.repeats)
+    result.update(
+        arch=args.arch, gmacs_per_clip=count_macs(args.arch, args.num_classes, **options)[0] / 1e9
+    )
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for key, value in result.items():
+        print(f"{key:>20}: {value:.2f}" if isinstance(value, float) else f"{key:>20}: {value}")
+    return 0

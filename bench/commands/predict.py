@@ -1,0 +1,97 @@
+"""`vidbench predict`: top-k labels of videos, whole or windowed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from vidbench.bench.commands import POSITIVE_INT, add_timeout, resolve_device
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    predict = commands.add_parser("predict", help="top-k labels of videos, whole or windowed")
+    predict.add_argument("videos", nargs="+", type=Path)
+    predict.add_argument(
+        "--checkpoint",
+        required=True,
+        action="append",
+        type=Path,
+        help="a VideoClassifier checkpoint; twice for an i3d rgb + flow pair (fused)",
+    )
+    predict.add_argument("--top-k", type=POSITIVE_INT, default=5)
+    predict.add_argument(
+        "--frames", type=POSITIVE_INT, default=None, help="only the first N frames"
+    )
+    predict.add_argument("--window", type=POSITIVE_INT, default=None, help="window of W frames")
+    predict.add_argument(
+        "--stride", type=POSITIVE_INT, default=None, help="a window every S frames"
+    )
+    predict.add_argument(
+        "--smooth",
+        type=POSITIVE_INT,
+        default=1,
+        help="average the last K windows before labelling",
+    )
+    add_timeout(predict, "the video counts as failed")
+    predict.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="annotated video (.mp4); a folder when there are several videos (their paths "
+        "below their common folder are kept)",
+    )
+    predict.add_argument("--json", action="store_true", help="one JSON object per video")
+    predict.add_argument("--device", default="cpu", help="cpu or cuda")
+    predict.add_argument("--no-progress", action="store_true", help="no progress bars")
+    predict.set_defaults(func=predict_command)
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    from vidbench.bench.predict import Predictor, load_model, predict_videos
+
+    if args.stride is not None and args.window is None:
+        raise ValueError("--stride goes with --window")
+    if args.smooth > 1 and args.window is None:
+        raise ValueError("--smooth averages windows: give --window W (and --stride S)")
+    if args.out is not None and len(args.videos) > 1 and args.out.suffix:
+        raise ValueError(f"--out {args.out}: with several videos, give a folder")
+    device = resolve_device(args.device)
+    predictor = Predictor(
+        load_model(args.checkpoint), device, progress=not args.no_progress, timeout=args.timeout
+    )
+    results = predict_videos(
+        predictor,
+        args.videos,
+        args.out,
+        top_k=args.top_k,
+        frames=args.frames,
+        window=args.window,
+        stride=args.stride,
+        smooth=args.smooth,
+    )
+    for result in results:
+        if args.json:
+            print(json.dumps(result))
+            continue
+        if "error" in result:
+            print(f"{result['video']}: error: {result['error']}")
+            continue
+        guesses = ", ".join(f"{g['label']} {g['probability']:.1%}" for g in result["top_k"])
+        print(f"{result['video']} ({result['frames']} frames at {result['fps']:g} fps): {guesses}")
+        for window in result.get("windows", []):
+            best = window["top_k"][0]
+            print(
+                f"  {window['start']:8.2f}-{window['end']:.2f} s  "
+                f"{best['label']} {best['probability']:.1%}"
+            )
+        if "annotated" in result:
+            print(f"  annotated video: {result['annotated']}")
+    failed = [r["video"] for r in results if "error" in r]
+    if failed:
+        print(
+            f"{len(failed)} of {len(results)} videos failed: {', '.join(failed)}", file=sys.stderr
+        )
+        return 1
+    return 0

@@ -1,0 +1,166 @@
+"""`vidbench run`, `vidbench leaderboard` and `vidbench regress`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vidbench.bench.commands import NON_NEGATIVE, unique_folders
+from vidbench.datasets.files import refuse_same_file
+
+if TYPE_CHECKING:
+    from vidbench.bench.results import RunRecord
+
+log = logging.getLogger("vidbench")
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    add_run(commands)
+    add_leaderboard(commands)
+    add_regress(commands)
+
+
+def add_run(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser("run", help="run a sweep (default: the built-in smoke sweep)")
+    run.add_argument(
+        "sweep",
+        nargs="?",
+        default=None,
+        help="sweep YAML file or built-in name (smoke, table2, table4, splits; default smoke)",
+    )
+    run.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override sweep keys, e.g. --set arch=[i3d,c3d] train.max_steps=200",
+    )
+    run.add_argument(
+        "--out", type=Path, default=None, help="results folder (default results/<sweep>)"
+    )
+    run.add_argument(
+        "--wandb",
+        choices=("offline", "online", "disabled"),
+        default=None,
+        help="W&B mode (default: the sweep's, else $WANDB_MODE, else offline)",
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.set_defaults(func=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from pytorch_lightning.utilities import rank_zero_only
+
+    from vidbench.bench.config import load_sweep
+    from vidbench.bench.leaderboard import markdown
+    from vidbench.bench.regress import motion_check
+    from vidbench.bench.runner import run_sweep
+
+    sweep = load_sweep(args.sweep, args.set)
+    if args.wandb:
+        sweep.wandb.mode = args.wandb
+    out = args.out or Path("results") / sweep.name
+    records = run_sweep(sweep, out, progress=not args.no_progress)
+    if rank_zero_only.rank != 0:  # DDP: the other ranks only helped train and test
+        return 0
+    print(markdown(records))
+    print(
+        f"records in {out / 'runs.jsonl'}; leaderboard in {out / 'leaderboard.md'} and "
+        f"{out / 'leaderboard.html'}"
+    )
+    offline = out / "wandb" / "wandb"
+    if any(offline.glob("offline-run-*")):
+        print(f"W&B runs are offline in {offline}; upload: wandb sync {offline}/offline-run-*")
+    failed = [r.cell for r in records if r.status != "ok"]
+    code = 1 if failed else 0
+    if failed:
+        print(f"{len(failed)} cell(s) failed: {', '.join(failed)} (errors in runs.jsonl)")
+    if sweep.expect_temporal_beats_frame_avg:
+        passed, report = motion_check(records)
+        print(
+            "\nSanity check of the paper's claim (motion models beat frame_avg, which sees "
+            "no motion and should sit near chance):\n" + report
+        )
+        print("sanity check: " + ("PASSED" if passed else "FAILED"))
+        code = code or (0 if passed else 1)
+    return code
+
+
+def add_leaderboard(commands: argparse._SubParsersAction) -> None:
+    board = commands.add_parser("leaderboard", help="Markdown and HTML leaderboard of run folders")
+    board.add_argument("dirs", nargs="+", type=Path, help="folders holding runs.jsonl")
+    board.add_argument("--out", type=Path, default=None, help="output folder (default: the first)")
+    board.add_argument("--title", default="vidbench leaderboard")
+    board.set_defaults(func=leaderboard_command)
+
+
+def leaderboard_command(args: argparse.Namespace) -> int:
+    from vidbench.bench.leaderboard import markdown, write_leaderboard
+    from vidbench.bench.results import unique_records
+
+    records = unique_records([r for d in unique_folders(args.dirs) for r in latest_records(d)])
+    if not records:
+        raise ValueError(f"no run records in {', '.join(map(str, args.dirs))}")
+    print(markdown(records))
+    paths = write_leaderboard(records, args.out or args.dirs[0], args.title)
+    print(f"wrote {paths['markdown']} and {paths['html']}")
+    return 0
+
+
+def latest_records(directory: Path) -> list[RunRecord]:
+    """The latest record of each cell in `directory`'s runs file (or that file)."""
+    from vidbench.bench.results import RUNS_FILE, latest_by_cell, read_records
+
+    if not (directory / RUNS_FILE).is_file() and not directory.is_file():
+        raise FileNotFoundError(f"{directory}: no {RUNS_FILE} here")
+    return list(latest_by_cell(read_records(directory)).values())
+
+
+def add_regress(commands: argparse._SubParsersAction) -> None:
+    regress = commands.add_parser("regress", help="compare runs with a stored accuracy baseline")
+    regress.add_argument("--baseline", required=True, type=Path)
+    regress.add_argument("dir", nargs="?", type=Path, default=Path("results/smoke"))
+    regress.add_argument(
+        "--min-points",
+        type=NON_NEGATIVE,
+        default=2.0,
+        help="smallest tolerance in top-1 points (else 2 std across baseline seeds)",
+    )
+    regress.add_argument("--update", action="store_true", help="write the baseline from DIR")
+    regress.set_defaults(func=regress_command)
+
+
+def regress_command(args: argparse.Namespace) -> int:
+    from vidbench.bench.regress import (
+        check_tolerance,
+        compare,
+        environment_changes,
+        format_comparison,
+        read_baseline,
+        write_baseline,
+    )
+    from vidbench.bench.results import RUNS_FILE
+
+    check_tolerance(args.min_points)
+    records = latest_records(args.dir)
+    if args.update:
+        runs = args.dir / RUNS_FILE if args.dir.is_dir() else args.dir
+        refuse_same_file(args.baseline, [runs], "--baseline")
+        write_baseline(records, args.baseline)
+        print(f"wrote baseline {args.baseline} from {len(records)} records in {args.dir}")
+        return 0
+    if not args.baseline.is_file():
+        raise FileNotFoundError(f"{args.baseline}: no such baseline (make one with --update)")
+    baseline = read_baseline(args.baseline)
+    rows = compare(records, baseline, args.min_points)
+    changed = environment_changes(baseline)
+    if changed:
+        log.warning(
+            "the baseline was made with other package versions (%s); the synthetic data and "
+            "the training numerics depend on them, so numbers can move without a code change",
+            ", ".join(changed),
+        )
+    print(format_comparison(rows))
+    return 1 if any(row["regressed"] for row in rows) else 0
