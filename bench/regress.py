@@ -23,13 +23,8 @@ from vidbench.bench.config import CellKey
 from vidbench.bench.leaderboard import summarise
 from vidbench.bench.results import RunRecord
 from vidbench.datasets.files import atomic_write_text
+from vidbench.models.registry import rgb_motion
 
-# Architectures that see motion: 3D convolutions, a recurrence, or a flow stream.
-MOTION_ARCHS = ("c3d", "i3d", "r3d", "convnet_lstm", "fused_two_stream")
-# ...of which these see it only through globally pooled per-frame features, which a
-# translating or rotating texture leaves almost unchanged (Quo Vadis, section 2.3: such
-# LSTMs "may not be able to capture fine low-level motion").
-POOLED_ARCHS = ("convnet_lstm",)
 MARGIN = 20.0  # top-1 points above frame_avg that count as "clearly"
 CHANCE_SLACK = 15.0  # top-1 points above chance that frame_avg may reach
 
@@ -171,13 +166,16 @@ def motion_check(records: list[RunRecord]) -> tuple[bool, str]:
         )
         for entry in sorted(here, key=lambda e: -e["top1"]):
             config = entry["config"]
-            sees_motion = config.arch in MOTION_ARCHS or "flow" in config.modality
+            # what the model sees of motion (models declare it, `rgb_motion`): pooled
+            # per-frame features barely change under a translating or rotating texture
+            motion = "local" if "flow" in config.modality else rgb_motion(config.arch)
+            sees_motion = motion != "none"
             if config.arch == "frame_avg":
                 continue
             margin = entry["top1"] - floor
             if not sees_motion:
                 verdict = "single frames: sees no motion"
-            elif config.arch in POOLED_ARCHS:
+            elif motion == "pooled":
                 verdict = (
                     "pooled frame features: blind to low-level motion (the paper's point), "
                     "not held to the check"

@@ -40,6 +40,7 @@ class C3D(nn.Module):
     """`rgb` (B, 3, T, H, W) -> logits (B, num_classes)."""
 
     input_spec = ClipSpec(modalities=("rgb",), clip_len=16, crop_size=112)
+    rgb_motion = "local"
 
     def __init__(
         self, num_classes: int, width: float = 1.0, dropout: float = 0.5, pool1_time_stride: int = 2

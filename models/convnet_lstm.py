@@ -19,6 +19,7 @@ class ConvNetLSTM(nn.Module):
     """`rgb` (B, 3, T, H, W) -> logits (B, num_classes) of the last time step."""
 
     input_spec = ClipSpec(modalities=("rgb",), clip_len=25, frame_interval=5, crop_size=224)
+    rgb_motion = "pooled"
 
     def __init__(
         self,

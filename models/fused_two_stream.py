@@ -28,6 +28,7 @@ class FusedTwoStream(nn.Module):
         crop_size=224,
         flow_stack=FLOW_STACK,
     )
+    rgb_motion = "local"  # a 3D conv over per-frame feature grids
 
     def __init__(
         self,

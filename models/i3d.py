@@ -58,6 +58,7 @@ class I3D(nn.Module):
 
     input_spec = ClipSpec(modalities=("rgb",), clip_len=64, crop_size=224)
     streams_trained_apart = True  # rgb+flow: two streams trained apart, logits averaged
+    rgb_motion = "local"
 
     def __init__(
         self,

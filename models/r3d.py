@@ -41,6 +41,7 @@ class R3D(nn.Module):
     """`rgb` (B, 3, T, H, W) -> logits (B, num_classes); 16x112x112 clips by default."""
 
     input_spec = ClipSpec(modalities=("rgb",), clip_len=16, crop_size=112)
+    rgb_motion = "local"
 
     def __init__(self, num_classes: int, depth: int = 18, width: float = 1.0) -> None:
         super().__init__()

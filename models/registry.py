@@ -8,6 +8,10 @@ Every model takes `num_classes` first and is a plain `nn.Module` with one small 
   `flow_stack`) sets that field, and the instance holds the changed spec;
 - `streams_trained_apart` (optional, default False): its `rgb+flow` is the sum of an rgb
   and a flow model trained separately (I3D, SPEC 1e), not one network trained on both;
+- `rgb_motion` (optional, default "none"): what it can see of motion in RGB alone:
+  "local" (3D convolutions over neighbouring frames), "pooled" (a recurrence over
+  globally pooled per-frame features, blind to fine low-level motion, Quo Vadis 2.3) or
+  "none" (single frames); a flow stream sees motion whatever this says;
 - `get_classifier() -> nn.Module`: the layer that outputs the classes (an `nn.ModuleDict`
   of them, one a stream, for the two-stream models), which the `fixed` protocol trains;
 - `reset_classifier(num_classes)`: a freshly initialised head for another label set.
@@ -62,6 +66,17 @@ def default_input_spec(name: str, **options: Any) -> ClipSpec:
     spec = _constructor(name).input_spec
     changes = {k: v for k, v in options.items() if k in CLIP_FIELDS}
     return spec.replace(**changes) if changes else spec
+
+
+RGB_MOTION = ("none", "pooled", "local")
+
+
+def rgb_motion(name: str) -> str:
+    """What architecture `name` sees of motion in RGB frames (one of RGB_MOTION)."""
+    kind = getattr(_constructor(name), "rgb_motion", "none")
+    if kind not in RGB_MOTION:
+        raise ValueError(f"model {name!r}: rgb_motion {kind!r} is not one of {RGB_MOTION}")
+    return kind
 
 
 def streams_trained_apart(name: str) -> bool:

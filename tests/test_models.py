@@ -243,3 +243,13 @@ def test_inception_backbone_loads_googlenet_weights_from_a_local_file(tmp_path):
     flow_first = model.streams["flow"].backbone.conv1.conv.weight
     assert flow_first.shape[1] == 20
     assert torch.allclose(flow_first.sum(dim=1), reference.conv1.conv.weight.sum(dim=1), atol=1e-5)
+
+
+def test_models_declare_what_they_see_of_motion():
+    from vidbench.models.registry import RGB_MOTION, rgb_motion
+
+    assert {name: rgb_motion(name) for name in list_models()} == {
+        "c3d": "local", "convnet_lstm": "pooled", "frame_avg": "none",
+        "fused_two_stream": "local", "i3d": "local", "r3d": "local", "two_stream": "none",
+    }  # fmt: skip
+    assert all(rgb_motion(name) in RGB_MOTION for name in list_models())

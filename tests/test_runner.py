@@ -298,3 +298,21 @@ def test_unreachable_wandb_does_not_hang_or_fail_the_run(synth_with_flow, tmp_pa
     assert run_cli(str(sweep), "--out", str(tmp_path / "out")) == 0  # returns: no hang
     (record,) = read_records(tmp_path / "out")
     assert record.status == "ok" and "did not start" in record.wandb["note"]
+
+
+def test_motion_check_holds_models_that_see_motion_and_excuses_pooled_features():
+    from vidbench.bench.regress import motion_check
+
+    def records(c3d: float) -> list:
+        return [
+            finished_record("frame_avg-rgb-d1-scratch-s0", 12.5),
+            finished_record("c3d-rgb-d1-scratch-s0", c3d),
+            finished_record("convnet_lstm-rgb-d1-scratch-s0", 20.0),  # pooled: not held
+            finished_record("two_stream-rgb-d1-scratch-s0", 13.0),  # single frames
+            finished_record("two_stream-flow-d1-scratch-s0", 95.0),  # flow sees motion
+        ]
+
+    passed, report = motion_check(records(90.0))
+    assert passed and "blind to low-level motion" in report and "sees no motion" in report
+    passed, report = motion_check(records(20.0))
+    assert not passed and "DOES NOT beat it clearly" in report
