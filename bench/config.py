@@ -37,6 +37,7 @@ from pydantic import (
     ConfigDict,
     Field,
     NonNegativeInt,
+    PositiveFloat,
     PositiveInt,
     ValidationError,
     field_validator,
@@ -103,8 +104,18 @@ class TrainConfig(Strict):
     lr: float = Field(0.01, gt=0, allow_inf_nan=False)
     momentum: float = Field(0.9, ge=0, le=1, allow_inf_nan=False)
     weight_decay: float = Field(1e-7, ge=0, allow_inf_nan=False)
-    scheduler: Literal["none", "cosine", "step"] = "none"
+    # The batch the learning rate is for: per-device batch x devices x nodes x gradient
+    # accumulation, the accumulation derived (None: no accumulation). Refused unless it
+    # can be met exactly, so a run on fewer GPUs trains at the paper's batch.
+    global_batch: PositiveInt | None = None
+    # none; cosine (to 0 over the run); step (/10 every lr_step); plateau (/10 when the
+    # validation loss has not improved by plateau_threshold, relative, for plateau_patience
+    # validations: the paper's rule); piecewise (lr_schedule: [[from_step, lr], ...])
+    scheduler: Literal["none", "cosine", "step", "plateau", "piecewise"] = "none"
     lr_step: PositiveInt = 1000
+    plateau_patience: NonNegativeInt = 2
+    plateau_threshold: float = Field(1e-3, ge=0, allow_inf_nan=False)
+    lr_schedule: list[tuple[NonNegativeInt, PositiveFloat]] | None = None
     precision: str = "auto"  # bf16-mixed on GPU, 32-true on CPU
     num_workers: NonNegativeInt = 2
     val_every_epochs: NonNegativeInt = 1
@@ -118,12 +129,78 @@ class TrainConfig(Strict):
     max_bad_fraction: float = Field(0.01, ge=0, le=1, allow_inf_nan=False)
     decoder: Literal["decord", "pyav"] = "decord"
 
+    @model_validator(mode="after")
+    def schedule_is_complete(self) -> TrainConfig:
+        if self.scheduler == "piecewise":
+            steps = [step for step, _ in self.lr_schedule or []]
+            if not steps or steps[0] != 0 or steps != sorted(set(steps)):
+                raise ValueError(
+                    "scheduler piecewise needs lr_schedule: [[0, lr], [step, lr], ...] with "
+                    f"increasing steps from 0, got {self.lr_schedule}"
+                )
+        elif self.lr_schedule is not None:
+            raise ValueError("lr_schedule goes with scheduler: piecewise")
+        if self.scheduler == "plateau" and self.val_every_epochs == 0:
+            raise ValueError("scheduler plateau watches the validation loss: set val_every_epochs")
+        self.accumulation()  # a global batch that cannot be met is refused here
+        return self
+
+    def accumulation(self) -> int:
+        """Gradient accumulation steps that make `global_batch`; 1 without one.
+        ValueError when it cannot be met exactly, naming batch sizes that could."""
+        if self.global_batch is None:
+            return 1
+        if isinstance(self.devices, bool) or not isinstance(self.devices, int) or self.devices < 1:
+            raise ValueError(
+                f"global_batch needs devices as a number of devices, got {self.devices!r}"
+            )
+        world = self.devices * self.num_nodes
+        per_step = self.batch_size * world
+        if self.global_batch % per_step:
+            fits = [
+                b for b in range(1, self.global_batch + 1) if self.global_batch % (b * world) == 0
+            ]
+            raise ValueError(
+                f"global_batch {self.global_batch} is not batch_size {self.batch_size} x "
+                f"{self.devices} device(s) x {self.num_nodes} node(s) x a whole number of "
+                f"accumulation steps; batch sizes that fit: {fits[-6:]}"
+            )
+        return self.global_batch // per_step
+
+    def batch_plan(self) -> dict[str, int]:
+        """{"per_device", "devices", "nodes", "accumulation", "global"} (devices as given
+        when not a number)."""
+        devices = self.devices if isinstance(self.devices, int) else 0
+        accumulation = self.accumulation()
+        return {
+            "per_device": self.batch_size,
+            "devices": devices,
+            "nodes": self.num_nodes,
+            "accumulation": accumulation,
+            "global": self.batch_size * max(devices, 1) * self.num_nodes * accumulation,
+        }
+
 
 class EvalConfig(Strict):
+    """Test views. `paper`: each architecture as the paper tested it (its ClipSpec: C3D 15
+    consecutive 16-frame clips, Two-Stream 25 snapshots, I3D the whole video...); `clips`:
+    `clips` evenly spaced clips of the training length, or the whole video (`full_video`),
+    for every architecture. `crops`: 1 (centre) or 3 per clip, either way."""
+
+    views: Literal["paper", "clips"] = "paper"
     clips: PositiveInt = 1
     crops: Literal[1, 3] = 1
     full_video: bool = False
     throughput_batches: PositiveInt = 5  # timed batches for the cost figures (after warm-up)
+
+    @model_validator(mode="after")
+    def clips_go_with_clip_views(self) -> EvalConfig:
+        if self.views == "paper" and (self.clips != 1 or self.full_video):
+            raise ValueError(
+                "clips and full_video choose the views of `views: clips`; with `views: paper` "
+                "each architecture is tested as the paper tested it"
+            )
+        return self
 
 
 class WandbConfig(Strict):
@@ -144,6 +221,10 @@ class SweepConfig(Strict):
     per_arch: dict[str, dict[str, Any]] = Field(default_factory=dict)
     input: dict[str, Any] = Field(default_factory=dict)  # ClipSpec fields and `flip`
     train: TrainConfig = TrainConfig()
+    # train settings for the cells of one modality, e.g. the flow stream's longer schedule
+    per_modality: dict[Literal["rgb", "flow", "rgb+flow"], dict[str, Any]] = Field(
+        default_factory=dict
+    )
     eval: EvalConfig = EvalConfig()
     wandb: WandbConfig = WandbConfig()
     # the sanity check of the paper's claim (smoke sweep): these must beat frame_avg
@@ -318,6 +399,15 @@ def _check_arch_keys(sweep: SweepConfig, where: str) -> None:
                 cell_spec(sweep, arch, modality)
             except ValueError as error:
                 raise SweepError(f"{where}: {arch} {modality} input: {error}") from None
+    for modality in sweep.per_modality:
+        try:
+            cell_train(sweep, modality)
+        except ValidationError as error:
+            first = error.errors()[0]
+            raise SweepError(
+                f"{where}: per_modality.{modality}.{'.'.join(map(str, first['loc']))}: "
+                f"{first['msg']}"
+            ) from None
     if any(p != "scratch" for p in sweep.protocol) and not sweep.train.init_checkpoint:
         raise SweepError(
             f"{where}: protocol {sweep.protocol} needs train.init_checkpoint (the pretrained "
@@ -440,7 +530,7 @@ def resolve_cell(sweep: SweepConfig, key: CellKey, data: DataSource) -> Cell:
         model_options=cell_model_options(sweep, key.arch, key.modality),
         input=cell_spec(sweep, key.arch, key.modality),
         flip=sweep.flip,
-        train=sweep.train,
+        train=cell_train(sweep, key.modality),
         throughput_batches=sweep.eval.throughput_batches,
     )
 
@@ -448,6 +538,14 @@ def resolve_cell(sweep: SweepConfig, key: CellKey, data: DataSource) -> Cell:
 def fused_streams(arch: str, modality: str) -> list[str] | None:
     """I3D's rgb+flow is not trained: it adds the logits of the rgb and flow cells."""
     return ["rgb", "flow"] if streams_trained_apart(arch) and modality == "rgb+flow" else None
+
+
+def cell_train(sweep: SweepConfig, modality: str) -> TrainConfig:
+    """The sweep's `train`, with the `per_modality` settings of `modality` applied."""
+    changes = sweep.per_modality.get(modality)
+    if not changes:
+        return sweep.train
+    return TrainConfig.model_validate({**sweep.train.model_dump(), **changes})
 
 
 def cell_model_options(sweep: SweepConfig, arch: str, modality: str) -> dict[str, Any]:
@@ -463,18 +561,18 @@ def cell_model_options(sweep: SweepConfig, arch: str, modality: str) -> dict[str
 
 def cell_spec(sweep: SweepConfig, arch: str, modality: str) -> ClipSpec:
     """What a cell feeds `arch`: the architecture's own `input_spec` (with the cell's
-    options), overridden by `input`, then `per_arch`, with the `eval` test views; the
-    shorter side made explicit. ValueError names a bad value."""
+    options, and its paper test views), overridden by `input`, then `per_arch`, then the
+    `eval` views; the shorter side made explicit. ValueError names a bad value."""
     spec = default_input_spec(arch, **cell_model_options(sweep, arch, modality))
     per_arch = sweep.per_arch.get(arch, {})
     changes = {k: v for k, v in {**sweep.input, **per_arch}.items() if k in OVERRIDABLE}
-    spec = spec.replace(
-        **changes,
-        modalities=tuple(modality.split("+")),
-        test_clips=sweep.eval.clips,
-        test_crops=sweep.eval.crops,
-        full_video_test=sweep.eval.full_video,
-    )
+    views: dict[str, Any] = {"test_crops": sweep.eval.crops}
+    if sweep.eval.views == "clips":
+        views.update(
+            test_clips=sweep.eval.clips, test_clip_len=None, test_layout="spread",
+            full_video_test=sweep.eval.full_video,
+        )  # fmt: skip
+    spec = spec.replace(**changes, **views, modalities=tuple(modality.split("+")))
     return spec.replace(short_side=spec.resize_to)
 
 

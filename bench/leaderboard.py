@@ -1,9 +1,13 @@
-"""Leaderboards from run records: Markdown shaped like the paper's Table 2, and an HTML page.
+"""Leaderboards from run records: Markdown shaped like the paper's tables, and an HTML page.
 
-Rows are architectures; columns are dataset (and split) x RGB / Flow / RGB+Flow; a
-value is video-level top-1 (%), the mean over seeds with their standard deviation and
-top-5 where present, and the paper's number beside it where the protocol matches. One
-table per protocol. Failed cells show as `failed` and are counted.
+One table per protocol and start (what the networks started from: scratch, ImageNet,
+Kinetics, ImageNet then Kinetics), so the paper's Tables 2 and 3 (Original, from scratch
+or ImageNet), 4 (Original / Fixed / Full-FT, with or without ImageNet) and 5 (3-split
+means) each have their counterpart where a sweep fills them. Rows are architectures;
+columns are dataset (and split) x RGB / Flow / RGB+Flow, and the mean over splits where
+all three ran. A value is video-level top-1 (%), the mean over seeds with their standard
+deviation and top-5 where present, and the paper's number beside it only where every
+condition matches (`paper.paper_result`). Failed cells show as `failed` and are counted.
 """
 
 from __future__ import annotations
@@ -14,10 +18,9 @@ import io
 import statistics
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from vidbench.bench.config import Cell
-from vidbench.bench.paper import ARCH_NAMES, PAPER_ORDER, paper_top1
+from vidbench.bench.paper import ARCH_NAMES, PAPER_ORDER, PaperResult, paper_result
 from vidbench.bench.results import RunRecord
 from vidbench.datasets.files import atomic_write_text
 
@@ -25,26 +28,38 @@ MODALITY_NAMES = {"rgb": "RGB", "flow": "Flow", "rgb+flow": "RGB+Flow"}
 SPLIT_FORMATS = ("ucf101", "hmdb51")  # datasets whose folds are official splits
 
 
-def group_key(config: Cell) -> tuple:
-    """A cell without its seed: what seeds are averaged over."""
-    return (config.protocol, config.arch, config.dataset, config.fold, config.modality)
+class Group(NamedTuple):
+    """A cell without its seed (what seeds are averaged over), and what it started from."""
+
+    protocol: str
+    start: str | None
+    arch: str
+    dataset: str
+    fold: int
+    modality: str
 
 
-def summarise(records: list[RunRecord]) -> dict[tuple, dict[str, Any]]:
-    """Per cell-without-seed: top-1/top-5 means and spreads (in %), seeds, failures, costs;
-    `config` is the first record's `Cell`."""
-    groups: dict[tuple, list[RunRecord]] = defaultdict(list)
+def group_of(record: RunRecord) -> Group:
+    c = record.config
+    return Group(c.protocol, record.start, c.arch, c.dataset, c.fold, c.modality)
+
+
+def summarise(records: list[RunRecord]) -> dict[Group, dict[str, Any]]:
+    """Per cell-without-seed: top-1/top-5 means and spreads (in %), seeds, failures, costs,
+    the paper's result under the same conditions; `config` is the first record's `Cell`."""
+    groups: dict[Group, list[RunRecord]] = defaultdict(list)
     for record in records:
         if record.config is not None:
-            groups[group_key(record.config)].append(record)
+            groups[group_of(record)].append(record)
     summary = {}
     for key, runs in groups.items():
         ok = [r for r in runs if r.status == "ok"]
         top1 = [r.top1 for r in ok]
         top5 = [100 * r.metrics.video["top5"] for r in ok]
-        config = runs[0].config
+        official = ok[0].data.official_classes if ok else None
         summary[key] = {
-            "config": config,
+            "config": runs[0].config,
+            "official": official,
             "seeds": len(ok),
             "failed": len(runs) - len(ok),
             "top1": statistics.mean(top1) if top1 else None,
@@ -53,15 +68,18 @@ def summarise(records: list[RunRecord]) -> dict[tuple, dict[str, Any]]:
             "num_classes": ok[0].data.num_classes if ok else None,
             "gmacs": ok[0].costs["gmacs_per_clip"] if ok else None,
             "infer_clips_per_s": ok[0].costs["infer_clips_per_s"] if ok else None,
-            "paper": paper_top1(
-                config.arch,
-                ok[0].data.official_classes if ok else None,
-                config.fold,
-                config.protocol,
-                config.modality,
+            "paper": paper_result(
+                key.arch, official, key.fold, key.modality, key.protocol, key.start
             ),
         }
     return summary
+
+
+def format_paper(paper: PaperResult | None) -> str:
+    if paper is None:
+        return ""
+    top5 = f" [top-5 {paper.top5:.1f}]" if paper.top5 is not None else ""
+    return f" / paper {paper.top1:.1f}{top5} (Table {paper.table})"
 
 
 def format_value(entry: dict[str, Any] | None) -> str:
@@ -74,26 +92,26 @@ def format_value(entry: dict[str, Any] | None) -> str:
         text += f" ± {entry['top1_std']:.1f} ({entry['seeds']} seeds)"
     if entry["top5"] is not None:
         text += f" [top-5 {entry['top5']:.1f}]"
-    if entry["paper"] is not None:
-        text += f" / paper {entry['paper']:.1f}"
+    text += format_paper(entry["paper"])
     if entry["failed"]:
         text += f" ({entry['failed']} failed)"
     return text
 
 
-def tables(summary: dict[tuple, dict[str, Any]]) -> dict[str, tuple[list[str], list[list[str]]]]:
-    """Per protocol: (header, rows) of the Table-2-shaped leaderboard."""
+def tables(summary: dict[Group, dict[str, Any]]) -> dict[str, tuple[list[str], list[list[str]]]]:
+    """Per protocol and start ("scratch, from imagenet"): (header, rows) of its table."""
     out = {}
-    for protocol in sorted({k[0] for k in summary}):
-        keys = [k for k in summary if k[0] == protocol]
+    for protocol, start in sorted({(k.protocol, str(k.start)) for k in summary}):
+        keys = [k for k in summary if (k.protocol, str(k.start)) == (protocol, start)]
         columns = sorted(
-            {(k[2], k[3], k[4]) for k in keys},
+            {(k.dataset, k.fold, k.modality) for k in keys},
             key=lambda c: (c[0], c[1], list(MODALITY_NAMES).index(c[2])),
         )
         folds = defaultdict(set)
         for dataset, fold, _ in columns:
             folds[dataset].add(fold)
-        formats = {k[2]: summary[k]["config"].data.format for k in keys}
+        formats = {k.dataset: summary[k]["config"].data.format for k in keys}
+        official = {k.dataset: summary[k]["official"] for k in keys}
         has_splits = {d for d in folds if len(folds[d]) > 1 or formats[d] in SPLIT_FORMATS}
         header = ["architecture"] + [
             f"{d}{f' split {f}' if d in has_splits else ''} {MODALITY_NAMES[m]}"
@@ -101,39 +119,45 @@ def tables(summary: dict[tuple, dict[str, Any]]) -> dict[str, tuple[list[str], l
         ]
         means = sorted({(d, m) for d, f, m in columns if len(folds[d]) > 1})
         header += [f"{d} mean of {len(folds[d])} splits {MODALITY_NAMES[m]}" for d, m in means]
-        archs = sorted({k[1] for k in keys}, key=lambda a: ([*PAPER_ORDER, a]).index(a))
+        archs = sorted({k.arch for k in keys}, key=lambda a: ([*PAPER_ORDER, a]).index(a))
         rows = []
+        by_cell = {(k.arch, k.dataset, k.fold, k.modality): summary[k] for k in keys}
         for arch in archs:
             row = [ARCH_NAMES.get(arch, arch)]
-            row += [format_value(summary.get((protocol, arch, d, f, m))) for d, f, m in columns]
+            row += [format_value(by_cell.get((arch, d, f, m))) for d, f, m in columns]
             for dataset, modality in means:
                 values = [
-                    summary[(protocol, arch, dataset, f, modality)]["top1"]
+                    by_cell[(arch, dataset, f, modality)]["top1"]
                     for f in sorted(folds[dataset])
-                    if summary.get((protocol, arch, dataset, f, modality), {}).get("top1")
-                    is not None
+                    if (by_cell.get((arch, dataset, f, modality)) or {}).get("top1") is not None
                 ]
-                complete = len(values) == len(folds[dataset])
-                row.append(f"{statistics.mean(values):.1f}" if complete else "")
+                complete = len(values) == len(folds[dataset]) == 3
+                paper = paper_result(
+                    arch, official[dataset], "mean", modality, protocol,
+                    None if start == "None" else start,
+                )  # fmt: skip
+                cell = f"{statistics.mean(values):.1f}" + format_paper(paper) if complete else ""
+                row.append(cell)
             rows.append(row)
-        out[protocol] = (header, rows)
+        label = "unknown (a checkpoint that does not say)" if start == "None" else start
+        out[f"{protocol}, from {label}"] = (header, rows)
     return out
 
 
 def markdown(records: list[RunRecord]) -> str:
     summary = summarise(records)
     parts = []
-    for protocol, (header, rows) in tables(summary).items():
-        parts.append(f"### Protocol: {protocol} (video-level top-1 %, mean over seeds)\n")
+    for title, (header, rows) in tables(summary).items():
+        parts.append(f"### Protocol: {title} (video-level top-1 %, mean over seeds)\n")
         parts.append("| " + " | ".join(header) + " |")
         parts.append("|" + "---|" * len(header))
         parts.extend("| " + " | ".join(row) + " |" for row in rows)
         parts.append("")
     failed = sum(1 for r in records if r.status != "ok")
     parts.append(
-        f"{len(records) - failed} cells finished, {failed} failed. Paper numbers (Table 2) "
-        "are ImageNet-initialised (3D-ConvNet from scratch) and shown only where dataset, "
-        "split and protocol match, on the real dataset (recognised by its class list)."
+        f"{len(records) - failed} cells finished, {failed} failed. A paper number (Tables "
+        "2-5) is shown only where the dataset (the real one, recognised by its class list), "
+        "split, modality, protocol and start all match."
     )
     return "\n".join(parts) + "\n"
 
@@ -211,8 +235,8 @@ def html_page(records: list[RunRecord], title: str) -> str:
         "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
     ]
-    for protocol, (header, rows) in tables(summarise(records)).items():
-        parts.append(f"<h2>Protocol: {escape(protocol)} (video-level top-1 %)</h2><table>")
+    for name, (header, rows) in tables(summarise(records)).items():
+        parts.append(f"<h2>Protocol: {escape(name)} (video-level top-1 %)</h2><table>")
         parts.append("<tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>")
         for row in rows:
             parts.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>")

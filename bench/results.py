@@ -70,12 +70,21 @@ class RunRecord(BaseModel):
     traceback: str | None = None
     wandb: dict[str, Any] | None = None
     world_size: int | None = None
+    # what one optimiser step saw: per_device x devices x nodes x accumulation = global
+    batch: dict[str, int] | None = None
     metrics: Metrics | None = None
     costs: dict[str, Any] | None = None
     timings: dict[str, float] | None = None
     resume: dict[str, Any] | None = None
     checkpoint: str | None = None
+    # what the network started from: {"start": scratch, imagenet, kinetics or
+    # imagenet+kinetics (None: unknown), "weights", "checkpoint"}
+    started_from: dict[str, Any] | None = None
     data: DataAccounting | None = None
+
+    @property
+    def start(self) -> str | None:
+        return (self.started_from or {}).get("start")
 
     @model_validator(mode="after")
     def finished_records_are_complete(self) -> RunRecord:

@@ -66,6 +66,7 @@ from vidbench.datasets.flow import FlowConfig
 from vidbench.models import VideoClassifier
 from vidbench.models.backbones import RefusedCheckpoint, torch_load
 from vidbench.models.costs import macs_per_clip
+from vidbench.models.registry import imagenet_weights
 from vidbench.models.weights import fuse_i3d_streams, load_classifier, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,30 @@ def trained_on(cell: Cell) -> dict[str, Any]:
         "annotations": str(Path(cell.data.annotations).resolve()),
         "fold": cell.fold,
     }
+
+
+def started_from(cell: Cell, init_checkpoint: str | None) -> dict[str, Any]:
+    """What the cell's network starts from: {"start": one of `paper.STARTS` (None when a
+    checkpoint does not say), "weights": the ImageNet file or None, "checkpoint": ...}.
+    A checkpoint trained on Kinetics adds `kinetics` to what it started from."""
+    if init_checkpoint is None:
+        weights = imagenet_weights(cell.arch, cell.model_options)
+        return {"start": "imagenet" if weights else "scratch", "weights": weights,
+                "checkpoint": None}  # fmt: skip
+    checkpoint = torch_load(init_checkpoint)
+    hparams = (checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None) or {}
+    source = (hparams.get("started_from") or {}).get("start")
+    trained = (hparams.get("trained_on") or {}).get("format", "")
+    if trained.startswith("kinetics") and source in ("scratch", "imagenet"):
+        start = "kinetics" if source == "scratch" else "imagenet+kinetics"
+    elif source in ("kinetics", "imagenet+kinetics") and not trained:
+        start = source  # imported published weights: they say what they are
+    else:
+        start = None  # a chain the paper has no number for, or one the checkpoint hides
+    return {
+        "start": start, "weights": None, "checkpoint": init_checkpoint,
+        "checkpoint_started_from": source, "checkpoint_trained_on": trained or None,
+    }  # fmt: skip
 
 
 def check_split(init_checkpoint: str, cell: Cell) -> None:
@@ -183,6 +208,7 @@ def make_trainer(cell: Cell, cell_dir: Path, loggers: list, progress: bool) -> p
     )
     return pl.Trainer(
         accelerator=accelerator,
+        accumulate_grad_batches=train.accumulation(),
         devices=train.devices,
         num_nodes=train.num_nodes,
         strategy=train.strategy,
@@ -234,8 +260,12 @@ def build_module(cell: Cell, dm: VideoDataModule, out: Path) -> VideoClassifier:
         weight_decay=train.weight_decay,
         scheduler=train.scheduler,
         lr_step=train.lr_step,
+        lr_schedule=[list(point) for point in train.lr_schedule or []] or None,
+        plateau_patience=train.plateau_patience,
+        plateau_threshold=train.plateau_threshold,
         init_checkpoint=init,
         trained_on=trained_on(cell),
+        started_from=started_from(cell, init),
         preprocessing=cell.input.to_dict(),
     )
 
@@ -381,11 +411,13 @@ def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) ->
     return dict(
         status="ok",
         world_size=trainer.world_size,
+        batch={**cell.train.batch_plan(), "devices": trainer.num_devices},
         metrics=metrics,
         costs=costs,
         timings=timings,
         resume=resume,
         checkpoint=str(checkpoint),
+        started_from=module.hparams.get("started_from"),
         data={
             "train": accounting.get(dm.split_for("train")) if not cell.fuses else None,
             "test": accounting.get(dm.split_for("test")),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +129,9 @@ def log_tables(
             mode=mode,
             settings=run_settings(config),
         )
-        for name, (columns, rows) in tables.items():
-            run.log({f"leaderboard/{name}": wandb.Table(columns=columns, data=rows)})
+        for name, (columns, rows) in tables.items():  # "scratch, from imagenet" ->
+            key = re.sub(r"[^A-Za-z0-9+]+", "_", name)  # "scratch_from_imagenet"
+            run.log({f"leaderboard/{key}": wandb.Table(columns=columns, data=rows)})
         run.finish()
 
     try:

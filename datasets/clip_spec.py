@@ -20,6 +20,8 @@ from vidbench.datasets.transforms import ClipTransform
 
 MODALITIES = ("rgb", "flow")
 TEST_CROPS = (1, 3)  # the centre crop, or left/centre/right along the longer side
+# how test clips lie in a video: spread evenly over it, or back to back in its middle
+TEST_LAYOUTS = ("spread", "consecutive")
 # The scale the paper's crops are taken at: frames resized to a shorter side of 256 for a
 # 224 crop (SPEC 2); other crop sizes keep that ratio unless `short_side` is given.
 RESIZE_PER_CROP = 256 / 224
@@ -33,8 +35,11 @@ class ClipSpec:
       (None: `crop_size` * 256 / 224), then `crop_size` square crops; values in [-1, 1].
     Flow: `flow_stack` fields per time step (10 for the 2D two-stream models, 1 for the 3D
       ones), made with `flow_algorithm`, truncated at `flow_bound` pixels.
-    Test views: `test_clips` evenly spaced clips x `test_crops` (1 or 3) crops a video, or
-      the whole video at once (`full_video_test`, for models convolutional in time).
+    Test views: `test_clips` clips of `test_clip_len` frames (None: `clip_len`) at the
+      training spacing, spread evenly over the video or `consecutive` in its middle, x
+      `test_crops` (1 or 3) crops; or the whole video at once (`full_video_test`, for
+      models convolutional in time). Each model declares the paper's (SPEC 1, "input at
+      test"); a video shorter than the views loops.
     """
 
     modalities: tuple[str, ...] = ("rgb",)
@@ -47,6 +52,8 @@ class ClipSpec:
     flow_algorithm: str = "tvl1"
     flow_bound: float = 20.0
     test_clips: int = 1
+    test_clip_len: int | None = None
+    test_layout: str = "spread"
     test_crops: int = 1
     full_video_test: bool = False
 
@@ -70,6 +77,16 @@ class ClipSpec:
                 f"short_side must be a whole number >= crop_size ({self.crop_size}) or None, "
                 f"got {self.short_side!r}"
             )
+        if self.test_clip_len is not None and (
+            isinstance(self.test_clip_len, bool)
+            or not isinstance(self.test_clip_len, int)
+            or self.test_clip_len < 1
+        ):
+            raise ValueError(
+                f"test_clip_len must be a whole number >= 1 or None, got {self.test_clip_len!r}"
+            )
+        if self.test_layout not in TEST_LAYOUTS:
+            raise ValueError(f"test_layout must be one of {TEST_LAYOUTS}, got {self.test_layout!r}")
         if self.test_crops not in TEST_CROPS:
             raise ValueError(f"test_crops must be one of {TEST_CROPS}, got {self.test_crops!r}")
         if not isinstance(self.full_video_test, bool):
@@ -91,8 +108,25 @@ class ClipSpec:
         (the test views)."""
         if stage in ("train", "val"):
             return ClipSampler(stage, self.clip_len, self.frame_interval, 1, self.fps)
-        mode = "full" if self.full_video_test else "test"
-        return ClipSampler(mode, self.clip_len, self.frame_interval, self.test_clips, self.fps)
+        if self.full_video_test:
+            return ClipSampler("full", self.clip_len, self.frame_interval, 1, self.fps)
+        mode = "block" if self.test_layout == "consecutive" else "test"
+        frames = self.test_clip_len or self.clip_len
+        return ClipSampler(mode, frames, self.frame_interval, self.test_clips, self.fps)
+
+    @property
+    def test_footprint(self) -> dict[str, Any]:
+        """What a test video gives the model: {"clips", "crops", "frames_per_clip",
+        "frame_interval", "layout"}, or {"layout": "whole video", "crops"}."""
+        if self.full_video_test:
+            return {"layout": "whole video", "crops": self.test_crops}
+        return {
+            "clips": self.test_clips,
+            "crops": self.test_crops,
+            "frames_per_clip": self.test_clip_len or self.clip_len,
+            "frame_interval": self.frame_interval,
+            "layout": self.test_layout,
+        }
 
     def transform(self, stage: str, flip: bool = True) -> ClipTransform:
         """Resize, crop and scale: a random crop (mirrored at random when `flip`) to train,
@@ -141,7 +175,7 @@ class ClipSpec:
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(ClipSpec))
-TEST_VIEWS = ("test_clips", "test_crops", "full_video_test")
+TEST_VIEWS = ("test_clips", "test_clip_len", "test_layout", "test_crops", "full_video_test")
 FLOW_KEYS = ("flow_stack", "flow_algorithm", "flow_bound")
 # Kept by checkpoints written before ClipSpec and ignored: training augmentation, not input.
 LEGACY_KEYS = ("flip",)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-SAMPLING_MODES = ("train", "val", "test", "full")
+SAMPLING_MODES = ("train", "val", "test", "block", "full")
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,9 @@ class ClipSampler:
     """How to sample clips.
 
     mode: `train` one random clip; `val` one centre clip; `test` `num_clips` evenly spaced
-      clips; `full` every re-timed frame (at least `clip_len`, looping), for models that
-      run convolutionally over the whole video.
+      clips; `block` `num_clips` clips back to back, the block centred in the video (C3D's
+      240 frames as 15 consecutive 16-frame clips); `full` every re-timed frame (at least
+      `clip_len`, looping), for models that run convolutionally over the whole video.
     target_fps: None keeps the native frame rate.
     """
 
@@ -45,7 +46,7 @@ class ClipSampler:
 
     @property
     def num_views(self) -> int:
-        return self.num_clips if self.mode == "test" else 1
+        return self.num_clips if self.mode in ("test", "block") else 1
 
     @property
     def span(self) -> int:
@@ -64,6 +65,12 @@ class ClipSampler:
         """
         if self.mode == "full":
             return np.arange(max(n, self.clip_len)) % n
+        if self.mode == "block":
+            if not 0 <= view < self.num_clips:
+                raise IndexError(f"view {view} out of range for {self.num_clips} clips")
+            step = self.clip_len * self.frame_interval  # one clip after the other
+            start = max(n - (self.num_clips * step - self.frame_interval + 1), 0) // 2
+            return (start + view * step + np.arange(self.clip_len) * self.frame_interval) % n
         start = self._start(n, view)
         return (start + np.arange(self.clip_len) * self.frame_interval) % n
 

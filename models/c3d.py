@@ -39,7 +39,10 @@ def fc_bn(in_features: int, out_features: int, dropout: float) -> nn.Sequential:
 class C3D(nn.Module):
     """`rgb` (B, 3, T, H, W) -> logits (B, num_classes)."""
 
-    input_spec = ClipSpec(modalities=("rgb",), clip_len=16, crop_size=112)
+    # tested on 240 frames as 15 consecutive 16-frame clips, predictions averaged (SPEC 1b)
+    input_spec = ClipSpec(
+        modalities=("rgb",), clip_len=16, crop_size=112, test_clips=15, test_layout="consecutive"
+    )
     rgb_motion = "local"
 
     def __init__(

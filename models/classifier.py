@@ -7,8 +7,10 @@ over all views of a video). Protocols (SPEC 3, Table 4): `scratch` and `finetune
 everything; `fixed` freezes all but the last layer and keeps BatchNorm in eval mode;
 `init_checkpoint` starts from another checkpoint's weights (a Kinetics model, say).
 Checkpoints carry the class names, `trained_on` (dataset, annotations, fold), so the
-runner can refuse to test a model on another split of the data it was trained on, and
-`preprocessing` (fps, short side, crop, clip length, frame interval, flow settings), so a
+runner can refuse to test a model on another split of the data it was trained on,
+`started_from` (what its network started from: {"start": scratch, imagenet, kinetics or
+imagenet+kinetics, and the weights or checkpoint}), so a result is compared only with the
+paper's number under the same start, and `preprocessing` (its `ClipSpec`), so a
 prediction prepares videos as training did without the user retyping it.
 """
 
@@ -31,7 +33,7 @@ from vidbench.models.registry import create_model
 log = logging.getLogger(__name__)
 PROTOCOLS = ("scratch", "fixed", "finetune")
 OPTIMIZERS = ("sgd", "adamw")
-SCHEDULERS = ("none", "cosine", "step")
+SCHEDULERS = ("none", "cosine", "step", "plateau", "piecewise")
 
 
 def accuracy_metrics(num_classes: int) -> MetricCollection:
@@ -114,8 +116,12 @@ class VideoClassifier(pl.LightningModule):
         weight_decay: float = 1e-7,
         scheduler: str = "none",
         lr_step: int = 1000,
+        lr_schedule: list[list[float]] | None = None,
+        plateau_patience: int = 2,
+        plateau_threshold: float = 1e-3,
         init_checkpoint: str | None = None,
         trained_on: dict[str, Any] | None = None,
+        started_from: dict[str, Any] | None = None,
         preprocessing: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -126,6 +132,8 @@ class VideoClassifier(pl.LightningModule):
         ):
             if value not in allowed:
                 raise ValueError(f"{name} {value!r} is not one of {allowed}")
+        if scheduler == "piecewise" and not lr_schedule:
+            raise ValueError("scheduler piecewise needs lr_schedule [[from_step, lr], ...]")
         if class_names is not None and len(class_names) != num_classes:
             raise ValueError(f"{len(class_names)} class names for {num_classes} classes")
         self.save_hyperparameters()
@@ -247,10 +255,35 @@ class VideoClassifier(pl.LightningModule):
             optimizer = torch.optim.AdamW(parameters, lr=hp.lr, weight_decay=hp.weight_decay)
         if hp.scheduler == "none":
             return optimizer
+        if hp.scheduler == "plateau":  # the paper's rule: /10 when validation loss saturates
+            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, factor=0.1, patience=hp.plateau_patience, threshold=hp.plateau_threshold
+            )
+            every = self.trainer.check_val_every_n_epoch if self.trainer else 1
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {
+                    "scheduler": plateau, "monitor": "val/loss", "interval": "epoch",
+                    "frequency": every, "strict": True,
+                },
+            }  # fmt: skip
         if hp.scheduler == "cosine":
             schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
                 optimizer, max(1, self.trainer.estimated_stepping_batches)
             )
+        elif hp.scheduler == "piecewise":
+            schedule = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda step: piecewise_lr(hp.lr_schedule, step) / hp.lr
+            )
         else:
             schedule = torch.optim.lr_scheduler.StepLR(optimizer, hp.lr_step, gamma=0.1)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def piecewise_lr(schedule: list[list[float]], step: int) -> float:
+    """The learning rate at optimiser step `step` of [[from_step, lr], ...] (from step 0)."""
+    current = schedule[0][1]
+    for start, lr in schedule:
+        if step >= start:
+            current = lr
+    return current

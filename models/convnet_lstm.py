@@ -18,7 +18,11 @@ from vidbench.models.registry import register_model
 class ConvNetLSTM(nn.Module):
     """`rgb` (B, 3, T, H, W) -> logits (B, num_classes) of the last time step."""
 
-    input_spec = ClipSpec(modalities=("rgb",), clip_len=25, frame_interval=5, crop_size=224)
+    # trained on 25 frames 1 in 5 (5 s); tested on 50 (10 s), the last step's output (SPEC 1a)
+    imagenet_option = "backbone_weights"
+    input_spec = ClipSpec(
+        modalities=("rgb",), clip_len=25, frame_interval=5, crop_size=224, test_clip_len=50
+    )
     rgb_motion = "pooled"
 
     def __init__(

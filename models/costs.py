@@ -72,6 +72,7 @@ def describe_models(num_classes: int = 400) -> list[dict]:
                 "frame_interval": spec.frame_interval,
                 "crop_size": spec.crop_size,
                 "flow_stack": spec.flow_stack,
+                "test": spec.test_footprint,
             }
         )
     return rows

@@ -21,13 +21,13 @@ from vidbench.models.two_stream import FLOW_STACK
 class FusedTwoStream(nn.Module):
     """`rgb` (B, 3, T, H, W) and `flow` (B, 2*flow_stack, T, H, W) -> logits (B, num_classes)."""
 
+    # tested on 25 RGB frames and 250 flow fields as 5 windows of 5 frames 10 apart, spread
+    # over the video, predictions averaged (SPEC 1d)
+    imagenet_option = "backbone_weights"
     input_spec = ClipSpec(
-        modalities=("rgb", "flow"),
-        clip_len=5,
-        frame_interval=10,
-        crop_size=224,
-        flow_stack=FLOW_STACK,
-    )
+        modalities=("rgb", "flow"), clip_len=5, frame_interval=10, crop_size=224,
+        flow_stack=FLOW_STACK, test_clips=5,
+    )  # fmt: skip
     rgb_motion = "local"  # a 3D conv over per-frame feature grids
 
     def __init__(

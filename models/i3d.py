@@ -56,7 +56,9 @@ class I3DStream(nn.Module):
 class I3D(nn.Module):
     """Inputs `rgb` (B, 3, T, H, W) and/or `flow` (B, 2, T, H, W) -> logits (B, num_classes)."""
 
-    input_spec = ClipSpec(modalities=("rgb",), clip_len=64, crop_size=224)
+    # tested on the whole video at once, convolutionally in time (SPEC 1e)
+    input_spec = ClipSpec(modalities=("rgb",), clip_len=64, crop_size=224, full_video_test=True)
+    imagenet_option = "inflate_from"
     streams_trained_apart = True  # rgb+flow: two streams trained apart, logits averaged
     rgb_motion = "local"
 
@@ -66,12 +68,17 @@ class I3D(nn.Module):
         modalities: tuple[str, ...] = ("rgb",),
         width: float = 1.0,
         dropout: float = 0.5,
-        padding: str = "tf_same",
+        padding: str = "auto",
         inflate_from: str | None = None,
     ) -> None:
         """inflate_from: a 2D Inception-v1 state dict file (torchvision `googlenet` keys,
-        ImageNet weights) that every stream starts from, inflated (SPEC 1e)."""
+        ImageNet weights) that every stream starts from, inflated (SPEC 1e).
+        padding: `auto` matches the weights being loaded: torchvision's (symmetric, with
+        time padded by repeating edge frames) when inflating its 2D weights, so a boring
+        video gives the 2D activations; TensorFlow SAME, DeepMind's, otherwise."""
         super().__init__()
+        if padding == "auto":
+            padding = "torchvision" if inflate_from is not None else "tf_same"
         unknown = set(modalities) - set(IN_CHANNELS)
         if unknown or not modalities:
             raise ValueError(

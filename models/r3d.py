@@ -40,7 +40,10 @@ class BasicBlock(nn.Module):
 class R3D(nn.Module):
     """`rgb` (B, 3, T, H, W) -> logits (B, num_classes); 16x112x112 clips by default."""
 
-    input_spec = ClipSpec(modalities=("rgb",), clip_len=16, crop_size=112)
+    # tested as C3D: 15 consecutive 16-frame clips, predictions averaged
+    input_spec = ClipSpec(
+        modalities=("rgb",), clip_len=16, crop_size=112, test_clips=15, test_layout="consecutive"
+    )
     rgb_motion = "local"
 
     def __init__(self, num_classes: int, depth: int = 18, width: float = 1.0) -> None:

@@ -8,6 +8,9 @@ Every model takes `num_classes` first and is a plain `nn.Module` with one small 
   `flow_stack`) sets that field, and the instance holds the changed spec;
 - `streams_trained_apart` (optional, default False): its `rgb+flow` is the sum of an rgb
   and a flow model trained separately (I3D, SPEC 1e), not one network trained on both;
+- `imagenet_option` (optional): the constructor option that takes a file of 2D ImageNet
+  weights its trunk starts from (`backbone_weights`, I3D's `inflate_from`); absent for
+  the models that have no ImageNet version (C3D, R3D);
 - `rgb_motion` (optional, default "none"): what it can see of motion in RGB alone:
   "local" (3D convolutions over neighbouring frames), "pooled" (a recurrence over
   globally pooled per-frame features, blind to fine low-level motion, Quo Vadis 2.3) or
@@ -66,6 +69,12 @@ def default_input_spec(name: str, **options: Any) -> ClipSpec:
     spec = _constructor(name).input_spec
     changes = {k: v for k, v in options.items() if k in CLIP_FIELDS}
     return spec.replace(**changes) if changes else spec
+
+
+def imagenet_weights(name: str, options: dict[str, Any]) -> str | None:
+    """The ImageNet weights file architecture `name` starts from with `options`, if any."""
+    option = getattr(_constructor(name), "imagenet_option", None)
+    return options.get(option) if option else None
 
 
 RGB_MOTION = ("none", "pooled", "local")

@@ -47,9 +47,13 @@ class FrameClassifier(nn.Module):
 class TwoStream(nn.Module):
     """`rgb` (B, 3, T, H, W) and `flow` (B, 2*flow_stack, T, H, W) -> logits (B, num_classes)."""
 
+    # tested on 25 RGB frames evenly spaced over the video, each with its flow stack (250
+    # flow fields), predictions averaged (SPEC 1c)
+    imagenet_option = "backbone_weights"
     input_spec = ClipSpec(
-        modalities=("rgb", "flow"), clip_len=1, crop_size=224, flow_stack=FLOW_STACK
-    )
+        modalities=("rgb", "flow"), clip_len=1, crop_size=224, flow_stack=FLOW_STACK,
+        test_clips=25,
+    )  # fmt: skip
 
     def __init__(
         self,

@@ -96,10 +96,21 @@ I3D_RELEASE = ClipSpec(
 )  # fmt: skip
 
 
+IMPORTED_STARTS = ("imagenet+kinetics", "kinetics")
+
+
 def import_pytorch_i3d(
-    source: str | Path, stream: str, out: str | Path, labels: str | Path = "kinetics400"
+    source: str | Path,
+    stream: str,
+    out: str | Path,
+    labels: str | Path = "kinetics400",
+    start: str = "imagenet+kinetics",
 ) -> Path:
-    """Write a VideoClassifier checkpoint (arch i3d, one stream) from a pytorch-i3d file."""
+    """Write a VideoClassifier checkpoint (arch i3d, one stream) from a pytorch-i3d file.
+    `start`: what the weights were trained from, recorded so results are compared with
+    the paper's numbers for that start (`rgb_imagenet.pt`: ImageNet, then Kinetics)."""
+    if start not in IMPORTED_STARTS:
+        raise ValueError(f"start {start!r} is not one of {IMPORTED_STARTS}")
     if stream not in ("rgb", "flow"):
         raise ValueError(f"stream {stream!r} is not one of ('rgb', 'flow')")
     refuse_same_file(out, [source], "--out")
@@ -123,6 +134,7 @@ def import_pytorch_i3d(
         class_names,
         model_options={"modalities": (stream,)},
         preprocessing=I3D_RELEASE.replace(modalities=(stream,)).to_dict(),
+        started_from={"start": start, "weights": str(source), "checkpoint": None},
     )
     stream_module = module.net.streams[stream]
     for key, value in stream_module.state_dict().items():  # BN counters absent in old files
@@ -191,12 +203,17 @@ def fuse_i3d_streams(rgb: VideoClassifier, flow: VideoClassifier) -> VideoClassi
     preprocessing = fused_preprocessing(
         rgb.hparams.get("preprocessing"), flow.hparams.get("preprocessing")
     )
+    starts = [(m.hparams.get("started_from") or {}).get("start") for m in (rgb, flow)]
     fused = VideoClassifier(
         "i3d",
         rgb.hparams.num_classes,
         rgb.hparams.class_names,
         model_options=options,
         preprocessing=preprocessing,
+        started_from={  # the pair starts where both streams started, if they agree
+            "start": starts[0] if starts[0] == starts[1] else None,
+            "streams": [rgb.hparams.get("started_from"), flow.hparams.get("started_from")],
+        },
     )
     fused.net.streams["rgb"].load_state_dict(rgb.net.streams["rgb"].state_dict())
     fused.net.streams["flow"].load_state_dict(flow.net.streams["flow"].state_dict())

@@ -51,17 +51,20 @@ def write_sweep(path: Path, data: dict[str, Path], **changes) -> Path:
                   "flow_algorithm": "farneback"},
         "train": {"max_steps": 3, "batch_size": 4, "num_workers": 0, "val_every_epochs": 0,
                   "accelerator": "cpu", "optimizer": "adamw", "lr": 0.001},
-        "eval": {"clips": 2, "throughput_batches": 1},
+        "eval": {"views": "clips", "clips": 2, "throughput_batches": 1},
     }  # fmt: skip
     sweep.update(changes)
     path.write_text(yaml.safe_dump(sweep))
     return path
 
 
-def finished_record(cell_id: str, top1: float, official_classes: str | None = None) -> RunRecord:
+def finished_record(
+    cell_id: str, top1: float, official_classes: str | None = None, start: str = "scratch"
+) -> RunRecord:
     """A finished run record made of the real types: the cell's architecture, modality,
     dataset and fold, protocol and seed come from `cell_id` (`c3d-rgb-d1-scratch-s0`), its
-    video top-1 is `top1` (%), and the rest is the smallest valid record."""
+    video top-1 is `top1` (%), its classes are `official_classes`' (None: not a paper
+    dataset), its network started from `start`; the rest is the smallest valid record."""
     arch, modality, dataset_fold, protocol, seed = cell_id.split("-")
     dataset, fold = dataset_fold[:-1], int(dataset_fold[-1])
     data = DataSource(format="ucf101", videos="/v", annotations="/a", flow=None, fold=fold,
@@ -75,6 +78,7 @@ def finished_record(cell_id: str, top1: float, official_classes: str | None = No
     return RunRecord(
         cell=cell_id, status="ok", config=cell, config_hash=cell.hash(),
         finished="2026-01-01T00:00:00+00:00", code_version="test",
+        started_from={"start": start, "weights": None, "checkpoint": None},
         metrics=Metrics(video={"top1": top1 / 100, "top5": 1.0}),
         data=DataAccounting(num_classes=8, official_classes=official_classes,
                             evaluated_videos=8, test={"expected": 8}, decoder="decord"),

@@ -258,3 +258,36 @@ def test_top5_is_not_merged_into_top1_when_a_first_batch_agrees():
     result = metrics.compute()
     assert result["top1"] == 0.5 and result["top5"] == 1.0
     assert result["mean_class"] == pytest.approx(1 / 3)  # classes 0, 1, 2 present: 1, 0, 0
+
+
+def test_plateau_divides_the_learning_rate_by_ten_when_validation_loss_stalls(synth_dataset):
+    dm = tiny_datamodule(synth_dataset, clip_len=4, batch_size=8)
+    module = VideoClassifier(
+        "c3d", dm.num_classes, dm.class_names, model_options={"width": 0.125}, lr=0.01,
+        scheduler="plateau", plateau_patience=0, plateau_threshold=10.0,  # nothing improves
+    )  # fmt: skip
+    trainer = quiet_trainer(max_epochs=3, limit_train_batches=1, limit_val_batches=1)
+    trainer.fit(module, datamodule=dm)
+    # no loss beats "best x (1 - 10)": each of the 3 validations is a stall, each a cut
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.01 / 1000)
+
+
+def test_piecewise_schedule_sets_the_learning_rate_by_step():
+    from vidbench.models.classifier import piecewise_lr
+
+    schedule = [[0, 0.1], [97000, 0.01], [104500, 0.001], [115000, 0.1]]  # DM's flow stream
+    assert [piecewise_lr(schedule, s) for s in (0, 96999, 97000, 110000, 115000)] == [
+        0.1, 0.1, 0.01, 0.001, 0.1,
+    ]  # fmt: skip
+    module = VideoClassifier(
+        "c3d", 2, model_options={"width": 0.125}, lr=0.1, scheduler="piecewise",
+        lr_schedule=[[0, 0.1], [2, 0.01]],
+    )  # fmt: skip
+    configured = module.configure_optimizers()
+    optimizer, schedule = configured["optimizer"], configured["lr_scheduler"]["scheduler"]
+    rates = []
+    for _ in range(4):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert rates == pytest.approx([0.1, 0.1, 0.01, 0.01])

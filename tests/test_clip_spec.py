@@ -72,6 +72,10 @@ def test_samplers_and_transforms_follow_the_spec():
     # predict's windows use the sampler's rule: every frame_interval-th frame, looped
     assert ClipSampler("full", 4, 2).span_positions(10, 6, 14).tolist() == [6, 8, 0, 2]
     assert np.array_equal(ClipSampler("full", 4, 1).span_positions(5, 3, 3), [3])
+    # C3D's 15 consecutive clips on a 4 s video (100 frames): the block loops, as in training
+    block = ClipSampler("block", 16, 1, 15)
+    assert block.num_views == 15
+    assert block.positions(100, 14).tolist() == [(224 + i) % 100 for i in range(16)]
 
 
 @pytest.mark.parametrize("arch", list_models())
@@ -109,3 +113,40 @@ def test_a_sweep_whose_geometry_cannot_be_fed_is_refused_before_it_runs():
         load_sweep("smoke", ["per_arch.c3d.crop_size=112"])
     with pytest.raises(SweepError, match=r"input: .*unknown key\(s\) \['test_clips'\]"):
         load_sweep("smoke", ["input.test_clips=3"])
+
+
+def paper_test_frames(arch: str) -> list[list[int]]:
+    """SPEC 1's "input at test" on a 10 s, 25 fps video (250 frames), written out: the
+    frames of each view, centred or spread as the paper's footprints are."""
+    if arch in ("convnet_lstm", "frame_avg"):  # 50 frames 1 in 5 (10 s), one view
+        return [list(2 + 5 * np.arange(50))]  # 246 frames spanned, centred: starts at 2
+    if arch in ("c3d", "r3d"):  # 240 frames as 15 consecutive 16-frame clips, centred
+        return [list(5 + 16 * k + np.arange(16)) for k in range(15)]
+    if arch == "two_stream":  # 25 frames evenly spaced over the video
+        return [[round(v * 249 / 24)] for v in range(25)]
+    if arch == "fused_two_stream":  # 5 windows of 5 frames 10 apart, spread over the video
+        return [list(round(v * (250 - 41) / 4) + 10 * np.arange(5)) for v in range(5)]
+    return [list(range(250))]  # I3D: every frame, convolutionally in time
+
+
+@pytest.mark.parametrize("arch", list_models())
+def test_each_model_is_tested_on_the_papers_views_of_a_ten_second_video(arch, tmp_path):
+    from conftest import counting_frames
+
+    from vidbench.datasets.annotations import VideoRecord
+    from vidbench.datasets.clip_dataset import VideoClipDataset
+    from vidbench.datasets.synthetic import write_video
+
+    video = tmp_path / "ten_seconds.avi"
+    write_video(video, counting_frames(250, 32, 32, step=1), 25)  # frame i is grey level i
+    spec = default_input_spec(arch).replace(modalities=("rgb",), crop_size=32, short_side=32)
+    dataset = VideoClipDataset(
+        [(video, VideoRecord(video.name, 0, "v"))], spec.sampler("test"), spec.transform("test")
+    )
+    expected = paper_test_frames(arch)
+    assert len(dataset) == len(expected)  # one item per view
+    for view, frames in enumerate(expected):
+        rgb = dataset[view]["rgb"]  # (3, T, 32, 32) in [-1, 1]
+        seen = ((rgb.mean(dim=(0, 2, 3)) + 1) * 127.5).numpy()
+        assert len(seen) == len(frames)
+        assert np.abs(seen - np.array(frames)).max() <= 2.5  # MPEG-4 moves a grey level or two

@@ -117,12 +117,14 @@ def randomise_batchnorm(model: nn.Module) -> None:
                 module.bias.uniform_(-0.2, 0.2)
 
 
-def test_boring_video_gives_the_2d_features_after_inflation():
+def test_boring_video_gives_the_2d_features_after_inflation(tmp_path):
+    """With the options the sweeps use (`inflate_from`, padding left at its default)."""
     torch.manual_seed(0)
     two_d = InceptionV1(10).eval()
     randomise_batchnorm(two_d)
-    i3d = create_model("i3d", 10, padding="torchvision").eval()
-    i3d.load_2d(two_d.state_dict())
+    torch.save(two_d.state_dict(), tmp_path / "googlenet.pth")
+    i3d = create_model("i3d", 10, inflate_from=str(tmp_path / "googlenet.pth")).eval()
+    assert create_model("i3d", 10).streams["rgb"].trunk.conv1.conv.padding == (0, 0, 0)  # SAME
     image = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         pooled_2d = two_d.avgpool(two_d.forward_features(image)).flatten(1)

@@ -328,7 +328,8 @@ def test_the_leaderboard_counts_each_seed_once_and_cites_the_paper_only_for_real
 
     real = finished_record("c3d-rgb-ucf1-scratch-s0", 50.0, official_classes="ucf101")
     copy = finished_record("c3d-rgb-syn1-scratch-s0", 50.0)
-    papers = {e["config"].dataset: e["paper"] for e in summarise([real, copy]).values()}
+    entries = summarise([real, copy]).values()
+    papers = {e["config"].dataset: e["paper"] and e["paper"].top1 for e in entries}
     assert papers == {"ucf": 51.6, "syn": None}
 
 
@@ -635,3 +636,28 @@ def test_records_written_before_clipspec_still_read(tmp_path, capsys):
     assert cli("leaderboard", str(tmp_path), str(tmp_path)) == 0
     assert "2 clip(s) x 1 crop(s)" in (tmp_path / "leaderboard.md").read_text()
     assert cli("regress", "--update", "--baseline", str(tmp_path / "b.json"), str(tmp_path)) == 0
+
+
+def test_a_paper_number_is_cited_only_under_the_same_conditions(tmp_path, capsys):
+    """SPEC 3: dataset, split, modality, protocol and start must all match."""
+    from vidbench.bench.leaderboard import markdown, summarise
+
+    def paper(cell: str, start: str, official: str = "kinetics400") -> float | None:
+        (entry,) = summarise([finished_record(cell, 60.0, official, start)]).values()
+        return entry["paper"] and entry["paper"].top1
+
+    assert paper("i3d-rgb-kinetics1-scratch-s0", "scratch") == 68.4  # Table 3, from scratch
+    assert paper("i3d-rgb-kinetics1-scratch-s0", "imagenet") == 71.1  # Table 2/3, ImageNet
+    assert paper("i3d-rgb-kinetics1-scratch-s0", "kinetics") is None  # no such protocol
+    assert paper("i3d-rgb-ucf1-finetune-s0", "imagenet+kinetics", "ucf101") is None  # T4: both
+    assert paper("i3d-rgb+flow-ucf1-finetune-s0", "imagenet+kinetics", "ucf101") == 98.0
+    assert paper("i3d-rgb+flow-ucf1-finetune-s0", "kinetics", "ucf101") == 97.6
+    assert paper("c3d-rgb-hmdb1-fixed-s0", "kinetics", "hmdb51") == 47.0
+    assert paper("c3d-rgb-hmdb2-scratch-s0", "scratch", "hmdb51") is None  # split 2: none
+    board = markdown([finished_record("i3d-rgb-kinetics1-scratch-s0", 60.0, "kinetics400")])
+    assert "Protocol: scratch, from scratch" in board
+    assert "60.0 [top-5 100.0] / paper 68.4 [top-5 88.0] (Table 3)" in board
+    # Table 5: the mean of three fine-tuned splits against the paper's mean
+    splits = [finished_record(f"i3d-rgb+flow-ucf{s}-finetune-s0", v, "ucf101", "kinetics")
+              for s, v in ((1, 97.0), (2, 98.0), (3, 99.0))]  # fmt: skip
+    assert "98.0 / paper 97.8 (Table 5)" in markdown(splits)

@@ -54,6 +54,7 @@ def test_sweep_records_leaderboard_wandb_and_regress(synth_with_flow, tmp_path, 
         assert test["expected"] == 32 and test["missing"] == 0
         assert record.data.evaluated_videos == 32
         assert record.costs["infer_clips_per_s"] > 0 and record.costs["macs_per_clip"] > 0
+        assert record.start == "scratch"  # no ImageNet weights, no checkpoint
     rgb, flow, fused = (records[f"i3d-{m}-synth1-scratch-s0"] for m in ("rgb", "flow", "rgb+flow"))
     assert fused.costs["params"] == rgb.costs["params"] + flow.costs["params"]
     assert fused.costs["train_clips_per_s"] is None  # nothing trained: two streams fused
@@ -170,7 +171,10 @@ def test_checkpoint_is_not_tested_on_another_split(synth_with_flow, tmp_path):
     )  # fmt: skip
     assert run_cli(str(second), "--out", str(tmp_path / "b")) == 1
     records = {r.cell: r for r in read_records(tmp_path / "b")}
-    assert records["c3d-rgb-synth1-finetune-s0"].status == "ok"
+    finetuned = records["c3d-rgb-synth1-finetune-s0"]
+    assert finetuned.status == "ok" and finetuned.started_from["checkpoint"] == trained.checkpoint
+    # a network trained on other data than Kinetics: no paper condition matches it
+    assert finetuned.start is None and finetuned.started_from["checkpoint_trained_on"] == "ucf101"
     refused = records["c3d-rgb-synth2-finetune-s0"]
     assert refused.status == "failed" and "trained on ucf101 split 1" in refused.error
 
@@ -255,7 +259,7 @@ def test_ddp_on_two_cpu_processes_gives_the_one_process_metrics(synth_with_flow,
                  "init_checkpoint": source.checkpoint}  # fmt: skip
         sweep = write_sweep(
             tmp_path / f"d{devices}.yaml", synth_with_flow, arch=["c3d"], protocol=["finetune"],
-            train=train, eval={"clips": 3, "throughput_batches": 1},
+            train=train, eval={"views": "clips", "clips": 3, "throughput_batches": 1},
         )  # fmt: skip
         process = cli_process(
             str(sweep), "--out", str(tmp_path / f"d{devices}"), WANDB_MODE="disabled"
@@ -286,6 +290,10 @@ def test_shipped_sweeps_validate_and_expand():
     assert len(cells["smoke"]) == 10  # 5 architectures + frame_avg, every modality they have
     assert len(cells["table2"]) == 2 * (1 + 1 + 3 + 1 + 3)  # UCF-101 and HMDB-51 split 1
     assert {c.protocol for c in cells["table4"]} == {"scratch", "fixed", "finetune"}
+    five = {"convnet_lstm", "c3d", "two_stream", "fused_two_stream", "i3d"}
+    assert {c.arch for c in cells["table4"]} == five == {c.arch for c in cells["table2"]}
+    for name in ("table2", "table2_kinetics", "table4", "splits"):  # SPEC 1 test views
+        assert load_sweep(name).eval.views == "paper", name
     assert {c.fold for c in cells["splits"]} == {1, 2, 3}
 
 
@@ -316,3 +324,45 @@ def test_motion_check_holds_models_that_see_motion_and_excuses_pooled_features()
     assert passed and "blind to low-level motion" in report and "sees no motion" in report
     passed, report = motion_check(records(20.0))
     assert not passed and "DOES NOT beat it clearly" in report
+
+
+def test_global_batch_is_met_by_accumulation_or_refused():
+    from vidbench.bench.config import TrainConfig
+
+    release = TrainConfig(batch_size=6, global_batch=384, devices=1)  # DeepMind's: 6 x 64
+    assert release.accumulation() == 64
+    assert release.batch_plan() == {
+        "per_device": 6, "devices": 1, "nodes": 1, "accumulation": 64, "global": 384,
+    }  # fmt: skip
+    assert TrainConfig(batch_size=6, global_batch=384, devices=8, num_nodes=2).accumulation() == 4
+    with pytest.raises(ValueError, match=r"global_batch 384 is not batch_size 5 x 1 device"):
+        TrainConfig(batch_size=5, global_batch=384)
+    with pytest.raises(ValueError, match="global_batch needs devices as a number"):
+        TrainConfig(batch_size=6, global_batch=384, devices="auto")
+    with pytest.raises(SweepError, match="batch sizes that fit"):
+        load_sweep("table2_kinetics", ["train.batch_size=5"])
+    kinetics = load_sweep("table2_kinetics")
+    assert kinetics.train.lr_schedule[1] == (97000, 0.01)
+    from vidbench.bench.config import cell_train
+
+    flow = cell_train(kinetics, "flow")
+    assert flow.max_steps == 155_000 and flow.lr_schedule[-1] == (150000, 0.001)
+    assert cell_train(kinetics, "rgb").max_steps == 115_000
+
+
+def test_the_runner_trains_at_the_global_batch_and_records_it(synth_with_flow, tmp_path):
+    from vidbench.bench.config import expand_cells, resolve_cell
+    from vidbench.bench.runner import make_trainer, prepare_data
+
+    train = {"max_steps": 2, "batch_size": 4, "global_batch": 8, "num_workers": 0,
+             "val_every_epochs": 0, "accelerator": "cpu"}  # fmt: skip
+    sweep_file = write_sweep(tmp_path / "s.yaml", synth_with_flow, arch=["c3d"], train=train)
+    sweep = load_sweep(str(sweep_file))
+    (key,) = expand_cells(sweep)
+    cell = resolve_cell(sweep, key, prepare_data("synth", sweep, None, False))
+    assert make_trainer(cell, tmp_path / "c", [], False).accumulate_grad_batches == 2
+    assert run_cli(str(sweep_file), "--out", str(tmp_path / "out"), "--wandb", "disabled") == 0
+    (record,) = read_records(tmp_path / "out")
+    assert record.batch == {
+        "per_device": 4, "devices": 1, "nodes": 1, "accumulation": 2, "global": 8,
+    }  # fmt: skip

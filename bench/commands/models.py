@@ -63,13 +63,19 @@ def add_weights_import(commands: argparse._SubParsersAction) -> None:
         default="kinetics400",
         help="kinetics400, kinetics600, or a file with one class name a line",
     )
+    importer.add_argument(
+        "--start",
+        choices=("imagenet+kinetics", "kinetics"),
+        default="imagenet+kinetics",
+        help="what the weights were trained from (rgb_imagenet.pt: ImageNet, then Kinetics)",
+    )
     importer.set_defaults(func=weights_import_command)
 
 
 def weights_import_command(args: argparse.Namespace) -> int:
     from vidbench.models.weights import import_pytorch_i3d
 
-    out = import_pytorch_i3d(args.source, args.stream, args.out, args.labels)
+    out = import_pytorch_i3d(args.source, args.stream, args.out, args.labels, args.start)
     print(f"wrote {out}: i3d {args.stream} stream with {args.labels} class names")
     return 0
 
