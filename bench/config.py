@@ -1,4 +1,4 @@
-"""Sweep files: plain YAML, validated before anything runs, expanded into cells.
+"""Sweep files: plain YAML, validated before anything runs, expanded into cells (`cells`).
 
 A sweep names a matrix (architectures x datasets and folds x modalities x protocols x
 seeds) plus the training settings and the evaluation protocol shared by its cells:
@@ -24,9 +24,6 @@ and sets `flip`; `eval` sets its test views. Command-line overrides use the same
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -51,7 +48,6 @@ from vidbench.models.registry import (
     default_input_spec,
     list_models,
     model_options,
-    streams_trained_apart,
 )
 
 MODALITIES = ("rgb", "flow", "rgb+flow")
@@ -419,127 +415,6 @@ def cell_modalities(sweep: SweepConfig, arch: str) -> tuple[str, ...]:
     return arch_modalities(arch) if sweep.modality == "auto" else tuple(sweep.modality)
 
 
-class CellKey(BaseModel):
-    """One cell of a sweep's matrix: dataset and fold x architecture x modality x protocol
-    x seed (`*` for all seeds). `fuses` names the streams whose logits it averages instead
-    of training (I3D's rgb+flow)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    dataset: str
-    fold: int
-    arch: str
-    modality: str
-    protocol: str
-    seed: int | Literal["*"]
-    fuses: list[str] | None = None
-
-    @property
-    def id(self) -> str:
-        """`i3d-rgb-ucf1011-scratch-s0`: the cell's folder and its name in results."""
-        return f"{self.arch}-{self.modality}-{self.dataset}{self.fold}-{self.protocol}-s{self.seed}"
-
-    def with_(self, **changes: Any) -> CellKey:
-        return CellKey(**{**self.key_fields(), **changes})
-
-    def key_fields(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in CellKey.model_fields}
-
-
-class DataSource(Strict):
-    """Where a cell's dataset lives, resolved (synthetic data made and cached on first
-    use), and the size of that copy."""
-
-    format: str
-    videos: str
-    annotations: str
-    flow: str | None
-    fold: int | None  # the cell's fold (None until a cell takes the dataset)
-    copy_files: int
-    copy_bytes: int
-    synthetic: bool = False
-
-
-class Cell(CellKey):
-    """A resolved cell: everything that decides its result, hashed into `config_hash`
-    (what makes two results comparable, and a finished cell skipped on a re-run). Records
-    carry it as their `config`."""
-
-    sweep: str
-    data: DataSource
-    model_options: dict[str, Any]
-    input: ClipSpec
-    flip: bool
-    train: TrainConfig
-    throughput_batches: int  # timed batches for the cost figures
-
-    @model_validator(mode="before")
-    @classmethod
-    def from_older_records(cls, values: Any) -> Any:
-        """Records written before ClipSpec kept `flip` in `input` and the test views in
-        `eval`; they read as today's cells."""
-        if not isinstance(values, dict) or "eval" not in values:
-            return values
-        old_eval = values["eval"] if isinstance(values["eval"], dict) else {}
-        values = {k: v for k, v in values.items() if k not in ("cell", "eval")}
-        spec = dict(values.get("input") or {})
-        values["flip"] = spec.pop("flip", True)
-        spec.setdefault("modalities", str(values.get("modality", "rgb")).split("+"))
-        spec.setdefault("test_clips", old_eval.get("clips", 1))
-        spec.setdefault("test_crops", old_eval.get("crops", 1))
-        spec.setdefault("full_video_test", old_eval.get("full_video", False))
-        values["input"] = spec
-        values["throughput_batches"] = old_eval.get("throughput_batches", 5)
-        return values
-
-    def hash(self) -> str:
-        return config_hash(self.model_dump(mode="json"))
-
-
-def expand_cells(sweep: SweepConfig) -> list[CellKey]:
-    """Every cell of the sweep, in run order: I3D's fused rgb+flow cell after its streams."""
-    cells = []
-    for (name, dataset), arch, protocol, seed in itertools.product(
-        sweep.datasets.items(), sweep.arch, sweep.protocol, sweep.seed
-    ):
-        for fold in dataset.folds:
-            modalities = cell_modalities(sweep, arch)
-            for modality in sorted(modalities, key=lambda m: m == "rgb+flow"):
-                fuses = fused_streams(arch, modality)
-                cells.append(
-                    CellKey(
-                        dataset=name,
-                        fold=fold,
-                        arch=arch,
-                        modality=modality,
-                        protocol=protocol,
-                        seed=seed,
-                        fuses=fuses,
-                    )
-                )
-    return cells
-
-
-def resolve_cell(sweep: SweepConfig, key: CellKey, data: DataSource) -> Cell:
-    """`key` with everything that decides its result: the data, the model's options, what
-    it is fed (its ClipSpec), training."""
-    return Cell(
-        **key.key_fields(),
-        sweep=sweep.name,
-        data=data.model_copy(update={"fold": key.fold}),
-        model_options=cell_model_options(sweep, key.arch, key.modality),
-        input=cell_spec(sweep, key.arch, key.modality),
-        flip=sweep.flip,
-        train=cell_train(sweep, key.modality),
-        throughput_batches=sweep.eval.throughput_batches,
-    )
-
-
-def fused_streams(arch: str, modality: str) -> list[str] | None:
-    """I3D's rgb+flow is not trained: it adds the logits of the rgb and flow cells."""
-    return ["rgb", "flow"] if streams_trained_apart(arch) and modality == "rgb+flow" else None
-
-
 def cell_train(sweep: SweepConfig, modality: str) -> TrainConfig:
     """The sweep's `train`, with the `per_modality` settings of `modality` applied."""
     changes = sweep.per_modality.get(modality)
@@ -574,9 +449,3 @@ def cell_spec(sweep: SweepConfig, arch: str, modality: str) -> ClipSpec:
         )  # fmt: skip
     spec = spec.replace(**changes, **views, modalities=tuple(modality.split("+")))
     return spec.replace(short_side=spec.resize_to)
-
-
-def config_hash(resolved: dict[str, Any]) -> str:
-    """A short stable hash of a cell's resolved config (what makes two results comparable)."""
-    text = json.dumps(resolved, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]

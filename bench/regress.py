@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from vidbench.bench.config import CellKey
+from vidbench.bench.cells import CellKey
 from vidbench.bench.leaderboard import summarise
 from vidbench.bench.results import RunRecord
 from vidbench.datasets.files import atomic_write_text

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from vidbench.bench.config import Cell
+from vidbench.bench.cells import Cell
 from vidbench.datasets.files import append_line
 
 log = logging.getLogger(__name__)

@@ -34,15 +34,8 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities import rank_zero_only
 
 from vidbench.bench import tracking
-from vidbench.bench.config import (
-    Cell,
-    DataSource,
-    SweepConfig,
-    cell_spec,
-    config_hash,
-    expand_cells,
-    resolve_cell,
-)
+from vidbench.bench.cells import Cell, DataSource, config_hash, expand_cells, resolve_cell
+from vidbench.bench.config import SweepConfig, cell_spec
 from vidbench.bench.leaderboard import summarise, tables, write_leaderboard
 from vidbench.bench.paper import official_dataset
 from vidbench.bench.results import (

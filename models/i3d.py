@@ -20,6 +20,7 @@ from vidbench.models.inflate import inflate_state_dict
 from vidbench.models.registry import register_model
 
 IN_CHANNELS = {"rgb": 3, "flow": 2}
+BATCHNORMS = ("pytorch", "deepmind")
 
 
 class I3DStream(nn.Module):
@@ -70,13 +71,19 @@ class I3D(nn.Module):
         dropout: float = 0.5,
         padding: str = "auto",
         inflate_from: str | None = None,
+        batchnorm: str = "pytorch",
     ) -> None:
         """inflate_from: a 2D Inception-v1 state dict file (torchvision `googlenet` keys,
         ImageNet weights) that every stream starts from, inflated (SPEC 1e).
         padding: `auto` matches the weights being loaded: torchvision's (symmetric, with
         time padded by repeating edge frames) when inflating its 2D weights, so a boring
-        video gives the 2D activations; TensorFlow SAME, DeepMind's, otherwise."""
+        video gives the 2D activations; TensorFlow SAME, DeepMind's, otherwise.
+        batchnorm: `deepmind` is the release's (TF-slim's): no scale (fixed at 1, not
+        trained), epsilon 1e-3, moving averages with decay 0.999 (PyTorch momentum 0.001),
+        for weights imported from it; `pytorch` learns a scale, momentum 0.1."""
         super().__init__()
+        if batchnorm not in BATCHNORMS:
+            raise ValueError(f"I3D batchnorm {batchnorm!r} is not one of {BATCHNORMS}")
         if padding == "auto":
             padding = "torchvision" if inflate_from is not None else "tf_same"
         unknown = set(modalities) - set(IN_CHANNELS)
@@ -92,6 +99,12 @@ class I3D(nn.Module):
                 for m in self.modalities
             }
         )
+        if batchnorm == "deepmind":
+            for module in self.modules():
+                if isinstance(module, nn.BatchNorm3d):
+                    module.eps, module.momentum = 1e-3, 1 - 0.999
+                    nn.init.ones_(module.weight)
+                    module.weight.requires_grad_(False)  # TF-slim's scale=False
         if inflate_from is not None:
             from vidbench.models.backbones import load_weights
 

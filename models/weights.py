@@ -132,7 +132,7 @@ def import_pytorch_i3d(
         "i3d",
         num_classes,
         class_names,
-        model_options={"modalities": (stream,)},
+        model_options={"modalities": (stream,), "batchnorm": "deepmind"},
         preprocessing=I3D_RELEASE.replace(modalities=(stream,)).to_dict(),
         started_from={"start": start, "weights": str(source), "checkpoint": None},
     )

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 import yaml
 
-from vidbench.bench.config import Cell, DataSource, TrainConfig
+from vidbench.bench.cells import Cell, DataSource
+from vidbench.bench.config import TrainConfig
 from vidbench.bench.results import DataAccounting, Metrics, RunRecord
 from vidbench.datasets.clip_spec import FIELDS, ClipSpec
 from vidbench.datasets.datamodule import VideoDataModule

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from vidbench.bench.config import SweepError, cell_spec, expand_cells, load_sweep
+from vidbench.bench.cells import expand_cells
+from vidbench.bench.config import SweepError, cell_spec, load_sweep
 from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.datasets.sampling import ClipSampler
 from vidbench.models import create_model, list_models, model_options

@@ -255,3 +255,41 @@ def test_models_declare_what_they_see_of_motion():
         "fused_two_stream": "local", "i3d": "local", "r3d": "local", "two_stream": "none",
     }  # fmt: skip
     assert all(rgb_motion(name) in RGB_MOTION for name in list_models())
+
+
+def test_the_lstm_has_recurrent_batch_norm_with_per_step_statistics():
+    from vidbench.models.convnet_lstm import BatchNormLSTM
+
+    assert isinstance(create_model("convnet_lstm", 3, width=0.125).lstm, BatchNormLSTM)
+    assert isinstance(create_model("convnet_lstm", 3, width=0.125, lstm="plain").lstm, nn.LSTM)
+    with pytest.raises(ValueError, match="lstm 'gru' is not one of"):
+        create_model("convnet_lstm", 3, lstm="gru")
+    torch.manual_seed(0)
+    lstm = BatchNormLSTM(6, 4, max_steps=10)
+    lstm(torch.randn(5, 4, 6))  # trains on 4 steps: statistics for steps 0-3
+    assert lstm.trained_steps == 4
+    restored = BatchNormLSTM(6, 4, max_steps=10)
+    restored.load_state_dict(lstm.state_dict())  # checkpoints keep it
+    assert restored.trained_steps == 4
+    assert [int(n.num_batches_tracked) for n in lstm.norm_cell[:5]] == [1, 1, 1, 1, 0]
+    lstm.eval()
+    long = torch.randn(2, 8, 6)  # the paper tests on twice the training length
+    out = lstm(long)
+    assert out.shape == (2, 8, 4) and torch.isfinite(out).all()
+    # steps 4-7 use step 3's statistics: replacing the untrained steps' changes nothing
+    for norm in lstm.norm_cell[4:]:
+        norm.running_mean.fill_(5.0)
+    assert torch.equal(lstm(long), out)
+
+
+def test_i3d_batchnorm_can_match_deepminds_release():
+    deepmind = create_model("i3d", 3, width=0.125, batchnorm="deepmind")
+    norms = [m for m in deepmind.modules() if isinstance(m, nn.BatchNorm3d)]
+    assert norms and all(n.eps == 1e-3 and n.momentum == pytest.approx(0.001) for n in norms)
+    assert all(not n.weight.requires_grad and bool((n.weight == 1).all()) for n in norms)
+    ours = [
+        m for m in create_model("i3d", 3, width=0.125).modules() if isinstance(m, nn.BatchNorm3d)
+    ]
+    assert all(n.weight.requires_grad and n.momentum == 0.1 for n in ours)
+    with pytest.raises(ValueError, match="batchnorm 'tf' is not one of"):
+        create_model("i3d", 3, batchnorm="tf")

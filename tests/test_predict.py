@@ -199,5 +199,8 @@ def test_imported_i3d_weights_predict_with_the_release_preprocessing(tmp_path, c
     code, (result,) = predict_json(capsys, str(video), "--checkpoint", str(ckpt), "--top-k", "5")
     assert code == 0 and len(result["top_k"]) == 5
     assert result["top_k"][0]["label"] in load_labels("kinetics400")
-    prep = load_model([ckpt]).hparams.preprocessing
+    imported = load_model([ckpt])
+    assert imported.hparams.model_options["batchnorm"] == "deepmind"  # as the release's
+    assert imported.hparams.started_from["start"] == "imagenet+kinetics"
+    prep = imported.hparams.preprocessing
     assert (prep["crop_size"], prep["short_side"], prep["clip_len"]) == (224, 256, 64)

@@ -206,7 +206,7 @@ def test_atomic_writes_keep_the_permissions_of_the_file_they_replace(tmp_path):
 def test_a_torn_last_checkpoint_is_reported_and_the_cell_trains_from_the_start(
     synth_with_flow, tmp_path
 ):
-    from vidbench.bench.config import expand_cells, resolve_cell
+    from vidbench.bench.cells import expand_cells, resolve_cell
     from vidbench.bench.runner import prepare_data
 
     sweep_file = write_sweep(tmp_path / "s.yaml", synth_with_flow, arch=["c3d"])

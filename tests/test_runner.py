@@ -15,8 +15,9 @@ import time
 import pytest
 from helpers import finished_record, write_sweep
 
+from vidbench.bench.cells import expand_cells
 from vidbench.bench.cli import main
-from vidbench.bench.config import BUILTIN_SWEEPS, SweepError, expand_cells, load_sweep
+from vidbench.bench.config import BUILTIN_SWEEPS, SweepError, load_sweep
 from vidbench.bench.results import read_records
 
 RECORD_KEYS = {
@@ -232,7 +233,7 @@ def test_interrupted_cell_without_checkpoint_is_reported(synth_with_flow, tmp_pa
     sweep = write_sweep(tmp_path / "s.yaml", synth_with_flow, arch=["c3d"])
     out = tmp_path / "out"
     config = load_sweep(str(sweep))
-    from vidbench.bench.config import expand_cells, resolve_cell
+    from vidbench.bench.cells import expand_cells, resolve_cell
     from vidbench.bench.runner import prepare_data
 
     (key,) = expand_cells(config)
@@ -351,7 +352,7 @@ def test_global_batch_is_met_by_accumulation_or_refused():
 
 
 def test_the_runner_trains_at_the_global_batch_and_records_it(synth_with_flow, tmp_path):
-    from vidbench.bench.config import expand_cells, resolve_cell
+    from vidbench.bench.cells import expand_cells, resolve_cell
     from vidbench.bench.runner import make_trainer, prepare_data
 
     train = {"max_steps": 2, "batch_size": 4, "global_batch": 8, "num_workers": 0,
