@@ -163,10 +163,11 @@ class TrainConfig(Strict):
             )
         return self.global_batch // per_step
 
-    def batch_plan(self) -> dict[str, int]:
-        """{"per_device", "devices", "nodes", "accumulation", "global"} (devices as given
-        when not a number)."""
-        devices = self.devices if isinstance(self.devices, int) else 0
+    def batch_plan(self, devices: int | None = None) -> dict[str, int]:
+        """{"per_device", "devices", "nodes", "accumulation", "global"}: `devices` as the
+        Trainer resolved them (`auto`, a list...), else as given (0 when not a number)."""
+        if devices is None:
+            devices = self.devices if isinstance(self.devices, int) else 0
         accumulation = self.accumulation()
         return {
             "per_device": self.batch_size,

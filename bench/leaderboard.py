@@ -101,8 +101,9 @@ def format_value(entry: dict[str, Any] | None) -> str:
 def tables(summary: dict[Group, dict[str, Any]]) -> dict[str, tuple[list[str], list[list[str]]]]:
     """Per protocol and start ("scratch, from imagenet"): (header, rows) of its table."""
     out = {}
-    for protocol, start in sorted({(k.protocol, str(k.start)) for k in summary}):
-        keys = [k for k in summary if (k.protocol, str(k.start)) == (protocol, start)]
+    tables_of = sorted({(k.protocol, k.start) for k in summary}, key=lambda p: (p[0], str(p[1])))
+    for protocol, start in tables_of:
+        keys = [k for k in summary if (k.protocol, k.start) == (protocol, start)]
         columns = sorted(
             {(k.dataset, k.fold, k.modality) for k in keys},
             key=lambda c: (c[0], c[1], list(MODALITY_NAMES).index(c[2])),
@@ -131,15 +132,16 @@ def tables(summary: dict[Group, dict[str, Any]]) -> dict[str, tuple[list[str], l
                     for f in sorted(folds[dataset])
                     if (by_cell.get((arch, dataset, f, modality)) or {}).get("top1") is not None
                 ]
-                complete = len(values) == len(folds[dataset]) == 3
-                paper = paper_result(
-                    arch, official[dataset], "mean", modality, protocol,
-                    None if start == "None" else start,
-                )  # fmt: skip
+                complete = len(values) == len(folds[dataset])
+                paper = (  # the paper's means are over the three official splits
+                    paper_result(arch, official[dataset], "mean", modality, protocol, start)
+                    if len(folds[dataset]) == 3
+                    else None
+                )
                 cell = f"{statistics.mean(values):.1f}" + format_paper(paper) if complete else ""
                 row.append(cell)
             rows.append(row)
-        label = "unknown (a checkpoint that does not say)" if start == "None" else start
+        label = "unknown (a checkpoint that does not say)" if start is None else start
         out[f"{protocol}, from {label}"] = (header, rows)
     return out
 

@@ -114,16 +114,24 @@ def trained_on(cell: Cell) -> dict[str, Any]:
     }
 
 
-def started_from(cell: Cell, init_checkpoint: str | None) -> dict[str, Any]:
+def checkpoint_hparams(path: str) -> dict[str, Any]:
+    """The hyperparameters a checkpoint records ({} when it records none)."""
+    checkpoint = torch_load(path)
+    return (checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None) or {}
+
+
+def started_from(
+    cell: Cell, init_checkpoint: str | None, hparams: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What the cell's network starts from: {"start": one of `paper.STARTS` (None when a
     checkpoint does not say), "weights": the ImageNet file or None, "checkpoint": ...}.
-    A checkpoint trained on Kinetics adds `kinetics` to what it started from."""
+    A checkpoint (whose `hparams` these are) trained on Kinetics adds `kinetics` to what it
+    started from."""
     if init_checkpoint is None:
         weights = imagenet_weights(cell.arch, cell.model_options)
         return {"start": "imagenet" if weights else "scratch", "weights": weights,
                 "checkpoint": None}  # fmt: skip
-    checkpoint = torch_load(init_checkpoint)
-    hparams = (checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None) or {}
+    hparams = checkpoint_hparams(init_checkpoint) if hparams is None else hparams
     source = (hparams.get("started_from") or {}).get("start")
     trained = (hparams.get("trained_on") or {}).get("format", "")
     if trained.startswith("kinetics") and source in ("scratch", "imagenet"):
@@ -138,11 +146,10 @@ def started_from(cell: Cell, init_checkpoint: str | None) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def check_split(init_checkpoint: str, cell: Cell) -> None:
-    """Refuse to test a model on another split of the dataset it was trained on."""
-    checkpoint = torch_load(init_checkpoint)
-    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
-    source = (hparams or {}).get("trained_on")
+def check_split(init_checkpoint: str, cell: Cell, hparams: dict[str, Any]) -> None:
+    """Refuse to test a model on another split of the dataset it was trained on (`hparams`:
+    the checkpoint's)."""
+    source = hparams.get("trained_on")
     here = trained_on(cell)
     same_dataset = source and all(source[k] == here[k] for k in ("format", "annotations"))
     if same_dataset and source["fold"] != here["fold"]:
@@ -236,11 +243,13 @@ def build_module(cell: Cell, dm: VideoDataModule, out: Path) -> VideoClassifier:
         return fuse_i3d_streams(streams["rgb"], streams["flow"])
     train = cell.train
     init = train.init_checkpoint if cell.protocol != "scratch" else None
+    source = None  # the init checkpoint's hyperparameters, read once for both checks
     if init:  # `{modality}`, `{arch}`... in the path name the cell's own source
         init = init.format(
             arch=cell.arch, modality=cell.modality, dataset=cell.dataset, fold=cell.fold
         )
-        check_split(init, cell)
+        source = checkpoint_hparams(init)
+        check_split(init, cell, source)
     return VideoClassifier(
         cell.arch,
         dm.num_classes,
@@ -258,7 +267,7 @@ def build_module(cell: Cell, dm: VideoDataModule, out: Path) -> VideoClassifier:
         plateau_threshold=train.plateau_threshold,
         init_checkpoint=init,
         trained_on=trained_on(cell),
-        started_from=started_from(cell, init),
+        started_from=started_from(cell, init, source),
         preprocessing=cell.input.to_dict(),
     )
 
@@ -404,7 +413,7 @@ def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) ->
     return dict(
         status="ok",
         world_size=trainer.world_size,
-        batch={**cell.train.batch_plan(), "devices": trainer.num_devices},
+        batch=cell.train.batch_plan(trainer.num_devices),
         metrics=metrics,
         costs=costs,
         timings=timings,
