@@ -9,7 +9,9 @@ protocol, and what the network started from:
   "Fixed" (a Kinetics-trained network frozen, its last layer trained), `finetune` =
   "Full-FT" (a Kinetics-trained network fine-tuned end to end);
 - start: `scratch` (random), `imagenet` (the 2D trunk's ImageNet weights), `kinetics` (a
-  network trained on Kinetics from scratch) or `imagenet+kinetics`.
+  network trained on Kinetics from scratch) or `imagenet+kinetics`. Any other start (such
+  as `kinetics (imagenet unstated)`, DeepMind's TF-Hub I3D, whose source does not say
+  whether it began from ImageNet) matches no number.
 """
 
 from __future__ import annotations

@@ -77,8 +77,9 @@ class RunRecord(BaseModel):
     timings: dict[str, float] | None = None
     resume: dict[str, Any] | None = None
     checkpoint: str | None = None
-    # what the network started from: {"start": scratch, imagenet, kinetics or
-    # imagenet+kinetics (None: unknown), "weights", "checkpoint"}
+    # what the network started from: {"start": scratch, imagenet, kinetics,
+    # imagenet+kinetics or "kinetics (imagenet unstated)" (None: unknown), "weights",
+    # "checkpoint"; from a checkpoint also what that started from and which release}
     started_from: dict[str, Any] | None = None
     data: DataAccounting | None = None
 

@@ -60,7 +60,12 @@ from vidbench.models import VideoClassifier
 from vidbench.models.backbones import RefusedCheckpoint, torch_load
 from vidbench.models.costs import macs_per_clip
 from vidbench.models.registry import imagenet_weights
-from vidbench.models.weights import fuse_i3d_streams, load_classifier, save_checkpoint
+from vidbench.models.weights import (
+    IMPORTED_STARTS,
+    fuse_i3d_streams,
+    load_classifier,
+    save_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 FINAL_CHECKPOINT = "final.ckpt"
@@ -132,17 +137,19 @@ def started_from(
         return {"start": "imagenet" if weights else "scratch", "weights": weights,
                 "checkpoint": None}  # fmt: skip
     hparams = checkpoint_hparams(init_checkpoint) if hparams is None else hparams
-    source = (hparams.get("started_from") or {}).get("start")
+    origin = hparams.get("started_from") or {}
+    source = origin.get("start")
     trained = (hparams.get("trained_on") or {}).get("format", "")
     if trained.startswith("kinetics") and source in ("scratch", "imagenet"):
         start = "kinetics" if source == "scratch" else "imagenet+kinetics"
-    elif source in ("kinetics", "imagenet+kinetics") and not trained:
+    elif source in IMPORTED_STARTS and not trained:
         start = source  # imported published weights: they say what they are
     else:
         start = None  # a chain the paper has no number for, or one the checkpoint hides
     return {
         "start": start, "weights": None, "checkpoint": init_checkpoint,
         "checkpoint_started_from": source, "checkpoint_trained_on": trained or None,
+        "checkpoint_weights": origin.get("weights"),  # published weights: which release
     }  # fmt: skip
 
 
@@ -190,6 +197,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 # Lightning logs every n optimiser steps across epochs, so an epoch shorter than n still
 # logs; its warning that it might not would only be noise in every tiny cell.
 warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller")
+# The fixed protocol keeps its frozen BatchNorm in eval mode on purpose (SPEC 3).
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start")
 
 
 def make_trainer(cell: Cell, cell_dir: Path, loggers: list, progress: bool) -> pl.Trainer:

