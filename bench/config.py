@@ -204,6 +204,7 @@ class WandbConfig(Strict):
     enabled: bool = True
     mode: Literal["offline", "online", "disabled"] | None = None  # None: $WANDB_MODE or offline
     project: str = "vidbench"
+    group: str | None = None  # None: the sweep's name and output folder
     timeout_s: float = Field(60.0, gt=0, allow_inf_nan=False)
 
 

@@ -66,6 +66,7 @@ def summarise(records: list[RunRecord]) -> dict[Group, dict[str, Any]]:
             "top1_std": statistics.stdev(top1) if len(top1) > 1 else None,
             "top5": statistics.mean(top5) if top5 else None,
             "num_classes": ok[0].data.num_classes if ok else None,
+            "params": ok[0].costs["params"] if ok else None,
             "gmacs": ok[0].costs["gmacs_per_clip"] if ok else None,
             "infer_clips_per_s": ok[0].costs["infer_clips_per_s"] if ok else None,
             "paper": paper_result(
@@ -73,6 +74,28 @@ def summarise(records: list[RunRecord]) -> dict[Group, dict[str, Any]]:
             ),
         }
     return summary
+
+
+NUMERIC_COLUMNS = [
+    "protocol", "start", "architecture", "dataset", "split", "modality", "top1", "top1_std",
+    "top5", "seeds", "failed", "params", "gmacs", "infer_clips_per_s", "paper_top1",
+    "paper_table",
+]  # fmt: skip
+
+
+def numeric_rows(summary: dict[Group, dict[str, Any]]) -> list[list[Any]]:
+    """One row per summary entry, numbers as numbers (None where absent), in the order of
+    `NUMERIC_COLUMNS`: what a W&B Table or a spreadsheet can sort and plot."""
+    rows = []
+    for key, entry in sorted(summary.items(), key=lambda item: tuple(map(str, item[0]))):
+        paper = entry["paper"]
+        rows.append([
+            key.protocol, key.start, ARCH_NAMES.get(key.arch, key.arch), key.dataset, key.fold,
+            key.modality, entry["top1"], entry["top1_std"], entry["top5"], entry["seeds"],
+            entry["failed"], entry["params"], entry["gmacs"], entry["infer_clips_per_s"],
+            paper.top1 if paper else None, paper.table if paper else None,
+        ])  # fmt: skip
+    return rows
 
 
 def format_paper(paper: PaperResult | None) -> str:
@@ -187,8 +210,9 @@ def result_cards(records: list[RunRecord]) -> list[dict[str, str]]:
                 device=f"{costs['device']} ({costs['precision']}, batch {costs['batch_size']})",
                 cost=f"{costs['gmacs_per_clip']:.2f} GMACs/clip, {costs['params']:,} params, "
                 f"{costs['infer_clips_per_s']:.1f} clips/s inference",
-                versions=f"torch {costs['torch']}, cuDNN {costs['cudnn']}, "
-                f"vidbench {record.code_version}",
+                versions=f"torch {costs['torch']}, "
+                + (f"cuDNN {costs['cudnn']}, " if costs.get("cudnn") else "")
+                + f"vidbench {record.code_version}",
                 config_hash=str(record.config_hash),
             )
         cards.append(card)

@@ -11,6 +11,7 @@ on a re-run; a failing cell is recorded with its error and the sweep goes on. I3
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import datetime
@@ -19,6 +20,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 import traceback
 import warnings
@@ -28,7 +30,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities import rank_zero_only
@@ -36,7 +38,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from vidbench.bench import tracking
 from vidbench.bench.cells import Cell, DataSource, config_hash, expand_cells, resolve_cell
 from vidbench.bench.config import SweepConfig, cell_spec
-from vidbench.bench.leaderboard import summarise, tables, write_leaderboard
+from vidbench.bench.leaderboard import NUMERIC_COLUMNS, numeric_rows, summarise, write_leaderboard
 from vidbench.bench.paper import official_dataset
 from vidbench.bench.results import (
     RUNS_FILE,
@@ -201,6 +203,26 @@ warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start")
 
 
+class StderrProgressBar(TQDMProgressBar):
+    """Lightning's bars, on stderr: stdout carries the results and tables only."""
+
+    def init_sanity_tqdm(self) -> Any:
+        with contextlib.redirect_stdout(sys.stderr):
+            return super().init_sanity_tqdm()
+
+    def init_train_tqdm(self) -> Any:
+        with contextlib.redirect_stdout(sys.stderr):
+            return super().init_train_tqdm()
+
+    def init_validation_tqdm(self) -> Any:
+        with contextlib.redirect_stdout(sys.stderr):
+            return super().init_validation_tqdm()
+
+    def init_test_tqdm(self) -> Any:
+        with contextlib.redirect_stdout(sys.stderr):
+            return super().init_test_tqdm()
+
+
 def make_trainer(cell: Cell, cell_dir: Path, loggers: list, progress: bool) -> pl.Trainer:
     train = cell.train
     accelerator = train.accelerator
@@ -225,7 +247,7 @@ def make_trainer(cell: Cell, cell_dir: Path, loggers: list, progress: bool) -> p
         max_steps=steps,
         max_epochs=train.max_epochs,
         logger=loggers,
-        callbacks=[checkpoints],
+        callbacks=[checkpoints, *([StderrProgressBar()] if progress else [])],
         plugins=[AtomicCheckpointIO()],
         enable_progress_bar=progress,
         enable_model_summary=False,
@@ -390,7 +412,7 @@ def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) ->
     if resume.get("note"):
         log.warning("%s: %s", cell.id, resume["note"])
     elif resume["from_checkpoint"]:
-        log.warning("%s: resuming from %s", cell.id, resume["from_checkpoint"])
+        log.info("%s: resuming from %s", cell.id, resume["from_checkpoint"])
 
     pl.seed_everything(cell.seed, workers=True, verbose=False)
     dm = data_module(cell)
@@ -485,18 +507,20 @@ def _run_sweep(sweep: SweepConfig, out: Path, progress: bool) -> list[RunRecord]
             done = finished.get(key.id)
             if done and done.config_hash == cell.hash():
                 skipped += 1
-                log.warning("%s: finished earlier, skipped", header)
+                log.info("%s: finished earlier, skipped", header)
                 continue
             if done:
                 log.warning("%s: config changed since its record, running again", header)
-            log.warning("%s: running", header)
+            log.info("%s: running", header)
             logger, note = tracking.open_logger(
                 sweep.wandb,
                 out / "wandb",
                 name=key.id,
-                group=sweep.name,
+                group=tracking.sweep_group(sweep.wandb, sweep.name, out),
                 tags=[key.arch, key.dataset, key.modality, key.protocol],
                 run_config=cell.model_dump(mode="json"),
+                run_id=tracking.run_id(out / "cells" / key.id, resume=done is None),
+                job_type="fuse" if cell.fuses else "train",
             )
             wandb_info = {"mode": tracking.wandb_mode(sweep.wandb), "note": note}
             results = run_cell(cell, out, logger, progress)
@@ -518,7 +542,7 @@ def _run_sweep(sweep: SweepConfig, out: Path, progress: bool) -> list[RunRecord]
         append_record(runs, record)  # the results file first, then W&B
         tracking.finish(logger, wandb_summary(record), sweep.wandb.timeout_s)
     if skipped:
-        log.warning("%d of %d cells were finished earlier and skipped", skipped, len(cells))
+        log.info("%d of %d cells were finished earlier and skipped", skipped, len(cells))
     records = list(latest_by_cell(read_records(runs)).values())
     if rank_zero_only.rank == 0:  # DDP: rank 0 records and publishes
         publish(sweep, out, records)
@@ -529,15 +553,20 @@ def publish(sweep: SweepConfig, out: Path, records: list[RunRecord]) -> dict[str
     """The sweep's leaderboard: `leaderboard.md` and `.html` in `out`, and its tables in
     W&B (as the sweep's W&B settings say). Returns the files' paths."""
     paths = write_leaderboard(records, out, f"vidbench sweep {sweep.name}")
-    tracking.log_tables(sweep.wandb, out / "wandb", sweep.name, tables(summarise(records)))
+    summary = summarise(records)
+    tracking.log_tables(
+        sweep.wandb,
+        out / "wandb",
+        tracking.sweep_group(sweep.wandb, sweep.name, out),
+        {"results": (NUMERIC_COLUMNS, numeric_rows(summary))},
+    )
     return paths
 
 
 def wandb_summary(record: RunRecord) -> dict[str, Any]:
-    """A record's metrics and costs as a W&B run summary (`video/top1`, `cost/params`...)."""
+    """What a cell's W&B run summary adds to the metrics Lightning logged during the test
+    (`test/top1` clip level, `test_video/top1` video level): its status and costs
+    (`cost/params`...), each number under one name."""
     summary: dict[str, Any] = {"status": record.status}
-    if record.metrics is not None:
-        for level, values in (("clip", record.metrics.clip), ("video", record.metrics.video)):
-            summary.update({f"{level}/{k}": v for k, v in values.items()})
     summary.update({f"cost/{k}": v for k, v in (record.costs or {}).items()})
     return summary

@@ -7,10 +7,13 @@ runs under bf16 autocast (precision `bf16-mixed`) with channels_last_3d for 3D n
 from __future__ import annotations
 
 import platform
+import re
 import resource
 import sys
 import time
 from collections.abc import Callable
+from functools import cache
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -42,15 +45,56 @@ def seconds_per_call(fn: Callable[[], object], repeats: int, device: torch.devic
     return (time.perf_counter() - started) / repeats
 
 
+@cache
+def cpu_name() -> str:
+    """The CPU's model name ("Intel(R) Xeon(R) Platinum 8480+"), by py-cpuinfo."""
+    import cpuinfo
+
+    try:
+        return cpuinfo.get_cpu_info().get("brand_raw") or platform.machine()
+    except Exception:  # py-cpuinfo probes the system several ways; any may fail
+        return platform.processor() or platform.machine()
+
+
 def device_info(device: torch.device) -> dict[str, str | None]:
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
-    return {
-        "device": name or platform.machine(),
+    """The device's model name, type, thread count and versions (cuDNN on CUDA only)."""
+    info = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
         "device_type": device.type,
         "torch": torch.__version__,
-        "cudnn": str(torch.backends.cudnn.version()) if device.type == "cuda" else None,
         "cpu_threads": str(torch.get_num_threads()),
     }
+    if device.type == "cuda":
+        info["cudnn"] = str(torch.backends.cudnn.version())
+    return info
+
+
+CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def reset_peak_memory(device: torch.device) -> str:
+    """Start a peak-memory measurement; returns what `peak_memory_mb` will measure:
+    `cuda_allocated` (the allocator's peak), `rss_peak` (Linux: the resident set's high
+    water mark, reset here) or `process_max_rss` (elsewhere: the process's lifetime peak)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return "cuda_allocated"
+    try:
+        CLEAR_REFS.write_text("5")  # Linux 4.0+: reset VmHWM to the current RSS
+        return "rss_peak"
+    except OSError:
+        return "process_max_rss"
+
+
+def peak_memory_mb(device: torch.device, kind: str) -> float:
+    """Peak memory in MiB since `reset_peak_memory` returned `kind`."""
+    if kind == "cuda_allocated":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    if kind == "rss_peak":
+        status = Path("/proc/self/status").read_text()
+        return int(re.search(r"VmHWM:\s+(\d+) kB", status)[1]) / 2**10
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, B on macOS
+    return rss / (2**20 if sys.platform == "darwin" else 2**10)
 
 
 def measure(
@@ -64,8 +108,10 @@ def measure(
     """Training-step and inference clips/s of `model` on `inputs` (a batch dict, B clips).
 
     The training step is forward, cross-entropy, backward and an SGD step. The model's
-    weights are changed by it: pass a copy when they matter. Peak memory: CUDA allocator
-    peak on a GPU, the process's maximum resident set on the CPU (`peak_memory_kind`).
+    weights are changed by it: pass a copy when they matter. Peak memory over these steps
+    (`peak_memory_kind`): the CUDA allocator's on a GPU; on the CPU the process's resident
+    set at its highest (everything the process holds, so it compares models measured in
+    one process, not the model's own footprint).
     """
     precision = precision or default_precision(device)
     if precision not in PRECISIONS:
@@ -78,8 +124,7 @@ def measure(
     batch = len(next(iter(inputs.values())))
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
     autocast = torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    memory_kind = reset_peak_memory(device)
 
     def infer() -> None:
         with torch.no_grad(), autocast:
@@ -102,12 +147,7 @@ def measure(
 
         model.train()
         result["train_clips_per_s"] = batch / seconds_per_call(train_step, repeats, device)
-    if device.type == "cuda":
-        result["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-        result["peak_memory_kind"] = "cuda_allocated"
-    else:
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, B on macOS
-        result["peak_memory_mb"] = rss / (2**20 if sys.platform == "darwin" else 2**10)
-        result["peak_memory_kind"] = "process_max_rss"
+    result["peak_memory_mb"] = peak_memory_mb(device, memory_kind)
+    result["peak_memory_kind"] = memory_kind
     result["params"] = count_parameters(model)
     return {**result, **device_info(device)}

@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 from pathlib import Path
 from typing import Any
 
 from vidbench.bench.config import WandbConfig
-from vidbench.datasets.files import run_bounded
+from vidbench.datasets.files import atomic_write_text, run_bounded
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ def open_logger(
     group: str,
     tags: list[str],
     run_config: dict[str, Any],
+    run_id: str | None = None,
+    job_type: str = "train",
 ) -> tuple[Any | None, str | None]:
     """A started WandbLogger, or (None, why not) when W&B is off or could not start.
 
@@ -55,7 +58,10 @@ def open_logger(
     mode = active_mode(config)
     if mode is None:
         return None, "disabled"
-    run = {"name": name, "group": group, "tags": tags, "config": run_config}
+    run = {"name": name, "group": group, "tags": tags, "config": run_config,
+           "job_type": job_type}  # fmt: skip
+    if run_id is not None:  # the same id again continues that run (an interrupted cell)
+        run.update(id=run_id, resume="allow")
     logger, note = _start(config, mode, save_dir, run)
     if logger is None and mode == "online":
         log.warning(
@@ -107,6 +113,28 @@ def finish(logger: Any | None, summary: dict[str, Any], timeout: float) -> None:
         run_bounded(close, timeout, "vidbench-wandb-finish")
     except Exception as error:
         log.warning("W&B finish failed (the results file is already written): %s", error)
+
+
+def sweep_group(config: WandbConfig, sweep_name: str, out: Path) -> str:
+    """The W&B group of a sweep's runs: `wandb.group` when set, else the sweep's name and
+    its output folder (`smoke-results/smoke`), so that `--set` variants written to other
+    folders are other groups."""
+    if config.group:
+        return config.group
+    return f"{sweep_name}-{out}"[-128:]  # W&B's limit
+
+
+def run_id(cell_dir: Path, resume: bool) -> str:
+    """The W&B run id of a cell, kept in `cell_dir/wandb_run_id`: the stored one when the
+    cell `resume`s (an interrupted cell continues its run), else a new one."""
+    path = cell_dir / "wandb_run_id"
+    if resume and path.is_file():
+        stored = path.read_text().strip()
+        if re.fullmatch(r"[a-z0-9]{8,64}", stored):
+            return stored
+    new = secrets.token_hex(4)
+    atomic_write_text(path, new + "\n")
+    return new
 
 
 def log_tables(

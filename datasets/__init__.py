@@ -1,47 +1,32 @@
 """vidbench data layer: annotation parsers, frame samplers, one clip dataset, one datamodule.
 
-Installed as `vidbench.datasets`, beside (never over) Hugging Face's `datasets`.
+Installed as `vidbench.datasets`, beside (never over) Hugging Face's `datasets`. The names
+below load on first use, so that `vidbench --help` and the commands that need neither
+torch nor Lightning do not pay seconds importing them.
 """
 
-from vidbench.datasets.annotations import (
-    DATASETS,
-    AnnotationError,
-    Annotations,
-    VideoRecord,
-    load_annotations,
-)
-from vidbench.datasets.clip_dataset import (
-    BadVideoLog,
-    TooManyBadVideos,
-    VideoClipDataset,
-    collate_clips,
-)
-from vidbench.datasets.decoders import DecodeError, open_video
-from vidbench.datasets.sampling import ClipSampler
-from vidbench.datasets.transforms import ClipTransform
+from importlib import import_module
 
-__all__ = [
-    "DATASETS",
-    "AnnotationError",
-    "Annotations",
-    "BadVideoLog",
-    "ClipSampler",
-    "ClipTransform",
-    "DecodeError",
-    "TooManyBadVideos",
-    "VideoClipDataset",
-    "VideoDataModule",
-    "VideoRecord",
-    "collate_clips",
-    "load_annotations",
-    "open_video",
-]
+_SOURCES = {
+    "DATASETS": "annotations",
+    "AnnotationError": "annotations",
+    "Annotations": "annotations",
+    "VideoRecord": "annotations",
+    "load_annotations": "annotations",
+    "BadVideoLog": "clip_dataset",
+    "TooManyBadVideos": "clip_dataset",
+    "VideoClipDataset": "clip_dataset",
+    "collate_clips": "clip_dataset",
+    "DecodeError": "decoders",
+    "open_video": "decoders",
+    "ClipSampler": "sampling",
+    "ClipTransform": "transforms",
+    "VideoDataModule": "datamodule",
+}
+__all__ = sorted(_SOURCES)
 
 
 def __getattr__(name: str):
-    # Lazy: importing Lightning costs seconds that `vidbench data ...` need not pay.
-    if name == "VideoDataModule":
-        from vidbench.datasets.datamodule import VideoDataModule
-
-        return VideoDataModule
-    raise AttributeError(f"module 'vidbench.datasets' has no attribute {name!r}")
+    if name not in _SOURCES:
+        raise AttributeError(f"module 'vidbench.datasets' has no attribute {name!r}")
+    return getattr(import_module(f"vidbench.datasets.{_SOURCES[name]}"), name)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 from torch import distributed as dist
+from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from vidbench.datasets.annotations import UNLABELLED, Annotations, load_annotations
@@ -56,12 +57,38 @@ class VideoDataModule(pl.LightningDataModule):
         # plain values, so checkpoints holding these hyperparameters load with weights_only=True
         video_root, annotation_path = str(video_root), str(annotation_path)
         flow_root = None if flow_root is None else str(flow_root)
-        self.save_hyperparameters(ignore=["spec"])
+        self.save_hyperparameters(ignore=["spec"], logger=False)
         self.hparams["spec"] = spec.to_dict()
         self.video_root = Path(video_root)
         self.annotations: Annotations = load_annotations(dataset, annotation_path, fold)
         self.bad_videos = BadVideoLog(max_bad_fraction)
         self._datasets: dict[str, VideoClipDataset] = {}
+
+    @classmethod
+    def for_model(
+        cls,
+        model: nn.Module,
+        dataset: str,
+        video_root: str | Path,
+        annotation_path: str | Path,
+        **options: Any,
+    ) -> VideoDataModule:
+        """A data module that feeds `model` what it was built or trained for: the clip
+        geometry and test views of a `VideoClassifier`'s checkpoint (its `preprocessing`),
+        else its network's `input_spec`; `options` are the other constructor arguments.
+
+            net = create_model("i3d", 101, modalities=("rgb",))
+            dm = VideoDataModule.for_model(net, "ucf101", "UCF-101", "ucfTrainTestlist")
+        """
+        spec = getattr(model, "clip_spec", None) or getattr(
+            getattr(model, "net", model), "input_spec", None
+        )
+        if not isinstance(spec, ClipSpec):
+            raise TypeError(
+                f"{type(model).__name__} declares no input_spec (a ClipSpec); give spec= to "
+                "VideoDataModule instead"
+            )
+        return cls(dataset, video_root, annotation_path, spec, **options)
 
     @property
     def num_classes(self) -> int:

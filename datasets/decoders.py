@@ -8,10 +8,12 @@ A reader is opened per call, never shared across processes, so it is fork-safe.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import os
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -126,10 +128,23 @@ class PyAVVideo:
         return np.stack([decoded[int(i)] for i in indices])
 
 
+@cache
+def decord_installed() -> bool:
+    """decord publishes wheels for x86-64 only (Linux, macOS, Windows); elsewhere (ARM
+    Linux, Apple Silicon) vidbench installs without it and decodes with PyAV."""
+    installed = importlib.util.find_spec("decord") is not None
+    if not installed:
+        log.info("decord is not installed on this platform; decoding with PyAV")
+    return installed
+
+
 def open_video(path: str | Path, backend: str = "decord", num_threads: int = 1) -> Video:
-    """Open `path`; raise DecodeError for a missing, empty or undecodable file."""
+    """Open `path`; raise DecodeError for a missing, empty or undecodable file. `decord`
+    reads with PyAV where decord is not installed (`decord_installed`)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown decoder {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "decord" and not decord_installed():
+        backend = "pyav"
     if not os.path.exists(path):
         raise DecodeError(path, "file not found")
     if os.path.isfile(path) and os.path.getsize(path) == 0:

@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 SAMPLING_MODES = ("train", "val", "test", "block", "full")
 
@@ -83,6 +82,8 @@ class ClipSampler:
     def _start(self, n: int, view: int) -> int:
         slack = n - self.span
         if self.mode == "train":
+            import torch  # here, so that `vidbench --help` and `flow extract` do not load it
+
             return int(torch.randint(0, slack + 1, ()).item()) if slack > 0 else 0
         if self.mode == "val" or self.num_clips == 1:
             return max(slack, 0) // 2

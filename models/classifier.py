@@ -136,7 +136,7 @@ class VideoClassifier(pl.LightningModule):
             raise ValueError("scheduler piecewise needs lr_schedule [[from_step, lr], ...]")
         if class_names is not None and len(class_names) != num_classes:
             raise ValueError(f"{len(class_names)} class names for {num_classes} classes")
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # W&B gets the resolved cell
         self.net = create_model(arch, num_classes, **(model_options or {}))
         self.class_names = (
             list(class_names) if class_names else [str(i) for i in range(num_classes)]

@@ -187,3 +187,17 @@ def test_seeding_same_seed_same_clips_and_workers_differ(write_counting_video):
     assert first[0::2] != first[1::2]
     pl.seed_everything(8, workers=True)
     assert clips_by_item(loader) != first
+
+
+def test_without_decord_the_decord_backend_reads_with_pyav(write_counting_video, monkeypatch):
+    """Where decord has no wheel (ARM Linux, Apple Silicon) vidbench installs without it;
+    the default decoder then reads the same frames with PyAV instead of failing."""
+    from vidbench.datasets import decoders
+
+    path = write_counting_video("clip.mp4", 30)
+    with_decord = read_frames(open_video(path, "decord"), np.arange(0, 30, 3))
+    monkeypatch.setattr(decoders, "decord_installed", lambda: False)
+    video = open_video(path, "decord")
+    assert isinstance(video, decoders.PyAVVideo)
+    frames = read_frames(video, np.arange(0, 30, 3))
+    assert (frame_index_of(frames) == frame_index_of(with_decord)).all()

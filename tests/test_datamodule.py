@@ -10,7 +10,7 @@ import torch
 from helpers import quiet_trainer, tiny_datamodule
 from torch import nn
 
-from vidbench.datasets import TooManyBadVideos
+from vidbench.datasets import TooManyBadVideos, VideoDataModule
 
 
 @pytest.fixture
@@ -103,3 +103,18 @@ def test_too_many_bad_training_videos_stop_the_run(synth_copy):
     trainer = quiet_trainer(max_epochs=1, limit_val_batches=0)
     with pytest.raises(TooManyBadVideos, match="MoveDown"):
         trainer.fit(MeanColour(dm.num_classes), datamodule=dm)
+
+
+def test_for_model_feeds_what_the_model_declares_or_its_checkpoint_records(synth_dataset):
+    from vidbench.models import VideoClassifier, create_model
+
+    videos, annotations = synth_dataset / "videos", synth_dataset / "annotations"
+    net = create_model("c3d", 8, width=0.125)
+    dm = VideoDataModule.for_model(net, "ucf101", videos, annotations, batch_size=2)
+    assert dm.spec == net.input_spec and dm.hparams.batch_size == 2
+    trained = net.input_spec.replace(clip_len=8, crop_size=48, short_side=56)
+    module = VideoClassifier("c3d", 8, model_options={"width": 0.125},
+                             preprocessing=trained.to_dict())  # fmt: skip
+    assert VideoDataModule.for_model(module, "ucf101", videos, annotations).spec == trained
+    with pytest.raises(TypeError, match="declares no input_spec"):
+        VideoDataModule.for_model(torch.nn.Linear(2, 2), "ucf101", videos, annotations)

@@ -26,7 +26,7 @@ RECORD_KEYS = {
 }  # fmt: skip
 COST_KEYS = {
     "params", "macs_per_clip", "gmacs_per_clip", "train_clips_per_s", "infer_clips_per_s",
-    "peak_memory_mb", "device", "precision", "batch_size", "torch", "cudnn",
+    "peak_memory_mb", "device", "precision", "batch_size", "torch",  # cudnn: on CUDA only
 }  # fmt: skip
 
 
@@ -324,7 +324,14 @@ def test_motion_check_holds_models_that_see_motion_and_excuses_pooled_features()
     passed, report = motion_check(records(90.0))
     assert passed and "blind to low-level motion" in report and "sees no motion" in report
     passed, report = motion_check(records(20.0))
-    assert not passed and "DOES NOT beat it clearly" in report
+    assert passed is False and "DOES NOT beat it clearly" in report
+    # one side missing: not judged (neither passed nor failed)
+    passed, report = motion_check(records(90.0)[:1])
+    assert passed is None and "no finished 3D-convolution or flow cell" in report
+    passed, report = motion_check(records(90.0)[1:])
+    assert passed is None and "no finished frame_avg cell" in report
+    pooled_only = [records(90.0)[0], records(90.0)[2]]  # frame_avg and the ConvNet+LSTM
+    assert motion_check(pooled_only)[0] is None
 
 
 def test_global_batch_is_met_by_accumulation_or_refused():
@@ -377,3 +384,33 @@ def test_every_set_option_applies_when_given_several_times():
     )
     assert args.sweep == "transfer"
     assert args.set == ["seed=[0]", "train.max_steps=2", "model.width=0.5"]
+
+
+def test_wandb_runs_as_its_users_expect(synth_with_flow, tmp_path, monkeypatch):
+    """One name per number (the resolved cell is the config, Lightning's hyperparameters
+    are not logged over it), a job type, a group per sweep and output folder, and an
+    interrupted cell continuing its own run."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    from vidbench.bench import tracking
+
+    started, hyperparameters = [], []
+    original = tracking._start
+    monkeypatch.setattr(tracking, "_start", lambda *a: started.append(a[-1]) or original(*a))
+    monkeypatch.setattr(WandbLogger, "log_hyperparams", lambda self, p: hyperparameters.append(p))
+    sweep = write_sweep(tmp_path / "s.yaml", synth_with_flow, arch=["c3d"])
+    out = tmp_path / "out"
+    assert run_cli(str(sweep), "--out", str(out)) == 0
+    (run,) = started
+    assert run["job_type"] == "train" and run["group"] == f"micro-{out}"
+    assert run["config"]["data"]["synthetic"] is False and run["config"]["train"]["lr"] == 0.001
+    assert "lr" not in run["config"] and hyperparameters == []
+    run_dir = out / "cells" / "c3d-rgb-synth1-scratch-s0"
+    assert run["id"] == (run_dir / "wandb_run_id").read_text().strip()
+
+    (out / "runs.jsonl").write_text("")  # as if the sweep had been killed before the record
+    assert run_cli(str(sweep), "--out", str(out), "--set", "wandb.group=mine") == 0
+    assert started[1]["id"] == run["id"] and started[1]["resume"] == "allow"
+    assert started[1]["group"] == "mine"
+    runs = sorted((out / "wandb" / "wandb").glob(f"offline-run-*-{run['id']}"))
+    assert len(runs) == 2  # both attempts logged under the one run id, synced as one run

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import sys
 from pathlib import Path
 
 from vidbench.datasets.files import same_file
@@ -47,6 +48,20 @@ def add_timeout(parser: argparse.ArgumentParser, then: str) -> None:
         default=60.0,
         help=f"seconds one decode may take before {then} (default 60)",
     )
+
+
+def add_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (they are off anyway when stderr is not a terminal)",
+    )
+
+
+def wants_progress(args: argparse.Namespace) -> bool:
+    """Progress bars (on stderr) unless `--no-progress` or stderr is not a terminal (a log
+    file, CI), where they would only be noise."""
+    return not getattr(args, "no_progress", False) and sys.stderr.isatty()
 
 
 def existing_folder(path: Path, option: str) -> Path:

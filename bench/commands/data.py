@@ -6,7 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from vidbench.bench.commands import POSITIVE_INT, add_timeout, existing_folder
+from vidbench.bench.commands import (
+    POSITIVE_INT,
+    add_progress,
+    add_timeout,
+    existing_folder,
+    wants_progress,
+)
 from vidbench.datasets.annotations import DATASETS
 from vidbench.datasets.flow import ALGORITHMS
 from vidbench.datasets.synthetic import SynthConfig
@@ -49,6 +55,7 @@ def add_check(data: argparse._SubParsersAction) -> None:
         default=None,
         help="manifest cache folder (default $VIDBENCH_CACHE or ~/.cache/vidbench)",
     )
+    add_progress(check)
     check.set_defaults(func=check_command)
 
 
@@ -65,7 +72,7 @@ def check_command(args: argparse.Namespace) -> int:
         workers=args.workers,
         timeout=args.timeout,
         cache_dir=args.cache,
-        progress=not args.json,
+        progress=wants_progress(args) and not args.json,
     )
     if args.json:
         keys = ("dataset", "split", "num_classes", "splits")
@@ -88,6 +95,7 @@ def add_synth(data: argparse._SubParsersAction) -> None:
         "--size", type=int, default=default.size, help="frame height in pixels (width is 4:3)"
     )
     synth.add_argument("--seed", type=int, default=default.seed)
+    add_progress(synth)
     synth.set_defaults(func=synth_command)
 
 
@@ -95,7 +103,7 @@ def synth_command(args: argparse.Namespace) -> int:
     from vidbench.datasets.synthetic import make_synthetic_dataset
 
     config = SynthConfig(args.classes, args.videos_per_class, args.frames, args.size, args.seed)
-    out = make_synthetic_dataset(args.out, config)
+    out = make_synthetic_dataset(args.out, config, progress=wants_progress(args))
     print(
         f"synthetic dataset in {out}: videos in {out / 'videos'}, annotations (UCF-101 layout) "
         f"in {out / 'annotations'}"
@@ -125,6 +133,7 @@ def add_flow_extract(flow: argparse._SubParsersAction) -> None:
     )
     extract.add_argument("--bound", type=float, default=20.0, help="truncation in pixels (0-255]")
     add_timeout(extract, "its video counts as failed")
+    add_progress(extract)
     extract.set_defaults(func=flow_extract_command)
 
 
@@ -140,7 +149,13 @@ def flow_extract_command(args: argparse.Namespace) -> int:
     if absent:
         print(f"{absent} annotated videos are not under {args.videos}; skipped")
     summary = extract_all(
-        args.videos, args.out, config, relpaths, workers=args.workers, timeout=args.timeout
+        args.videos,
+        args.out,
+        config,
+        relpaths,
+        workers=args.workers,
+        timeout=args.timeout,
+        progress=wants_progress(args),
     )
     print(
         f"flow for {summary['total']} videos in {args.out}: {summary['extracted']} extracted, "

@@ -7,7 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from vidbench.bench.commands import POSITIVE_INT, add_timeout, resolve_device
+from vidbench.bench.commands import (
+    POSITIVE_INT,
+    add_progress,
+    add_timeout,
+    resolve_device,
+    wants_progress,
+)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -44,7 +50,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     predict.add_argument("--json", action="store_true", help="one JSON object per video")
     predict.add_argument("--device", default="cpu", help="cpu or cuda")
-    predict.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress(predict)
     predict.set_defaults(func=predict_command)
 
 
@@ -59,7 +65,7 @@ def predict_command(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {args.out}: with several videos, give a folder")
     device = resolve_device(args.device)
     predictor = Predictor(
-        load_model(args.checkpoint), device, progress=not args.no_progress, timeout=args.timeout
+        load_model(args.checkpoint), device, progress=wants_progress(args), timeout=args.timeout
     )
     results = predict_videos(
         predictor,
