@@ -519,7 +519,8 @@ def _run_sweep(sweep: SweepConfig, out: Path, progress: bool) -> list[RunRecord]
                 group=tracking.sweep_group(sweep.wandb, sweep.name, out),
                 tags=[key.arch, key.dataset, key.modality, key.protocol],
                 run_config=cell.model_dump(mode="json"),
-                run_id=tracking.run_id(out / "cells" / key.id, resume=done is None),
+                cell_dir=out / "cells" / key.id,  # keeps the run id, W&B on only
+                resume=done is None,
                 job_type="fuse" if cell.fuses else "train",
             )
             wandb_info = {"mode": tracking.wandb_mode(sweep.wandb), "note": note}

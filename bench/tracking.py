@@ -46,7 +46,8 @@ def open_logger(
     group: str,
     tags: list[str],
     run_config: dict[str, Any],
-    run_id: str | None = None,
+    cell_dir: Path | None = None,
+    resume: bool = False,
     job_type: str = "train",
 ) -> tuple[Any | None, str | None]:
     """A started WandbLogger, or (None, why not) when W&B is off or could not start.
@@ -60,8 +61,8 @@ def open_logger(
         return None, "disabled"
     run = {"name": name, "group": group, "tags": tags, "config": run_config,
            "job_type": job_type}  # fmt: skip
-    if run_id is not None:  # the same id again continues that run (an interrupted cell)
-        run.update(id=run_id, resume="allow")
+    if cell_dir is not None:  # the same id again continues that run (an interrupted cell)
+        run.update(id=run_id(cell_dir, resume), resume="allow")
     logger, note = _start(config, mode, save_dir, run)
     if logger is None and mode == "online":
         log.warning(
