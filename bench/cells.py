@@ -81,7 +81,7 @@ class Cell(CellKey):
     input: ClipSpec
     flip: bool
     train: TrainConfig
-    throughput_batches: int  # timed batches for the cost figures
+    throughput_batches: int  # timed blocks of batches per cost figure (`measure_costs`)
 
     @model_validator(mode="before")
     @classmethod

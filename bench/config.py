@@ -188,7 +188,7 @@ class EvalConfig(Strict):
     clips: PositiveInt = 1
     crops: Literal[1, 3] = 1
     full_video: bool = False
-    throughput_batches: PositiveInt = 5  # timed batches for the cost figures (after warm-up)
+    throughput_batches: PositiveInt = 5  # timed blocks of batches per cost figure (>= 0.1 s each)
 
     @model_validator(mode="after")
     def clips_go_with_clip_views(self) -> EvalConfig:

@@ -1,31 +1,30 @@
-"""Leaderboards from run records: Markdown shaped like the paper's tables, and an HTML page.
+"""Leaderboards from run records: a Markdown table per protocol and an HTML page.
 
 One table per protocol and start (what the networks started from: scratch, ImageNet,
 Kinetics, ImageNet then Kinetics), so the paper's Tables 2 and 3 (Original, from scratch
 or ImageNet), 4 (Original / Fixed / Full-FT, with or without ImageNet) and 5 (3-split
-means) each have their counterpart where a sweep fills them. Rows are architectures;
-columns are dataset (and split) x RGB / Flow / RGB+Flow, and the mean over splits where
-all three ran. A value is video-level top-1 (%), the mean over seeds with their standard
-deviation and top-5 where present, and the paper's number beside it only where every
-condition matches (`paper.paper_result`). Failed cells show as `failed` and are counted.
+means) each have their counterpart where a sweep fills them. A row is one architecture,
+dataset, split and modality; its columns are numbers, one quantity each: video-level
+top-1 (%) as the mean over seeds and their standard deviation, top-5, chance, parameters,
+multiply-adds, training and inference clips/s, and the paper's number and the difference
+only where every condition matches (`paper.paper_result`). Failed cells are counted. The
+page (`leaderboard_page`) adds where the numbers come from, plots and result cards.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import statistics
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from vidbench.bench.paper import ARCH_NAMES, PAPER_ORDER, PaperResult, paper_result
+from vidbench.bench.paper import ARCH_NAMES, PAPER_ORDER, paper_result
 from vidbench.bench.results import RunRecord
 from vidbench.datasets.files import atomic_write_text
 
 MODALITY_NAMES = {"rgb": "RGB", "flow": "Flow", "rgb+flow": "RGB+Flow"}
 SPLIT_FORMATS = ("ucf101", "hmdb51")  # datasets whose folds are official splits
+PROTOCOL_ORDER = ["scratch", "fixed", "finetune"]  # the paper's Original, Fixed, Full-FT
 
 
 class Group(NamedTuple):
@@ -45,8 +44,9 @@ def group_of(record: RunRecord) -> Group:
 
 
 def summarise(records: list[RunRecord]) -> dict[Group, dict[str, Any]]:
-    """Per cell-without-seed: top-1/top-5 means and spreads (in %), seeds, failures, costs,
-    the paper's result under the same conditions; `config` is the first record's `Cell`."""
+    """Per cell-without-seed: top-1/top-5 means and spreads (in %), seeds, failures, chance
+    (100 / classes), costs, the paper's result under the same conditions; `config` is the
+    first record's `Cell`."""
     groups: dict[Group, list[RunRecord]] = defaultdict(list)
     for record in records:
         if record.config is not None:
@@ -56,7 +56,9 @@ def summarise(records: list[RunRecord]) -> dict[Group, dict[str, Any]]:
         ok = [r for r in runs if r.status == "ok"]
         top1 = [r.top1 for r in ok]
         top5 = [100 * r.metrics.video["top5"] for r in ok]
+        costs = ok[0].costs if ok else {}
         official = ok[0].data.official_classes if ok else None
+        classes = ok[0].data.num_classes if ok else None
         summary[key] = {
             "config": runs[0].config,
             "official": official,
@@ -65,10 +67,13 @@ def summarise(records: list[RunRecord]) -> dict[Group, dict[str, Any]]:
             "top1": statistics.mean(top1) if top1 else None,
             "top1_std": statistics.stdev(top1) if len(top1) > 1 else None,
             "top5": statistics.mean(top5) if top5 else None,
-            "num_classes": ok[0].data.num_classes if ok else None,
-            "params": ok[0].costs["params"] if ok else None,
-            "gmacs": ok[0].costs["gmacs_per_clip"] if ok else None,
-            "infer_clips_per_s": ok[0].costs["infer_clips_per_s"] if ok else None,
+            "num_classes": classes,
+            "chance": 100 / classes if classes else None,
+            "params": costs.get("params"),
+            "gmacs": costs.get("gmacs_per_clip"),
+            "train_clips_per_s": costs.get("train_clips_per_s"),
+            "infer_clips_per_s": costs.get("infer_clips_per_s"),
+            "infer_clips_per_s_iqr": costs.get("infer_clips_per_s_iqr"),
             "paper": paper_result(
                 key.arch, official, key.fold, key.modality, key.protocol, key.start
             ),
@@ -78,8 +83,8 @@ def summarise(records: list[RunRecord]) -> dict[Group, dict[str, Any]]:
 
 NUMERIC_COLUMNS = [
     "protocol", "start", "architecture", "dataset", "split", "modality", "top1", "top1_std",
-    "top5", "seeds", "failed", "params", "gmacs", "infer_clips_per_s", "paper_top1",
-    "paper_table",
+    "top5", "seeds", "failed", "chance", "params", "gmacs", "train_clips_per_s",
+    "infer_clips_per_s", "paper_top1", "paper_table",
 ]  # fmt: skip
 
 
@@ -92,97 +97,117 @@ def numeric_rows(summary: dict[Group, dict[str, Any]]) -> list[list[Any]]:
         rows.append([
             key.protocol, key.start, ARCH_NAMES.get(key.arch, key.arch), key.dataset, key.fold,
             key.modality, entry["top1"], entry["top1_std"], entry["top5"], entry["seeds"],
-            entry["failed"], entry["params"], entry["gmacs"], entry["infer_clips_per_s"],
+            entry["failed"], entry["chance"], entry["params"], entry["gmacs"],
+            entry["train_clips_per_s"], entry["infer_clips_per_s"],
             paper.top1 if paper else None, paper.table if paper else None,
         ])  # fmt: skip
     return rows
 
 
-def format_paper(paper: PaperResult | None) -> str:
-    if paper is None:
-        return ""
-    top5 = f" [top-5 {paper.top5:.1f}]" if paper.top5 is not None else ""
-    return f" / paper {paper.top1:.1f}{top5} (Table {paper.table})"
+HEADER = [
+    "Architecture", "Dataset", "Split", "Modality", "Top-1 %", "± s.d.", "Seeds", "Top-5 %",
+    "Chance %", "Params (M)", "GMACs/clip", "Train clips/s", "Infer clips/s", "Paper top-1 %",
+    "Δ paper", "Table",
+]  # fmt: skip
+TEXT_COLUMNS = 4  # the first four are names; the rest are numbers (right-aligned)
 
 
-def format_value(entry: dict[str, Any] | None) -> str:
-    if entry is None:
+def number(value: float | None, digits: int = 1, signed: bool = False) -> str:
+    if value is None:
         return ""
-    if entry["top1"] is None:
-        return "failed"
-    text = f"{entry['top1']:.1f}"
-    if entry["top1_std"] is not None:
-        text += f" ± {entry['top1_std']:.1f} ({entry['seeds']} seeds)"
-    if entry["top5"] is not None:
-        text += f" [top-5 {entry['top5']:.1f}]"
-    text += format_paper(entry["paper"])
-    if entry["failed"]:
-        text += f" ({entry['failed']} failed)"
-    return text
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def table_title(protocol: str, start: str | None) -> str:
+    label = "unknown (a checkpoint that does not say)" if start is None else start
+    return f"{protocol}, from {label}"
 
 
 def tables(summary: dict[Group, dict[str, Any]]) -> dict[str, tuple[list[str], list[list[str]]]]:
-    """Per protocol and start ("scratch, from imagenet"): (header, rows) of its table."""
+    """Per protocol and start ("scratch, from imagenet"): (header, rows) of its table, one
+    row per architecture, dataset, split and modality, and the mean over splits where a
+    dataset has several and every split finished. A column "Failed" is added when a cell
+    failed; a failed group's numbers are empty."""
     out = {}
-    tables_of = sorted({(k.protocol, k.start) for k in summary}, key=lambda p: (p[0], str(p[1])))
+    tables_of = sorted(
+        {(k.protocol, k.start) for k in summary},
+        key=lambda p: ([*PROTOCOL_ORDER, p[0]].index(p[0]), p[0], str(p[1])),
+    )
     for protocol, start in tables_of:
-        keys = [k for k in summary if (k.protocol, k.start) == (protocol, start)]
-        columns = sorted(
-            {(k.dataset, k.fold, k.modality) for k in keys},
-            key=lambda c: (c[0], c[1], list(MODALITY_NAMES).index(c[2])),
-        )
+        keys = sorted(
+            (k for k in summary if (k.protocol, k.start) == (protocol, start)),
+            key=lambda k: (
+                ([*PAPER_ORDER, k.arch]).index(k.arch), k.dataset,
+                list(MODALITY_NAMES).index(k.modality), k.fold,
+            ),
+        )  # fmt: skip
         folds = defaultdict(set)
-        for dataset, fold, _ in columns:
-            folds[dataset].add(fold)
-        formats = {k.dataset: summary[k]["config"].data.format for k in keys}
-        official = {k.dataset: summary[k]["official"] for k in keys}
-        has_splits = {d for d in folds if len(folds[d]) > 1 or formats[d] in SPLIT_FORMATS}
-        header = ["architecture"] + [
-            f"{d}{f' split {f}' if d in has_splits else ''} {MODALITY_NAMES[m]}"
-            for d, f, m in columns
-        ]
-        means = sorted({(d, m) for d, f, m in columns if len(folds[d]) > 1})
-        header += [f"{d} mean of {len(folds[d])} splits {MODALITY_NAMES[m]}" for d, m in means]
-        archs = sorted({k.arch for k in keys}, key=lambda a: ([*PAPER_ORDER, a]).index(a))
+        for k in keys:
+            folds[k.dataset].add(k.fold)
+        fmt = {k.dataset: summary[k]["config"].data.format for k in keys}
+        show_failed = any(summary[k]["failed"] for k in keys)
         rows = []
-        by_cell = {(k.arch, k.dataset, k.fold, k.modality): summary[k] for k in keys}
-        for arch in archs:
-            row = [ARCH_NAMES.get(arch, arch)]
-            row += [format_value(by_cell.get((arch, d, f, m))) for d, f, m in columns]
-            for dataset, modality in means:
-                values = [
-                    by_cell[(arch, dataset, f, modality)]["top1"]
-                    for f in sorted(folds[dataset])
-                    if (by_cell.get((arch, dataset, f, modality)) or {}).get("top1") is not None
-                ]
-                complete = len(values) == len(folds[dataset])
-                paper = (  # the paper's means are over the three official splits
-                    paper_result(arch, official[dataset], "mean", modality, protocol, start)
-                    if len(folds[dataset]) == 3
-                    else None
-                )
-                cell = f"{statistics.mean(values):.1f}" + format_paper(paper) if complete else ""
-                row.append(cell)
-            rows.append(row)
-        label = "unknown (a checkpoint that does not say)" if start is None else start
-        out[f"{protocol}, from {label}"] = (header, rows)
+        for k in keys:
+            entry, splits = summary[k], len(folds[k.dataset])
+            split = str(k.fold) if splits > 1 or fmt[k.dataset] in SPLIT_FORMATS else ""
+            rows.append(row(k, split, entry, entry["paper"]))
+            if show_failed:
+                rows[-1].append(str(entry["failed"]))
+            siblings = [g for g in keys if g[:4] + g[5:] == k[:4] + k[5:]]
+            if splits > 1 and k == siblings[-1]:
+                mean = split_mean(k, [summary[g] for g in siblings], splits)
+                rows.extend(r + [""] * show_failed for r in mean)
+        header = HEADER + ["Failed"] * show_failed
+        out[table_title(protocol, start)] = (header, rows)
     return out
+
+
+def row(key: Group, split: str, entry: dict[str, Any], paper: Any) -> list[str]:
+    top1 = entry["top1"]
+    params = entry.get("params")
+    return [
+        ARCH_NAMES.get(key.arch, key.arch), key.dataset, split, MODALITY_NAMES[key.modality],
+        number(top1) if top1 is not None else "failed", number(entry.get("top1_std")),
+        str(entry["seeds"]), number(entry.get("top5")), number(entry.get("chance")),
+        number(params / 1e6, 2) if params else "", number(entry.get("gmacs"), 2),
+        number(entry.get("train_clips_per_s")), number(entry.get("infer_clips_per_s")),
+        number(paper.top1) if paper else "",
+        number(top1 - paper.top1, signed=True) if paper and top1 is not None else "",
+        paper.table if paper else "",
+    ]  # fmt: skip
+
+
+def split_mean(last: Group, entries: list[dict[str, Any]], splits: int) -> list[list[str]]:
+    """The row of the mean over a dataset's splits (the paper's Table 5), when all ran."""
+    values = [e["top1"] for e in entries if e["top1"] is not None]
+    if len(values) != splits:
+        return []
+    official = entries[0]["official"]
+    paper = (  # the paper's means are over the three official splits
+        paper_result(last.arch, official, "mean", last.modality, last.protocol, last.start)
+        if splits == 3
+        else None
+    )
+    mean = {"top1": statistics.mean(values), "seeds": entries[0]["seeds"]}
+    return [row(last, f"mean of {splits}", mean, paper)]
 
 
 def markdown(records: list[RunRecord]) -> str:
     summary = summarise(records)
     parts = []
     for title, (header, rows) in tables(summary).items():
-        parts.append(f"### Protocol: {title} (video-level top-1 %, mean over seeds)\n")
+        parts.append(f"### Protocol: {title} (video-level accuracy, mean over seeds)\n")
         parts.append("| " + " | ".join(header) + " |")
-        parts.append("|" + "---|" * len(header))
-        parts.extend("| " + " | ".join(row) + " |" for row in rows)
+        aligns = ["---|" if i < TEXT_COLUMNS else "--:|" for i in range(len(header))]
+        parts.append("|" + "".join(aligns))
+        parts.extend("| " + " | ".join(r) + " |" for r in rows)
         parts.append("")
     failed = sum(1 for r in records if r.status != "ok")
     parts.append(
-        f"{len(records) - failed} cells finished, {failed} failed. A paper number (Tables "
-        "2-5) is shown only where the dataset (the real one, recognised by its class list), "
-        "split, modality, protocol and start all match."
+        f"{len(records) - failed} cells finished, {failed} failed. ± s.d. is over seeds; "
+        "chance is 100 / classes. A paper number (Tables 2-5) is shown only where the "
+        "dataset (the real one, recognised by its class list), split, modality, protocol "
+        "and start all match; Δ paper is ours minus the paper's."
     )
     return "\n".join(parts) + "\n"
 
@@ -197,19 +222,24 @@ def result_cards(records: list[RunRecord]) -> list[dict[str, str]]:
         else:
             data, costs, spec = record.data, record.costs, record.config.input
             test = data.test or {}
+            iqr = costs.get("infer_clips_per_s_iqr")
             card.update(
                 views=f"{spec.test_clips} clip(s) x {spec.test_crops} crop(s)"
                 + (" (whole video)" if spec.full_video_test else ""),
-                input=", ".join(f"{k} {v}" for k, v in costs["input_shape"].items()),
+                input=", ".join(
+                    f"{k} {'×'.join(map(str, v))}" for k, v in costs["input_shape"].items()
+                ),
                 videos=f"{data.evaluated_videos} evaluated of {test.get('expected', '?')} "
                 f"listed ({test.get('missing', 0)} missing, {test.get('unreadable', 0)} "
                 f"unreadable); {(data.train or {}).get('substituted', 0)} substituted "
                 "in training",
                 dataset_copy=f"{data.copy_files} files, {data.copy_bytes / 2**30:.2f} GiB",
                 decoder=str(data.decoder),
-                device=f"{costs['device']} ({costs['precision']}, batch {costs['batch_size']})",
+                device=f"{costs['device']} ({costs['precision']}, batch {costs['batch_size']}"
+                + (f", {costs['cpu_threads']} threads)" if costs.get("cpu_threads") else ")"),
                 cost=f"{costs['gmacs_per_clip']:.2f} GMACs/clip, {costs['params']:,} params, "
-                f"{costs['infer_clips_per_s']:.1f} clips/s inference",
+                f"{costs['infer_clips_per_s']:.1f} clips/s inference"
+                + (f" (IQR {iqr:.1f})" if iqr is not None else ""),
                 versions=f"torch {costs['torch']}, "
                 + (f"cuDNN {costs['cudnn']}, " if costs.get("cudnn") else "")
                 + f"vidbench {record.code_version}",
@@ -219,75 +249,16 @@ def result_cards(records: list[RunRecord]) -> list[dict[str, str]]:
     return cards
 
 
-def plots(records: list[RunRecord]) -> list[str]:
-    """PNG plots (base64) of top-1 against multiply-adds and against inference clips/s."""
-    import matplotlib
+def write_leaderboard(
+    records: list[RunRecord], out: Path, title: str, command: str | None = None
+) -> dict[str, Path]:
+    """`leaderboard.md` (with result cards) and a self-contained `leaderboard.html` in `out`;
+    `command` is what wrote them (shown on the page)."""
+    from vidbench.bench.leaderboard_page import html_page, provenance
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    points = [e for e in summarise(records).values() if e["top1"] is not None]
-    images = []
-    for field, label in (
-        ("gmacs", "GMACs per clip (log)"),
-        ("infer_clips_per_s", "inference clips/s (log)"),
-    ):
-        figure, axes = plt.subplots(figsize=(6, 4))
-        for entry in points:
-            config = entry["config"]
-            axes.scatter(entry[field], entry["top1"])
-            axes.annotate(
-                f"{config.arch} {config.modality} {config.dataset}",
-                (entry[field], entry["top1"]),
-                fontsize=7,
-            )
-        axes.set_xscale("log")
-        axes.set_xlabel(label)
-        axes.set_ylabel("video top-1 (%)")
-        axes.grid(alpha=0.3)
-        buffer = io.BytesIO()
-        figure.tight_layout()
-        figure.savefig(buffer, format="png", dpi=110)
-        plt.close(figure)
-        images.append(base64.b64encode(buffer.getvalue()).decode())
-    return images
-
-
-def html_page(records: list[RunRecord], title: str) -> str:
-    escape = html.escape
-    parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>",
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}</style></head><body>",
-        f"<h1>{escape(title)}</h1>",
-    ]
-    for name, (header, rows) in tables(summarise(records)).items():
-        parts.append(f"<h2>Protocol: {escape(name)} (video-level top-1 %)</h2><table>")
-        parts.append("<tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>")
-        for row in rows:
-            parts.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>")
-        parts.append("</table>")
-    parts.append("<h2>Accuracy against cost</h2>")
-    parts.extend(
-        f"<img alt='plot' src='data:image/png;base64,{image}'>" for image in plots(records)
-    )
-    parts.append("<h2>Result cards</h2>")
-    for card in result_cards(records):
-        parts.append(f"<h3>{escape(card['cell'])}</h3><table>")
-        parts.extend(
-            f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>"
-            for k, v in card.items()
-            if k != "cell"
-        )
-        parts.append("</table>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
-def write_leaderboard(records: list[RunRecord], out: Path, title: str) -> dict[str, Path]:
-    """`leaderboard.md` (with result cards) and a self-contained `leaderboard.html` in `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    text = markdown(records) + "\n### Result cards\n"
+    about = "\n".join(f"- {k}: {v}" for k, v in provenance(records, command).items())
+    text = f"{about}\n\n{markdown(records)}\n### Result cards\n"
     for card in result_cards(records):
         text += f"\n**{card['cell']}**: " + "; ".join(
             f"{k} {v}" for k, v in card.items() if k != "cell"
@@ -295,5 +266,5 @@ def write_leaderboard(records: list[RunRecord], out: Path, title: str) -> dict[s
         text += "\n"
     paths = {"markdown": out / "leaderboard.md", "html": out / "leaderboard.html"}
     atomic_write_text(paths["markdown"], f"# {title}\n\n{text}")
-    atomic_write_text(paths["html"], html_page(records, title))
+    atomic_write_text(paths["html"], html_page(records, title, command))
     return paths

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -62,6 +64,7 @@ class RunRecord(BaseModel):
     status: Literal["ok", "failed"]
     sweep: str | None = None
     code_version: str | None = None
+    command: str | None = None  # the command line that ran the cell
     config: Cell | None = None  # None only when a cell failed before it was resolved
     config_hash: str | None = None
     started: str | None = None
@@ -185,6 +188,14 @@ def unique_records(records: list[RunRecord]) -> list[RunRecord]:
 def append_record(path: str | Path, record: RunRecord) -> None:
     """Add `record` as one line; safe with other processes appending at the same time."""
     append_line(path, record.to_json())
+
+
+def invocation() -> str:
+    """This process's command line as a shell would take it (`vidbench run smoke`)."""
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    if program == "__main__.py":
+        program = "python -m vidbench"
+    return " ".join([program, shlex.join(sys.argv[1:])]).strip()
 
 
 def code_version() -> str:

@@ -45,6 +45,7 @@ from vidbench.bench.results import (
     RunRecord,
     append_record,
     code_version,
+    invocation,
     latest_by_cell,
     read_records,
 )
@@ -304,9 +305,10 @@ def build_module(cell: Cell, dm: VideoDataModule, out: Path) -> VideoClassifier:
 
 
 def measure_costs(
-    module: VideoClassifier, dm: VideoDataModule, trainer: pl.Trainer, repeats: int, train: bool
+    module: VideoClassifier, dm: VideoDataModule, trainer: pl.Trainer, runs: int, train: bool
 ) -> dict[str, Any]:
-    """Parameters, multiply-adds per clip and clips/s on the cell's device, on a real batch."""
+    """Parameters, multiply-adds per clip and clips/s on the cell's device, on a real batch:
+    `runs` timed blocks of calls and 0.1 s per block at least (`throughput.measure`)."""
     batch = dm.on_before_batch_transfer(next(iter(dm.test_dataloader())), 0)
     inputs = {
         k: v for k, v in batch.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
@@ -315,7 +317,8 @@ def measure_costs(
     inputs = {k: v[:1].expand(size, *v.shape[1:]).contiguous() for k, v in inputs.items()}
     net = copy.deepcopy(module.net).eval()
     precision = str(trainer.precision)
-    costs = measure(net, inputs, trainer.strategy.root_device, precision, repeats, train=train)
+    device = trainer.strategy.root_device
+    costs = measure(net, inputs, device, precision, runs, train=train, min_run_time=0.1 * runs)
     costs["macs_per_clip"] = macs_per_clip(net.cpu(), {k: v[:1].cpu() for k, v in inputs.items()})
     costs["gmacs_per_clip"] = costs["macs_per_clip"] / 1e9
     costs["input_shape"] = {k: list(v.shape[1:]) for k, v in inputs.items()}
@@ -465,8 +468,12 @@ def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) ->
     )
 
 
-def run_sweep(sweep: SweepConfig, out: Path, *, progress: bool = True) -> list[RunRecord]:
+def run_sweep(
+    sweep: SweepConfig, out: Path, *, progress: bool = True, command: str | None = None
+) -> list[RunRecord]:
     """Run every cell not already finished with the same config; returns all latest records.
+    `command` (the command line, for the records and the leaderboard) defaults to this
+    process's.
 
     The output folder is locked for the run (`vidbench.datasets.files.FolderLock`): a second
     run on it stops at once with FolderBusy naming the holder. DDP ranks other than 0 work
@@ -474,16 +481,16 @@ def run_sweep(sweep: SweepConfig, out: Path, *, progress: bool = True) -> list[R
     """
     out = Path(out)
     if rank_zero_only.rank != 0:
-        return _run_sweep(sweep, out, progress)
+        return _run_sweep(sweep, out, progress, command or invocation())
     with FolderLock(out, f"vidbench run {sweep.name}"):
-        return _run_sweep(sweep, out, progress)
+        return _run_sweep(sweep, out, progress, command or invocation())
 
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def _run_sweep(sweep: SweepConfig, out: Path, progress: bool) -> list[RunRecord]:
+def _run_sweep(sweep: SweepConfig, out: Path, progress: bool, command: str) -> list[RunRecord]:
     runs = out / RUNS_FILE
     cells = expand_cells(sweep)
     version = code_version()
@@ -536,7 +543,7 @@ def _run_sweep(sweep: SweepConfig, out: Path, progress: bool) -> list[RunRecord]
             tracking.finish(logger, {}, sweep.wandb.timeout_s)
             continue
         record = RunRecord(
-            cell=key.id, sweep=sweep.name, code_version=version, config=cell,
+            cell=key.id, sweep=sweep.name, code_version=version, command=command, config=cell,
             config_hash=cell.hash() if cell else None, wandb=wandb_info, started=started,
             finished=_now(), **results,
         )  # fmt: skip
@@ -546,14 +553,16 @@ def _run_sweep(sweep: SweepConfig, out: Path, progress: bool) -> list[RunRecord]
         log.info("%d of %d cells were finished earlier and skipped", skipped, len(cells))
     records = list(latest_by_cell(read_records(runs)).values())
     if rank_zero_only.rank == 0:  # DDP: rank 0 records and publishes
-        publish(sweep, out, records)
+        publish(sweep, out, records, command)
     return records
 
 
-def publish(sweep: SweepConfig, out: Path, records: list[RunRecord]) -> dict[str, Path]:
+def publish(
+    sweep: SweepConfig, out: Path, records: list[RunRecord], command: str | None = None
+) -> dict[str, Path]:
     """The sweep's leaderboard: `leaderboard.md` and `.html` in `out`, and its tables in
     W&B (as the sweep's W&B settings say). Returns the files' paths."""
-    paths = write_leaderboard(records, out, f"vidbench sweep {sweep.name}")
+    paths = write_leaderboard(records, out, f"vidbench sweep {sweep.name}", command)
     summary = summarise(records)
     tracking.log_tables(
         sweep.wandb,

@@ -1,7 +1,10 @@
 """Measured cost of a network on the current device: clips/s, peak memory, and the setting.
 
-Every timing follows warm-up and ends with a device synchronisation. On a GPU the model
-runs under bf16 autocast (precision `bf16-mixed`) with channels_last_3d for 3D networks.
+Timings are `torch.utils.benchmark`'s `blocked_autorange` (warm-up, blocks of calls sized so
+the timer's overhead is negligible, a device synchronisation around each block) with this
+process's thread count; a figure is the median over blocks and its spread the interquartile
+range. On a GPU the model runs under bf16 autocast (precision `bf16-mixed`) with
+channels_last_3d for 3D networks.
 """
 
 from __future__ import annotations
@@ -9,11 +12,12 @@ from __future__ import annotations
 import platform
 import re
 import resource
+import statistics
 import sys
-import time
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -33,16 +37,28 @@ def synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def seconds_per_call(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
-    """Seconds per call of `fn`, after two warm-up calls, synchronised."""
-    for _ in range(2):
-        fn()
-    synchronise(device)
-    started = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    synchronise(device)
-    return (time.perf_counter() - started) / repeats
+class Timing(NamedTuple):
+    """Seconds per call: the median over timed blocks and its quartiles."""
+
+    median: float
+    q1: float
+    q3: float
+    runs: int  # timed blocks
+    calls: int  # calls in all
+
+
+def time_calls(fn: Callable[[], object], min_runs: int = 5, min_run_time: float = 0.5) -> Timing:
+    """Seconds per call of `fn` by `torch.utils.benchmark.Timer.blocked_autorange`, with at
+    least `min_runs` timed blocks and `min_run_time` seconds, at this process's threads."""
+    from torch.utils import benchmark
+
+    timer = benchmark.Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    measurement = timer.blocked_autorange(min_run_time=min_run_time)
+    times = list(measurement.times)
+    while len(times) < min_runs:
+        times += timer.timeit(measurement.number_per_run).times
+    q1, median, q3 = statistics.quantiles(times, n=4) if len(times) > 1 else times * 3
+    return Timing(median, q1, q3, len(times), len(times) * measurement.number_per_run)
 
 
 @cache
@@ -102,10 +118,13 @@ def measure(
     inputs: dict[str, torch.Tensor],
     device: torch.device,
     precision: str | None = None,
-    repeats: int = 5,
+    min_runs: int = 5,
     train: bool = True,
+    min_run_time: float = 0.5,
 ) -> dict[str, float | str | int | None]:
-    """Training-step and inference clips/s of `model` on `inputs` (a batch dict, B clips).
+    """Training-step and inference clips/s of `model` on `inputs` (a batch dict, B clips):
+    medians over at least `min_runs` timed blocks and `min_run_time` seconds per figure, with
+    their interquartile ranges (`*_clips_per_s_iqr`, clips/s) and the blocks timed.
 
     The training step is forward, cross-entropy, backward and an SGD step. The model's
     weights are changed by it: pass a copy when they matter. Peak memory over these steps
@@ -131,8 +150,15 @@ def measure(
             model(inputs)
 
     result: dict[str, float | str | int | None] = {"batch_size": batch, "precision": precision}
+
+    def record(name: str, fn: Callable[[], object]) -> None:
+        timing = time_calls(fn, min_runs, min_run_time)
+        result[f"{name}_clips_per_s"] = batch / timing.median
+        result[f"{name}_clips_per_s_iqr"] = batch / timing.q1 - batch / timing.q3
+        result[f"{name}_timed_runs"] = timing.runs
+
     model.eval()
-    result["infer_clips_per_s"] = batch / seconds_per_call(infer, repeats, device)
+    record("infer", infer)
     result["train_clips_per_s"] = None
     if train:
         labels = torch.zeros(batch, dtype=torch.long, device=device)
@@ -146,7 +172,7 @@ def measure(
             optimizer.zero_grad(set_to_none=True)
 
         model.train()
-        result["train_clips_per_s"] = batch / seconds_per_call(train_step, repeats, device)
+        record("train", train_step)
     result["peak_memory_mb"] = peak_memory_mb(device, memory_kind)
     result["peak_memory_kind"] = memory_kind
     result["params"] = count_parameters(model)

@@ -87,3 +87,18 @@ def finished_record(
                "input_shape": {"rgb": [3, 8, 32, 32]}, "device": "cpu",
                "precision": "32-true", "batch_size": 1, "torch": "x", "cudnn": None},
     )  # fmt: skip
+
+
+def markdown_rows(text: str) -> list[dict[str, str]]:
+    """Every row of every Markdown table in `text`, as {column header: cell text}."""
+    rows, header = [], None
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if header is None:
+            header = cells
+        elif not set("".join(cells)) <= set("-:"):
+            rows.append(dict(zip(header, cells, strict=True)))
+    return rows

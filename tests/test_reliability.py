@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import finished_record, write_sweep
+from helpers import finished_record, markdown_rows, write_sweep
 
 from vidbench.bench.cli import main
 from vidbench.bench.config import SweepError, load_sweep
@@ -322,9 +322,9 @@ def test_the_leaderboard_counts_each_seed_once_and_cites_the_paper_only_for_real
     for seed, top1 in ((0, 40.0), (1, 60.0)):
         append_record(tmp_path / "runs.jsonl", record(f"c3d-rgb-d1-scratch-s{seed}", top1))
     assert cli("leaderboard", str(tmp_path), str(tmp_path)) == 0
-    board = capsys.readouterr().out
-    assert "50.0 ± 14.1 (2 seeds)" in board
-    assert "/ paper" not in board  # UCF-101's format is not UCF-101
+    (row,) = markdown_rows(capsys.readouterr().out)
+    assert (row["Top-1 %"], row["± s.d."], row["Seeds"]) == ("50.0", "14.1", "2")
+    assert row["Paper top-1 %"] == row["Δ paper"] == ""  # UCF-101's format is not UCF-101
 
     real = finished_record("c3d-rgb-ucf1-scratch-s0", 50.0, official_classes="ucf101")
     copy = finished_record("c3d-rgb-syn1-scratch-s0", 50.0)
@@ -538,7 +538,7 @@ def test_bad_values_are_refused_at_the_edge_with_the_allowed_range(tmp_path, cap
          "--videos", "/nonexistent"): "no such folder",
         ("data", "check", "--dataset", "ucf101", "--annotations", str(tmp_path),
          "--videos", str(tmp_path)): "classInd.txt",
-        ("throughput", "--arch", "c3d", "--repeats", "0"): ">= 1",
+        ("throughput", "--arch", "c3d", "--runs", "0"): ">= 1",
         ("throughput", "--arch", "c3d", "--batch", "0"): ">= 1",
         ("models", "--num-classes", "-5"): ">= 1",
         ("data", "synth", "--out", str(tmp_path / "s"), "--size", "100000"): "16..1080",
@@ -656,8 +656,14 @@ def test_a_paper_number_is_cited_only_under_the_same_conditions(tmp_path, capsys
     assert paper("c3d-rgb-hmdb2-scratch-s0", "scratch", "hmdb51") is None  # split 2: none
     board = markdown([finished_record("i3d-rgb-kinetics1-scratch-s0", 60.0, "kinetics400")])
     assert "Protocol: scratch, from scratch" in board
-    assert "60.0 [top-5 100.0] / paper 68.4 [top-5 88.0] (Table 3)" in board
+    (row,) = markdown_rows(board)
+    assert (row["Top-1 %"], row["Top-5 %"], row["Paper top-1 %"]) == ("60.0", "100.0", "68.4")
+    assert (row["Δ paper"], row["Table"]) == ("-8.4", "3")
     # Table 5: the mean of three fine-tuned splits against the paper's mean
     splits = [finished_record(f"i3d-rgb+flow-ucf{s}-finetune-s0", v, "ucf101", "kinetics")
               for s, v in ((1, 97.0), (2, 98.0), (3, 99.0))]  # fmt: skip
-    assert "98.0 / paper 97.8 (Table 5)" in markdown(splits)
+    rows = markdown_rows(markdown(splits))
+    assert [r["Split"] for r in rows] == ["1", "2", "3", "mean of 3"]
+    assert (rows[-1]["Top-1 %"], rows[-1]["Paper top-1 %"], rows[-1]["Table"]) == (
+        "98.0", "97.8", "5",
+    )  # fmt: skip

@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from helpers import finished_record, write_sweep
+from helpers import finished_record, markdown_rows, write_sweep
 
 from vidbench.bench.cells import expand_cells
 from vidbench.bench.cli import main
@@ -22,11 +22,12 @@ from vidbench.bench.results import read_records
 
 RECORD_KEYS = {
     "sweep", "cell", "status", "config", "config_hash", "code_version", "data", "metrics",
-    "costs", "timings", "resume", "checkpoint", "wandb", "started", "finished",
+    "costs", "timings", "resume", "checkpoint", "wandb", "started", "finished", "command",
 }  # fmt: skip
 COST_KEYS = {
     "params", "macs_per_clip", "gmacs_per_clip", "train_clips_per_s", "infer_clips_per_s",
     "peak_memory_mb", "device", "precision", "batch_size", "torch",  # cudnn: on CUDA only
+    "infer_clips_per_s_iqr", "infer_timed_runs",  # a median over timed blocks, its spread
 }  # fmt: skip
 
 
@@ -62,15 +63,22 @@ def test_sweep_records_leaderboard_wandb_and_regress(synth_with_flow, tmp_path, 
     assert set(fused.costs["input_shape"]) == {"rgb", "flow"}
 
     board = (out / "leaderboard.md").read_text()
-    assert (
-        "| architecture | synth split 1 RGB | synth split 1 Flow | synth split 1 RGB+Flow |"
-        in board
+    rows = {(r["Architecture"], r["Modality"]): r for r in markdown_rows(board)}
+    assert set(rows) == {
+        ("3D-ConvNet", "RGB"),
+        *(("Two-Stream I3D", m) for m in ("RGB", "Flow", "RGB+Flow")),
+    }
+    fused_row = rows["Two-Stream I3D", "RGB+Flow"]
+    assert fused_row["Split"] == "1" and fused_row["Train clips/s"] == ""  # fused, not trained
+    assert float(fused_row["Params (M)"]) == round(
+        (rgb.costs["params"] + flow.costs["params"]) / 1e6, 2
     )
-    assert "3D-ConvNet" in board and "Two-Stream I3D" in board
+    assert all(r["Chance %"] == "12.5" for r in rows.values())  # 8 classes
     # UCF-101's format and split 1 from scratch, but 8 synthetic classes: not the paper's data
-    assert "/ paper" not in board
+    assert all(r["Paper top-1 %"] == "" for r in rows.values())
+    assert f"run by: {records['c3d-rgb-synth1-scratch-s0'].command}" in board
     page = (out / "leaderboard.html").read_text()
-    assert page.count("data:image/png;base64,") == 2 and "decoder" in page
+    assert page.count("data:image/svg+xml;base64,") == 2 and "decoder" in page
 
     runs = sorted((out / "wandb" / "wandb").glob("offline-run-*"))
     assert len(runs) == 5  # four cells and the leaderboard table
@@ -278,7 +286,23 @@ def test_ddp_on_two_cpu_processes_gives_the_one_process_metrics(synth_with_flow,
 
 
 def test_throughput_command_measures_on_the_cpu(capsys):
-    assert main(["throughput", "--arch", "c3d", "--batch", "2", "--repeats", "1", "--json"]) == 0
+    assert (
+        main(
+            [
+                "throughput",
+                "--arch",
+                "c3d",
+                "--batch",
+                "2",
+                "--runs",
+                "1",
+                "--min-time",
+                "0",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["device_type"] == "cpu" and result["precision"] == "32-true"
     assert result["train_clips_per_s"] > 0 and result["infer_clips_per_s"] > 0

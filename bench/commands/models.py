@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from vidbench.bench.commands import POSITIVE_INT, resolve_device
+from vidbench.bench.commands import NON_NEGATIVE, POSITIVE_INT, resolve_device
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -113,7 +113,12 @@ def add_throughput(commands: argparse._SubParsersAction) -> None:
     speed.add_argument("--batch", type=POSITIVE_INT, default=8)
     speed.add_argument("--precision", default=None, help="32-true, bf16-mixed or 16-mixed")
     speed.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
-    speed.add_argument("--repeats", type=POSITIVE_INT, default=5, help="timed steps after warm-up")
+    speed.add_argument(
+        "--runs", type=POSITIVE_INT, default=5, help="timed blocks of steps per figure, at least"
+    )
+    speed.add_argument(
+        "--min-time", type=NON_NEGATIVE, default=1.0, help="seconds of timing per figure, at least"
+    )
     speed.add_argument("--num-classes", type=POSITIVE_INT, default=400)
     speed.add_argument("--json", action="store_true")
     speed.set_defaults(func=throughput_command)
@@ -130,7 +135,7 @@ def throughput_command(args: argparse.Namespace) -> int:
     device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = create_model(args.arch, args.num_classes, **options)
     inputs = example_inputs(model.input_spec, args.batch)
-    result = measure(model, inputs, device, args.precision, args.repeats)
+    result = measure(model, inputs, device, args.precision, args.runs, min_run_time=args.min_time)
     result.update(
         arch=args.arch, gmacs_per_clip=count_macs(args.arch, args.num_classes, **options)[0] / 1e9
     )

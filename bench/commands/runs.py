@@ -113,13 +113,13 @@ def add_leaderboard(commands: argparse._SubParsersAction) -> None:
 
 def leaderboard_command(args: argparse.Namespace) -> int:
     from vidbench.bench.leaderboard import markdown, write_leaderboard
-    from vidbench.bench.results import unique_records
+    from vidbench.bench.results import invocation, unique_records
 
     records = unique_records([r for d in unique_folders(args.dirs) for r in latest_records(d)])
     if not records:
         raise ValueError(f"no run records in {', '.join(map(str, args.dirs))}")
     print(markdown(records))
-    paths = write_leaderboard(records, args.out or args.dirs[0], args.title)
+    paths = write_leaderboard(records, args.out or args.dirs[0], args.title, invocation())
     print(f"wrote {paths['markdown']} and {paths['html']}")
     return 0
 
