@@ -24,7 +24,26 @@ def build_parser() -> argparse.ArgumentParser:
         group.add_commands(commands)
     for command in leaf_parsers(parser):  # -v and -q also after the subcommand
         add_verbosity(command, argparse.SUPPRESS)
+        command.formatter_class = DefaultsFormatter
     return parser
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that ends each option's line with its default, unless the text already names
+    it or there is none to name (None, False, an empty list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default in (None, False, argparse.SUPPRESS)
+            or default == []
+            or not action.option_strings
+            or action.nargs == 0
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def add_verbosity(parser: argparse.ArgumentParser, default: object) -> None:
@@ -57,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as error:  # bad paths, annotation files and sweep files
         print(f"vidbench: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: what was written stays written (atomic writes)
+        print("vidbench: interrupted", file=sys.stderr)
+        return 130
 
 
 class VidbenchHandler(logging.StreamHandler):
@@ -95,3 +117,8 @@ def configure_logging(verbosity: int) -> None:
     if verbosity <= 0:
         for category in (DeprecationWarning, FutureWarning):
             warnings.filterwarnings("ignore", category=category)
+        # torch.utils.benchmark imports cpp_extension, whose logger (torch's own handler)
+        # warns on a CPU-only machine that no CUDA runtime is found
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    else:
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.NOTSET)

@@ -81,8 +81,13 @@ class DatasetConfig(Strict):
 
     @model_validator(mode="after")
     def has_a_source(self) -> DatasetConfig:
+        if self.synthetic is None and self.format == "folder" and self.annotations is None:
+            self.annotations = self.videos  # class folders: the videos are the annotations
         if self.synthetic is None and (self.videos is None or self.annotations is None):
-            raise ValueError("give videos and annotations (or synthetic: {} for built-in data)")
+            raise ValueError(
+                "give videos and annotations (annotations may be left out for the folder "
+                "format; synthetic: {} for built-in data)"
+            )
         allowed = (1, 2, 3) if self.format in ("ucf101", "hmdb51") else (1,)
         wrong = [fold for fold in self.folds if fold not in allowed]
         if wrong or len(set(self.folds)) != len(self.folds):

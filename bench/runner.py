@@ -75,10 +75,13 @@ FINAL_CHECKPOINT = "final.ckpt"
 
 
 def prepare_data(
-    name: str, sweep: SweepConfig, flow_config: FlowConfig | None, progress: bool
-) -> DataSource:
+    name: str, sweep: SweepConfig, flow_config: FlowConfig | None, progress: bool,
+    make: bool = True,
+) -> DataSource:  # fmt: skip
     """The dataset's folders (`fold` left to each cell); synthetic data is made (and its
-    flow extracted with `flow_config`, when a cell reads flow) on first use and cached."""
+    flow extracted with `flow_config`, when a cell reads flow) on first use and cached.
+    With `make=False` nothing is made or checked: the folders it would use, and the size
+    of what is there now (a dry run)."""
     dataset = sweep.datasets[name]
     flow = dataset.flow
     if dataset.synthetic is not None:
@@ -87,10 +90,12 @@ def prepare_data(
 
         synth = dataset.synthetic
         root = default_cache_dir() / "synthetic" / config_hash(asdict(synth))
-        make_synthetic_dataset(root, synth, progress=progress)
         videos, annotations = root / "videos", root / "annotations"
         if flow_config is not None:
             flow = str(root / f"flow-{flow_config.algorithm}")
+        if make:
+            make_synthetic_dataset(root, synth, progress=progress)
+        if make and flow_config is not None:
             relpaths, _ = list_videos(videos)
             summary = extract_all(
                 videos, Path(flow), flow_config, relpaths, workers=os.cpu_count() or 1,
@@ -100,17 +105,44 @@ def prepare_data(
                 raise RuntimeError(f"flow extraction failed for {sorted(summary['failed'])}")
     else:
         videos, annotations = Path(dataset.videos), Path(dataset.annotations)
-        if flow_config is not None and not Path(flow).is_dir():
+        if make and flow_config is not None and not Path(flow).is_dir():
             raise FileNotFoundError(
                 f"datasets.{name}.flow: {flow} is not a folder; extract it first with "
                 f"`vidbench flow extract --videos {videos} --out {flow}`"
             )
-    sizes = [p.stat().st_size for p in walk_files(videos)]
+    sizes = [p.stat().st_size for p in walk_files(videos)] if videos.is_dir() else []
     return DataSource(
         format=dataset.format, videos=str(videos), annotations=str(annotations), flow=flow,
         fold=None, copy_files=len(sizes), copy_bytes=sum(sizes),
         synthetic=dataset.synthetic is not None,
     )  # fmt: skip
+
+
+def plan_sweep(sweep: SweepConfig, out: Path) -> list[tuple[Cell, str]]:
+    """Every cell of the sweep resolved, with what `run_sweep` would do with it: "run",
+    "skip" (finished with this config) or "rerun" (its record has another config).
+    Makes and trains nothing (`vidbench run --dry-run`); a synthetic dataset not yet made
+    shows 0 files."""
+    cells = expand_cells(sweep)
+    finished = {
+        cid: r for cid, r in latest_by_cell(read_records(out / RUNS_FILE)).items()
+        if r.status == "ok"
+    }  # fmt: skip
+    data: dict[str, DataSource] = {}
+    plan = []
+    for key in cells:
+        if key.dataset not in data:
+            flow = next(
+                (cell_spec(sweep, k.arch, k.modality).flow_config for k in cells
+                 if k.dataset == key.dataset and "flow" in k.modality),
+                None,
+            )  # fmt: skip
+            data[key.dataset] = prepare_data(key.dataset, sweep, flow, False, make=False)
+        cell = resolve_cell(sweep, key, data[key.dataset])
+        done = finished.get(key.id)
+        action = "run" if done is None else "skip" if done.config_hash == cell.hash() else "rerun"
+        plan.append((cell, action))
+    return plan
 
 
 def trained_on(cell: Cell) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import re
 import resource
 import statistics
 import sys
+import time
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -47,18 +48,29 @@ class Timing(NamedTuple):
     calls: int  # calls in all
 
 
-def time_calls(fn: Callable[[], object], min_runs: int = 5, min_run_time: float = 0.5) -> Timing:
+def time_calls(
+    fn: Callable[[], object], min_runs: int = 5, min_run_time: float = 0.5, cuda: bool = False
+) -> Timing:
     """Seconds per call of `fn` by `torch.utils.benchmark.Timer.blocked_autorange`, with at
-    least `min_runs` timed blocks and `min_run_time` seconds, at this process's threads."""
+    least `min_runs` timed blocks and `min_run_time` seconds, at this process's threads.
+    `cuda`: the clock synchronises the accelerator (torch's default clock); otherwise a
+    plain one, whose lower overhead keeps a block at one call for slow calls on the CPU
+    (with torch's, a 0.2 s call was timed in blocks of 10)."""
     from torch.utils import benchmark
 
-    timer = benchmark.Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    clock = benchmark.utils.timer.timer if cuda else time.perf_counter
+    timer = benchmark.Timer(
+        "fn()", globals={"fn": fn}, num_threads=torch.get_num_threads(), timer=clock
+    )
     measurement = timer.blocked_autorange(min_run_time=min_run_time)
-    times = list(measurement.times)
-    while len(times) < min_runs:
-        times += timer.timeit(measurement.number_per_run).times
+    times, number = list(measurement.times), measurement.number_per_run
+    while len(times) < min_runs:  # more blocks of the same size, without re-warming
+        started = clock()
+        for _ in range(number):
+            fn()
+        times.append((clock() - started) / number)
     q1, median, q3 = statistics.quantiles(times, n=4) if len(times) > 1 else times * 3
-    return Timing(median, q1, q3, len(times), len(times) * measurement.number_per_run)
+    return Timing(median, q1, q3, len(times), len(times) * number)
 
 
 @cache
@@ -152,7 +164,7 @@ def measure(
     result: dict[str, float | str | int | None] = {"batch_size": batch, "precision": precision}
 
     def record(name: str, fn: Callable[[], object]) -> None:
-        timing = time_calls(fn, min_runs, min_run_time)
+        timing = time_calls(fn, min_runs, min_run_time, cuda=device.type == "cuda")
         result[f"{name}_clips_per_s"] = batch / timing.median
         result[f"{name}_clips_per_s_iqr"] = batch / timing.q1 - batch / timing.q3
         result[f"{name}_timed_runs"] = timing.runs

@@ -92,6 +92,9 @@ def _start(
         settings=run_settings(config),
         **run,
     )
+    # Lightning passes anonymous=None to wandb.init, which then warns on every run that
+    # the setting has no effect; leaving it out changes nothing else
+    getattr(logger, "_wandb_init", {}).pop("anonymous", None)
     try:
         run_bounded(lambda: logger.experiment, config.timeout_s + 5, "vidbench-wandb-init")
     except Exception as error:  # no network, bad key: the benchmark goes on without W&B

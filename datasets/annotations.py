@@ -10,6 +10,7 @@ fault.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import posixpath
 import re
@@ -297,15 +298,22 @@ def _split_from_filename(file: Path, where: str) -> str:
 # --- Custom: one folder per class, or a `path label` list ---------------------------------
 
 
+FOLDER_VAL_FRACTION = 0.2  # of each class's videos, when a folder has no split folders
+
+
 def parse_folder(root: Path) -> Annotations:
     """One folder per class under `root`, or under `root/{train,val,test}/` for splits.
 
-    Without split folders all videos form the `test` split. Classes are sorted by name.
-    Paths are relative to `root`, which is also the video root.
+    Without split folders the videos are split into `train` and `val`: about
+    FOLDER_VAL_FRACTION of each class goes to `val`, chosen by a hash of the video's path
+    (so adding or removing a video moves no other), and at least one video of every class
+    with two or more. Put videos under `test/` to evaluate on all of them. Classes are
+    sorted by name. Paths are relative to `root`, which is also the video root.
     """
     split_dirs = {s: root / s for s in SPLITS if (root / s).is_dir()}
-    if not split_dirs:
-        split_dirs = {"test": root}
+    flat = not split_dirs
+    if flat:
+        split_dirs = {"train": root}
     class_names = sorted(
         {
             c.name
@@ -324,7 +332,27 @@ def parse_folder(root: Path) -> Annotations:
             for video in walk_files(folder, VIDEO_EXTENSIONS) if folder.is_dir() else ():
                 records.append(VideoRecord(video.relative_to(root).as_posix(), label, video.stem))
         splits[split] = records
-    return Annotations(class_names, splits)
+    return Annotations(class_names, split_by_hash(splits["train"]) if flat else splits)
+
+
+def split_by_hash(records: list[VideoRecord]) -> dict[str, list[VideoRecord]]:
+    """{"train", "val"}: per class, the videos whose path hashes below FOLDER_VAL_FRACTION
+    go to `val`, and the lowest-hashing one when none does (classes of two or more)."""
+
+    def position(record: VideoRecord) -> float:  # uniform in [0, 1), fixed per path
+        return int(hashlib.sha256(record.path.encode()).hexdigest()[:8], 16) / 2**32
+
+    val: set[str] = set()
+    for label in {r.label for r in records}:
+        members = sorted((r for r in records if r.label == label), key=position)
+        chosen = [r.path for r in members if position(r) < FOLDER_VAL_FRACTION]
+        if not chosen and len(members) > 1:
+            chosen = [members[0].path]
+        val.update(chosen)
+    return {
+        "train": [r for r in records if r.path not in val],
+        "val": [r for r in records if r.path in val],
+    }
 
 
 def parse_list(file: Path) -> Annotations:

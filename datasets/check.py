@@ -24,6 +24,7 @@ from vidbench.datasets.decoders import (
     TIMED_OUT,
     DecodeError,
     call_with_timeout,
+    native_messages_to_log,
     open_video,
     read_frames,
 )
@@ -144,7 +145,10 @@ def check_dataset(
         else:
             results[video] = cached
     if to_probe:
-        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        with (
+            native_messages_to_log(),
+            ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool,
+        ):
             jobs = pool.map(lambda v: (v, _probe_entry(v, decoder, timeout)), to_probe)
             for video, entry in tqdm(
                 jobs,

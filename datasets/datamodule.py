@@ -27,6 +27,9 @@ class VideoDataModule(pl.LightningDataModule):
     `val` (UCF-101, HMDB-51); testing uses `test`, or `val` where the test split is
     unlabelled (Kinetics). `spec` says what a sample holds (modalities, clip geometry,
     flow settings) and which views a test video gives (the whole video: batch size 1).
+    `annotation_path` may be None for the `folder` format (class folders under
+    `video_root`; without train/val/test folders a train/val split is drawn,
+    `annotations.parse_folder`).
     Missing videos are excluded up front; undecodable ones are substituted in training
     and excluded in evaluation; `bad_videos.summary()` has the counts per split.
     With the `flow` modality, flow comes from `flow_root` (`vidbench flow extract`, same
@@ -39,7 +42,7 @@ class VideoDataModule(pl.LightningDataModule):
         self,
         dataset: str,
         video_root: str | Path,
-        annotation_path: str | Path,
+        annotation_path: str | Path | None,
         spec: ClipSpec,
         fold: int = 1,
         batch_size: int = 8,
@@ -51,6 +54,12 @@ class VideoDataModule(pl.LightningDataModule):
         flip: bool = True,
     ) -> None:
         super().__init__()
+        if annotation_path is None and dataset != "folder":
+            raise ValueError(
+                f"{dataset} needs annotation_path (its official lists); only the folder "
+                "format, whose class folders are the annotations, can go without"
+            )
+        annotation_path = video_root if annotation_path is None else annotation_path
         if "flow" in spec.modalities and flow_root is None:
             raise ValueError("the flow modality needs flow_root: run `vidbench flow extract` first")
         self.spec = spec
@@ -70,7 +79,7 @@ class VideoDataModule(pl.LightningDataModule):
         model: nn.Module,
         dataset: str,
         video_root: str | Path,
-        annotation_path: str | Path,
+        annotation_path: str | Path | None = None,
         **options: Any,
     ) -> VideoDataModule:
         """A data module that feeds `model` what it was built or trained for: the clip

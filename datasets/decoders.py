@@ -8,11 +8,14 @@ A reader is opened per call, never shared across processes, so it is fork-safe.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import math
 import os
-from collections.abc import Callable
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -126,6 +129,36 @@ class PyAVVideo:
                 raise ValueError(f"frame {i} not found")
             decoded[i] = last
         return np.stack([decoded[int(i)] for i in indices])
+
+
+@contextlib.contextmanager
+def native_messages_to_log() -> Iterator[None]:
+    """Inside: what C libraries write to file descriptor 2 (decord's `ERROR opening`,
+    FFmpeg's `moov atom not found`) is caught instead of printed, and logged at DEBUG
+    afterwards (`-v` shows it); Python's own stderr (progress bars, logging through
+    `sys.stderr`) still reaches the terminal. The verdicts those messages explain are in
+    the caller's results."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real fd 2 (an embedded interpreter)
+        yield
+        return
+    python_stderr = sys.stderr
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, errors="backslashreplace")
+        try:
+            yield
+        finally:
+            sys.stderr.close()
+            sys.stderr = python_stderr
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            for line in sink.read().decode(errors="replace").splitlines():
+                if line.strip():
+                    log.debug("decoder said: %s", line.strip())
 
 
 @cache

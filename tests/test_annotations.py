@@ -201,7 +201,26 @@ def test_folder_format_with_and_without_split_folders(tmp_path):
     ]
     assert [r.path for r in parsed.splits["val"]] == ["val/dog/3.mp4"]
     flat = load_annotations("folder", tmp_path / "split" / "train")
-    assert list(flat.splits) == ["test"] and len(flat.splits["test"]) == 2
+    assert list(flat.splits) == ["train", "val"]
+    assert sorted(r.path for s in flat.splits.values() for r in s) == ["cat/1.mp4", "dog/2.avi"]
+
+
+def test_a_flat_folder_of_class_folders_is_split_into_train_and_val(tmp_path):
+    """Without train/val/test folders about a fifth of each class is held out for `val`,
+    chosen by path (adding a video moves no other), each class in both splits."""
+    for name in ("a", "b", "c"):
+        for i in range(10):
+            (tmp_path / name / f"{i}.mp4").parent.mkdir(exist_ok=True)
+            (tmp_path / name / f"{i}.mp4").write_bytes(b"x")
+    parsed = load_annotations("folder", tmp_path)
+    train, val = parsed.splits["train"], parsed.splits["val"]
+    assert len(train) + len(val) == 30 and not {r.path for r in train} & {r.path for r in val}
+    assert {r.label for r in val} == {r.label for r in train} == {0, 1, 2}
+    assert 3 <= len(val) <= 12  # about 20% of 30
+    (tmp_path / "a" / "new.mp4").write_bytes(b"x")
+    again = load_annotations("folder", tmp_path).splits
+    assert {r.path for r in val} <= {r.path for r in again["val"]}
+    assert {r.path for r in train} <= {r.path for r in again["train"]}
 
 
 def test_path_label_list_with_names_or_integers(tmp_path):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
@@ -99,3 +100,69 @@ def test_lightning_progress_goes_to_stderr_not_stdout(tmp_path, capsys):
     trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
     captured = capsys.readouterr()
     assert "Epoch 0" in captured.err and "Epoch" not in captured.out
+
+
+def test_dry_run_prints_every_resolved_cell_and_what_a_run_would_do(
+    synth_with_flow, tmp_path, capsys
+):
+    """`run --dry-run` prints each cell's resolved config (YAML) with run / skip / rerun,
+    and makes, trains and writes nothing."""
+    import yaml
+    from helpers import write_sweep
+
+    from vidbench.bench.results import RunRecord, append_record
+
+    sweep = str(write_sweep(tmp_path / "micro.yaml", synth_with_flow))
+    out = tmp_path / "out"
+    assert main(["run", sweep, "--out", str(out), "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    documents = [d for d in yaml.safe_load_all(printed) if d]
+    assert [d["arch"] for d in documents] == ["c3d", "i3d", "i3d", "i3d"]
+    assert documents[0]["train"]["max_steps"] == 3 and documents[0]["input"]["crop_size"] == 32
+    assert "# i3d-rgb+flow-synth1-scratch-s0: run" in printed
+    assert "4 cells, 4 to run, 0 to run again (config changed), 0 finished" in printed
+    assert not out.exists()
+
+    from vidbench.bench.cells import Cell
+
+    c3d = Cell.model_validate(documents[0])  # the printed config is the cell's, in full
+    append_record(out / "runs.jsonl", RunRecord(
+        cell=c3d.id, status="ok", config=c3d, config_hash=c3d.hash(), metrics={}, costs={},
+        data={"num_classes": 8},
+    ))  # fmt: skip
+    written = sorted(out.iterdir())
+    assert main(["run", sweep, "--out", str(out), "--dry-run"]) == 0
+    assert "# c3d-rgb-synth1-scratch-s0: skip" in capsys.readouterr().out
+    changed = ["run", sweep, "--out", str(out), "--dry-run", "--set", "train.max_steps=4"]
+    assert main(changed) == 0
+    printed = capsys.readouterr().out
+    assert "# c3d-rgb-synth1-scratch-s0: rerun" in printed and "1 to run again" in printed
+    assert sorted(out.iterdir()) == written  # no lock, cell folder or leaderboard
+
+
+def test_help_shows_every_options_default_and_choices():
+    from vidbench.bench.cli import leaf_parsers
+
+    for command in leaf_parsers(build_parser()):
+        text = " ".join(command.format_help().split())  # unwrapped
+        for action in command._actions:
+            assert action.help, f"{command.prog} {action.dest} has no help"
+            if action.choices and action.option_strings:
+                assert "{" + ",".join(map(str, action.choices)) + "}" in text
+            shown = action.default not in (None, False, argparse.SUPPRESS, [])
+            if shown and action.option_strings and action.nargs != 0:
+                assert "default" in action.help or f"(default: {action.default})" in text, (
+                    command.prog, action.dest,
+                )  # fmt: skip
+
+
+def test_ctrl_c_exits_130_with_one_line_not_a_traceback(monkeypatch, tmp_path, capsys):
+    from vidbench.datasets import check
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(check, "check_dataset", interrupted)
+    argv = ["data", "check", "--dataset", "folder", "--annotations", str(tmp_path)]
+    assert main([*argv, "--videos", str(tmp_path)]) == 130
+    assert capsys.readouterr().err.strip() == "vidbench: interrupted"

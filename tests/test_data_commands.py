@@ -44,7 +44,10 @@ def check_json(capsys, root: Path, *extra: str) -> dict:
 
 def test_check_json_has_exactly_the_documented_keys(synth_dataset, capsys):
     report = check_json(capsys, synth_dataset)
-    assert set(report) == {"dataset", "split", "num_classes", "splits"}
+    assert set(report) == {
+        "dataset", "split", "num_classes", "splits", "missing", "unreadable", "fail_on", "failed",
+    }  # fmt: skip
+    assert (report["missing"], report["unreadable"], report["failed"]) == ([], {}, False)
     assert report["dataset"] == "ucf101" and report["split"] == 1 and report["num_classes"] == 8
     assert report["splits"]["train"] == {"expected": 32, "found": 32, "missing": 0, "unreadable": 0}
     assert report["splits"]["test"] == {"expected": 32, "found": 32, "missing": 0, "unreadable": 0}
@@ -66,6 +69,40 @@ def test_check_counts_missing_and_unreadable_and_caches(synth_dataset, tmp_path,
     )  # repaired: size and mtime change
     third = check_dataset("ucf101", root / "annotations", root / "videos", progress=False)
     assert third["probed"] == 1 and third["splits"]["train"]["unreadable"] == 0
+
+
+def test_fail_on_gates_ci_with_exit_1_and_lists_the_bad_paths(synth_dataset, tmp_path, capfd):
+    """`--fail-on` chooses what makes `data check` exit 1; the paths are in `--json`; what
+    decord and FFmpeg print about a broken file stays out of the output (-v logs it)."""
+    root = Path(shutil.copytree(synth_dataset, tmp_path / "copy"))
+    (root / "videos/MoveLeft/v_MoveLeft_g01_c01.avi").unlink()  # a test video
+    broken = root / "videos/MoveUp/v_MoveUp_g02_c03.avi"  # a training video
+    broken.write_bytes(b"")
+    capfd.readouterr()
+    codes = {}
+    for fail_on in ("none", "missing", "unreadable", "any"):
+        args = ["--json", "--fail-on", fail_on]
+        codes[fail_on] = run_check(root / "annotations", root / "videos", *args)
+        report = json.loads(capfd.readouterr().out)
+        assert report["failed"] is (codes[fail_on] == 1) and report["fail_on"] == fail_on
+    assert codes == {"none": 0, "missing": 1, "unreadable": 1, "any": 1}
+    assert report["missing"] == ["MoveLeft/v_MoveLeft_g01_c01.avi"]
+    assert list(report["unreadable"]) == [str(broken)]
+
+    good = (root / "videos/MoveRight/v_MoveRight_g01_c01.avi").read_bytes()
+    (root / "videos/MoveLeft/v_MoveLeft_g01_c01.avi").write_bytes(b"junk" * 500)  # unreadable
+    broken.write_bytes(good[: len(good) // 3])  # truncated: decord and FFmpeg complain
+    cache = ["--cache", str(tmp_path / "fresh-cache")]  # opened again, not from the manifest
+    assert run_check(root / "annotations", root / "videos", "--fail-on", "missing", *cache) == 0
+    out, err = capfd.readouterr()
+    assert "unreadable: " in out and "FAILED" not in out
+    for native in ("video_reader.cc", "ERROR opening", "moov atom", "Invalid data"):
+        assert native not in out + err, native
+    assert run_check(root / "annotations", root / "videos", "--fail-on", "any") == 1
+    assert "FAILED (--fail-on any)" in capfd.readouterr().out
+    cache = ["--cache", str(tmp_path / "third-cache")]
+    assert run_check(root / "annotations", root / "videos", "-v", *cache) == 0
+    assert "decoder said: " in capfd.readouterr().err  # -v: in the log, marked as such
 
 
 def test_check_with_no_videos_reports_everything_missing(synth_dataset, tmp_path, capsys):

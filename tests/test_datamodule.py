@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -11,6 +12,7 @@ from helpers import quiet_trainer, tiny_datamodule
 from torch import nn
 
 from vidbench.datasets import TooManyBadVideos, VideoDataModule
+from vidbench.datasets.clip_spec import ClipSpec
 
 
 @pytest.fixture
@@ -118,3 +120,40 @@ def test_for_model_feeds_what_the_model_declares_or_its_checkpoint_records(synth
     assert VideoDataModule.for_model(module, "ucf101", videos, annotations).spec == trained
     with pytest.raises(TypeError, match="declares no input_spec"):
         VideoDataModule.for_model(torch.nn.Linear(2, 2), "ucf101", videos, annotations)
+
+
+def test_a_folder_of_class_folders_takes_one_path_and_trains_and_validates(synth_dataset, capsys):
+    """`folder` format: the videos folder is the annotations too, and a flat folder of
+    class folders gives train and val splits (was: everything `test`, "no train split")."""
+    from vidbench.bench.cli import main
+
+    videos = synth_dataset / "videos"  # MoveLeft/..., MoveRight/...: one folder per class
+    dm = VideoDataModule("folder", videos, None, ClipSpec(clip_len=4, crop_size=32, short_side=40),
+                         batch_size=4, num_workers=0)  # fmt: skip
+    assert dm.num_classes == 8 and dm.split_for("train") == "train"
+    assert dm.split_for("val") == dm.split_for("test") == "val"
+    train, val = (dm.annotations.splits[s] for s in ("train", "val"))
+    assert len(train) + len(val) == 64 and {r.label for r in val} == set(range(8))
+    dm.setup("fit")
+    assert next(iter(dm.train_dataloader()))["rgb"].shape == (4, 3, 4, 32, 32)
+    assert next(iter(dm.val_dataloader()))["label"].shape[0] >= 1
+    with pytest.raises(ValueError, match="ucf101 needs annotation_path"):
+        VideoDataModule("ucf101", videos, None, ClipSpec())
+
+    assert main(["data", "check", "--dataset", "folder", "--videos", str(videos), "--json",
+                 "--no-progress"]) == 0  # fmt: skip
+    splits = json.loads(capsys.readouterr().out)["splits"]
+    assert splits["train"]["found"] + splits["val"]["found"] == 64
+    with pytest.raises(SystemExit):  # the official formats still need their lists
+        main(["data", "check", "--dataset", "ucf101", "--videos", str(videos)])
+    assert "needs --annotations" in capsys.readouterr().err
+
+
+def test_a_sweep_dataset_in_the_folder_format_needs_only_its_videos():
+    from pydantic import ValidationError
+
+    from vidbench.bench.config import DatasetConfig
+
+    assert DatasetConfig(format="folder", videos="clips").annotations == "clips"
+    with pytest.raises(ValidationError, match="annotations may be left out for the folder"):
+        DatasetConfig(format="ucf101", videos="clips")

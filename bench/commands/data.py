@@ -32,12 +32,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def add_check(data: argparse._SubParsersAction) -> None:
     check = data.add_parser("check", help="index a dataset and open every video")
-    check.add_argument("--dataset", required=True, choices=DATASETS)
+    check.add_argument(
+        "--dataset", required=True, choices=DATASETS, help="annotation format of the dataset"
+    )
     check.add_argument(
         "--annotations",
-        required=True,
         type=Path,
-        help="annotation file or folder in the dataset's official layout",
+        default=None,
+        help="annotation file or folder in the dataset's official layout (the folder "
+        "format: --videos itself unless given)",
     )
     check.add_argument("--videos", required=True, type=Path, help="video root folder")
     check.add_argument(
@@ -48,24 +51,46 @@ def add_check(data: argparse._SubParsersAction) -> None:
         "--workers", type=POSITIVE_INT, default=None, help="parallel probes (default: CPU count)"
     )
     add_timeout(check, "the video counts as unreadable (never cached as a verdict)")
-    check.add_argument("--decoder", choices=("decord", "pyav"), default="decord")
+    check.add_argument(
+        "--decoder", choices=("decord", "pyav"), default="decord", help="video reader to probe with"
+    )
     check.add_argument(
         "--cache",
         type=Path,
         default=None,
         help="manifest cache folder (default $VIDBENCH_CACHE or ~/.cache/vidbench)",
     )
+    check.add_argument(
+        "--fail-on",
+        choices=FAIL_ON,
+        default="none",
+        help="exit 1 when any listed video is missing, unreadable, either (any), or never "
+        "(none: a report only)",
+    )
     add_progress(check)
-    check.set_defaults(func=check_command)
+    check.set_defaults(func=check_command, parser=check)
+
+
+FAIL_ON = ("missing", "unreadable", "any", "none")
+
+
+def check_fails(report: dict, fail_on: str) -> bool:
+    """Whether `data check --fail-on` exits 1: a missing or unreadable listed video, as
+    chosen."""
+    kinds = {"missing": ("missing",), "unreadable": ("unreadable",), "none": ()}
+    counted = kinds.get(fail_on, ("missing", "unreadable"))
+    return any(counts[k] for counts in report["splits"].values() for k in counted)
 
 
 def check_command(args: argparse.Namespace) -> int:
     from vidbench.datasets.check import check_dataset, format_report
 
     existing_folder(args.videos, "--videos")
+    if args.annotations is None and args.dataset != "folder":
+        args.parser.error(f"--dataset {args.dataset} needs --annotations (its official lists)")
     report = check_dataset(
         args.dataset,
-        args.annotations,
+        args.annotations or args.videos,
         args.videos,
         args.split,
         decoder=args.decoder,
@@ -74,27 +99,39 @@ def check_command(args: argparse.Namespace) -> int:
         cache_dir=args.cache,
         progress=wants_progress(args) and not args.json,
     )
+    failed = check_fails(report, args.fail_on)
     if args.json:
         keys = ("dataset", "split", "num_classes", "splits")
-        print(json.dumps({key: report[key] for key in keys}))
+        problems = report["problems"]
+        print(json.dumps({
+            **{key: report[key] for key in keys},
+            "missing": sorted(p for p, why in problems.items() if why == "missing"),
+            "unreadable": {p: why for p, why in sorted(problems.items()) if why != "missing"},
+            "fail_on": args.fail_on,
+            "failed": failed,
+        }))  # fmt: skip
     else:
         print(format_report(report))
-    return 0
+        if failed:
+            print(f"FAILED (--fail-on {args.fail_on})")
+    return 1 if failed else 0
 
 
 def add_synth(data: argparse._SubParsersAction) -> None:
     default = SynthConfig()
     synth = data.add_parser("synth", help="write the built-in synthetic-motion dataset")
-    synth.add_argument("--out", required=True, type=Path)
+    synth.add_argument("--out", required=True, type=Path, help="dataset folder to write")
     synth.add_argument(
         "--classes", type=int, default=default.classes, help="motion classes (2-12; default 8)"
     )
-    synth.add_argument("--videos-per-class", type=int, default=default.videos_per_class)
+    synth.add_argument(
+        "--videos-per-class", type=int, default=default.videos_per_class, help="videos per class"
+    )
     synth.add_argument("--frames", type=int, default=default.frames, help="frames per video")
     synth.add_argument(
         "--size", type=int, default=default.size, help="frame height in pixels (width is 4:3)"
     )
-    synth.add_argument("--seed", type=int, default=default.seed)
+    synth.add_argument("--seed", type=int, default=default.seed, help="random seed of the textures")
     add_progress(synth)
     synth.set_defaults(func=synth_command)
 
@@ -123,11 +160,18 @@ def add_flow_extract(flow: argparse._SubParsersAction) -> None:
         default=None,
         help="only the videos this dataset's annotations list (all folds)",
     )
-    extract.add_argument("--annotations", type=Path, default=None)
+    extract.add_argument(
+        "--annotations",
+        type=Path,
+        default=None,
+        help="annotation file or folder (with --dataset; folder: --videos itself)",
+    )
     extract.add_argument(
         "--workers", type=POSITIVE_INT, default=1, help="parallel videos (processes)"
     )
-    extract.add_argument("--algorithm", choices=ALGORITHMS, default="tvl1")
+    extract.add_argument(
+        "--algorithm", choices=ALGORITHMS, default="tvl1", help="TV-L1 (the paper's) or Farneback"
+    )
     extract.add_argument(
         "--fps", type=float, default=25.0, help="frame rate flow is computed at (0-240]"
     )
@@ -141,6 +185,8 @@ def flow_extract_command(args: argparse.Namespace) -> int:
     from vidbench.datasets.flow import FlowConfig
     from vidbench.datasets.flow_extract import FAILURES_FILE, extract_all, list_videos
 
+    if args.dataset == "folder" and args.annotations is None:
+        args.annotations = args.videos  # its class folders are its annotations
     if (args.dataset is None) != (args.annotations is None):
         raise ValueError("--dataset and --annotations go together (or leave both out)")
     existing_folder(args.videos, "--videos")

@@ -20,7 +20,9 @@ def add_models(commands: argparse._SubParsersAction) -> None:
         "models", help="registered architectures with parameters and multiply-adds"
     )
     listing.add_argument("--json", action="store_true", help="print a JSON list")
-    listing.add_argument("--num-classes", type=POSITIVE_INT, default=400)
+    listing.add_argument(
+        "--num-classes", type=POSITIVE_INT, default=400, help="classes of the counted head"
+    )
     listing.set_defaults(func=models_command)
 
 
@@ -70,7 +72,7 @@ def add_weights_import(commands: argparse._SubParsersAction) -> None:
     importer.add_argument(
         "--stream", choices=("rgb", "flow"), help="pytorch-i3d: which stream the file holds"
     )
-    importer.add_argument("--out", required=True, type=Path)
+    importer.add_argument("--out", required=True, type=Path, help="checkpoint file to write")
     importer.add_argument(
         "--labels",
         default="kinetics400",
@@ -108,9 +110,9 @@ def weights_import_command(args: argparse.Namespace) -> int:
 
 def add_throughput(commands: argparse._SubParsersAction) -> None:
     speed = commands.add_parser("throughput", help="training and inference clips/s of one model")
-    speed.add_argument("--arch", required=True)
+    speed.add_argument("--arch", required=True, help="architecture (`vidbench models` lists them)")
     speed.add_argument("--modality", default=None, help="rgb, flow or rgb+flow (i3d, two_stream)")
-    speed.add_argument("--batch", type=POSITIVE_INT, default=8)
+    speed.add_argument("--batch", type=POSITIVE_INT, default=8, help="clips per step")
     speed.add_argument("--precision", default=None, help="32-true, bf16-mixed or 16-mixed")
     speed.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     speed.add_argument(
@@ -119,8 +121,8 @@ def add_throughput(commands: argparse._SubParsersAction) -> None:
     speed.add_argument(
         "--min-time", type=NON_NEGATIVE, default=1.0, help="seconds of timing per figure, at least"
     )
-    speed.add_argument("--num-classes", type=POSITIVE_INT, default=400)
-    speed.add_argument("--json", action="store_true")
+    speed.add_argument("--num-classes", type=POSITIVE_INT, default=400, help="classes of the head")
+    speed.add_argument("--json", action="store_true", help="print one JSON object")
     speed.set_defaults(func=throughput_command)
 
 

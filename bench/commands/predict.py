@@ -18,7 +18,7 @@ from vidbench.bench.commands import (
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     predict = commands.add_parser("predict", help="top-k labels of videos, whole or windowed")
-    predict.add_argument("videos", nargs="+", type=Path)
+    predict.add_argument("videos", nargs="+", type=Path, help="video files")
     predict.add_argument(
         "--checkpoint",
         required=True,
@@ -26,7 +26,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         type=Path,
         help="a VideoClassifier checkpoint; twice for an i3d rgb + flow pair (fused)",
     )
-    predict.add_argument("--top-k", type=POSITIVE_INT, default=5)
+    predict.add_argument("--top-k", type=POSITIVE_INT, default=5, help="labels shown per video")
     predict.add_argument(
         "--frames", type=POSITIVE_INT, default=None, help="only the first N frames"
     )

@@ -11,6 +11,7 @@ from vidbench.bench.commands import NON_NEGATIVE, add_progress, unique_folders, 
 from vidbench.datasets.files import refuse_same_file
 
 if TYPE_CHECKING:
+    from vidbench.bench.config import SweepConfig
     from vidbench.bench.results import RunRecord
 
 log = logging.getLogger("vidbench")
@@ -48,6 +49,12 @@ def add_run(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="W&B mode (default: the sweep's, else $WANDB_MODE, else offline)",
     )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print every resolved cell's config (YAML) and whether it would run, skip "
+        "(finished with this config) or rerun; make, train and write nothing",
+    )
     add_progress(run)
     run.set_defaults(func=run_command)
 
@@ -76,6 +83,8 @@ def run_command(args: argparse.Namespace) -> int:
     if args.wandb:
         sweep.wandb.mode = args.wandb
     out = args.out or Path("results") / sweep.name
+    if args.dry_run:
+        return dry_run(sweep, out)
     records = run_sweep(sweep, out, progress=wants_progress(args))
     if rank_zero_only.rank != 0:  # DDP: the other ranks only helped train and test
         return 0
@@ -103,11 +112,31 @@ def run_command(args: argparse.Namespace) -> int:
     return code
 
 
+def dry_run(sweep: SweepConfig, out: Path) -> int:
+    """`run --dry-run`: each cell's resolved config as YAML, headed by its id and what a run
+    would do with it, then the counts."""
+    import yaml
+
+    from vidbench.bench.runner import plan_sweep
+
+    plan = plan_sweep(sweep, out)
+    for cell, action in plan:
+        print(f"# {cell.id}: {action}")
+        print(yaml.safe_dump(cell.model_dump(mode="json"), sort_keys=False), end="")
+        print("---")
+    counts = {a: sum(1 for _, done in plan if done == a) for a in ("run", "rerun", "skip")}
+    print(
+        f"# sweep {sweep.name}: {len(plan)} cells, {counts['run']} to run, {counts['rerun']} "
+        f"to run again (config changed), {counts['skip']} finished; results would go to {out}"
+    )
+    return 0
+
+
 def add_leaderboard(commands: argparse._SubParsersAction) -> None:
     board = commands.add_parser("leaderboard", help="Markdown and HTML leaderboard of run folders")
     board.add_argument("dirs", nargs="+", type=Path, help="folders holding runs.jsonl")
     board.add_argument("--out", type=Path, default=None, help="output folder (default: the first)")
-    board.add_argument("--title", default="vidbench leaderboard")
+    board.add_argument("--title", default="vidbench leaderboard", help="page title")
     board.set_defaults(func=leaderboard_command)
 
 
@@ -135,8 +164,16 @@ def latest_records(directory: Path) -> list[RunRecord]:
 
 def add_regress(commands: argparse._SubParsersAction) -> None:
     regress = commands.add_parser("regress", help="compare runs with a stored accuracy baseline")
-    regress.add_argument("--baseline", required=True, type=Path)
-    regress.add_argument("dir", nargs="?", type=Path, default=Path("results/smoke"))
+    regress.add_argument(
+        "--baseline", required=True, type=Path, help="baseline JSON (--update writes it)"
+    )
+    regress.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        default=Path("results/smoke"),
+        help="results folder (default: results/smoke)",
+    )
     regress.add_argument(
         "--min-points",
         type=NON_NEGATIVE,
