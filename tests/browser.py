@@ -83,5 +83,10 @@ def render(page_path: Path, screenshots: Path | None = None) -> dict[str, dict[s
 
 
 if __name__ == "__main__":
-    for width, seen in render(Path(sys.argv[1]), Path(sys.argv[2])).items():
+    from PIL import Image  # matplotlib's dependency
+
+    out = Path(sys.argv[2])
+    for width, seen in render(Path(sys.argv[1]), out).items():
         print(width, {k: v for k, v in seen.items() if k != "images"})
+        shot = out / f"leaderboard-{width}.png"  # 256 colours: a third of the bytes
+        Image.open(shot).convert("RGB").quantize(256).save(shot, optimize=True)
