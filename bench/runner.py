@@ -36,7 +36,14 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities import rank_zero_only
 
 from vidbench.bench import tracking
-from vidbench.bench.cells import Cell, DataSource, config_hash, expand_cells, resolve_cell
+from vidbench.bench.cells import (
+    Cell,
+    CellKey,
+    DataSource,
+    config_hash,
+    expand_cells,
+    resolve_cell,
+)
 from vidbench.bench.config import SweepConfig, cell_spec
 from vidbench.bench.leaderboard import NUMERIC_COLUMNS, numeric_rows, summarise, write_leaderboard
 from vidbench.bench.paper import official_dataset
@@ -118,6 +125,16 @@ def prepare_data(
     )  # fmt: skip
 
 
+def dataset_flow_configs(sweep: SweepConfig, cells: list[CellKey]) -> dict[str, FlowConfig]:
+    """The flow settings of each dataset some cell reads flow from (the sweep's, not
+    per_arch: one per dataset)."""
+    return {
+        key.dataset: cell_spec(sweep, key.arch, key.modality).flow_config
+        for key in cells
+        if "flow" in key.modality
+    }
+
+
 def plan_sweep(sweep: SweepConfig, out: Path) -> list[tuple[Cell, str]]:
     """Every cell of the sweep resolved, with what `run_sweep` would do with it: "run",
     "skip" (finished with this config) or "rerun" (its record has another config).
@@ -128,15 +145,12 @@ def plan_sweep(sweep: SweepConfig, out: Path) -> list[tuple[Cell, str]]:
         cid: r for cid, r in latest_by_cell(read_records(out / RUNS_FILE)).items()
         if r.status == "ok"
     }  # fmt: skip
+    flow_configs = dataset_flow_configs(sweep, cells)
     data: dict[str, DataSource] = {}
     plan = []
     for key in cells:
         if key.dataset not in data:
-            flow = next(
-                (cell_spec(sweep, k.arch, k.modality).flow_config for k in cells
-                 if k.dataset == key.dataset and "flow" in k.modality),
-                None,
-            )  # fmt: skip
+            flow = flow_configs.get(key.dataset)
             data[key.dataset] = prepare_data(key.dataset, sweep, flow, False, make=False)
         cell = resolve_cell(sweep, key, data[key.dataset])
         done = finished.get(key.id)
@@ -527,11 +541,7 @@ def _run_sweep(sweep: SweepConfig, out: Path, progress: bool, command: str) -> l
     cells = expand_cells(sweep)
     version = code_version()
     finished = {cid: r for cid, r in latest_by_cell(read_records(runs)).items() if r.status == "ok"}
-    flow_configs = {  # flow settings are the sweep's (not per_arch): one per dataset
-        key.dataset: cell_spec(sweep, key.arch, key.modality).flow_config
-        for key in cells
-        if "flow" in key.modality
-    }
+    flow_configs = dataset_flow_configs(sweep, cells)
     data: dict[str, DataSource] = {}
     skipped = 0
     for index, key in enumerate(cells, 1):
