@@ -24,7 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidbench.models.classifier import fused_kernels
 from vidbench.models.costs import count_parameters
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
@@ -175,8 +174,7 @@ def measure(
     result["train_clips_per_s"] = None
     if train:
         labels = torch.zeros(batch, dtype=torch.long, device=device)
-        trained = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.SGD(trained, lr=1e-4, **fused_kernels(trained))  # as training
+        optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
         def train_step() -> None:
             with autocast:
