@@ -96,16 +96,6 @@ class VideoLevelAccuracy(Metric):
         return result
 
 
-def fused_kernels(parameters: list[nn.Parameter]) -> dict[str, bool]:
-    """`fused=True` for SGD and AdamW where torch has the fused kernel for every parameter
-    (float tensors on the CPU or CUDA): one kernel per step instead of several per tensor.
-    On the 2-core CPU an AdamW step of the smoke sweep's C3D (4.9M parameters in 34
-    tensors) took 37 ms instead of 126. The same update, rounded differently."""
-    devices = {p.device.type for p in parameters}
-    floats = all(p.dtype in (torch.float32, torch.float16, torch.bfloat16) for p in parameters)
-    return {"fused": True} if parameters and floats and devices <= {"cpu", "cuda"} else {}
-
-
 class VideoClassifier(pl.LightningModule):
     """Any registered architecture trained with cross-entropy.
 
@@ -261,16 +251,12 @@ class VideoClassifier(pl.LightningModule):
     def configure_optimizers(self):
         hp = self.hparams
         parameters = [p for p in self.parameters() if p.requires_grad]
-        fused = fused_kernels(parameters)
         if hp.optimizer == "sgd":
             optimizer = torch.optim.SGD(
-                parameters, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay,
-                **fused,
-            )  # fmt: skip
-        else:
-            optimizer = torch.optim.AdamW(
-                parameters, lr=hp.lr, weight_decay=hp.weight_decay, **fused
+                parameters, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay
             )
+        else:
+            optimizer = torch.optim.AdamW(parameters, lr=hp.lr, weight_decay=hp.weight_decay)
         if hp.scheduler == "none":
             return optimizer
         if hp.scheduler == "plateau":  # the paper's rule: /10 when validation loss saturates

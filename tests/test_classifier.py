@@ -311,30 +311,3 @@ def test_fixed_protocol_keeps_batchnorm_statistics_through_lightning_fit(tmp_pat
     after = module.net.state_dict()
     assert before and all(torch.equal(v, after[k]) for k, v in before.items())
     assert not torch.equal(module.net.classifier[2].weight, head)  # the last layer trained
-
-
-@pytest.mark.parametrize("name", ["sgd", "adamw"])
-def test_the_optimiser_uses_torchs_fused_kernel_for_the_same_update(name):
-    """On the CPU (and CUDA) SGD and AdamW run fused: one kernel per step instead of
-    several per parameter tensor, the update equal up to rounding."""
-    from vidbench.models.classifier import fused_kernels
-
-    module = VideoClassifier("c3d", 4, model_options={"width": 0.125}, optimizer=name,
-                             lr=0.01, weight_decay=1e-4)  # fmt: skip
-    optimizer = module.configure_optimizers()
-    assert optimizer.defaults["fused"] is True
-    assert fused_kernels([torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))]) == {}
-    torch.manual_seed(0)
-    weights = [torch.nn.Parameter(torch.randn(50, 50)) for _ in range(3)]
-    copies = [torch.nn.Parameter(w.detach().clone()) for w in weights]
-    kind = torch.optim.SGD if name == "sgd" else torch.optim.AdamW
-    options = {"lr": 0.01, "weight_decay": 1e-4, **({"momentum": 0.9} if name == "sgd" else {})}
-    fused, plain = kind(weights, fused=True, **options), kind(copies, **options)
-    for _ in range(5):
-        for w, c in zip(weights, copies, strict=True):
-            w.grad = torch.randn_like(w)
-            c.grad = w.grad.clone()
-        fused.step()
-        plain.step()
-    for w, c in zip(weights, copies, strict=True):
-        torch.testing.assert_close(w, c, rtol=1e-5, atol=1e-6)
