@@ -106,7 +106,7 @@ def synth_dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """The built-in smoke sweep run once, as `vidbench run` runs it (about 12 minutes on 2
+    """The built-in smoke sweep run once, as `vidbench run` runs it (about 17 minutes on 2
     cores, more on a busy host: no time limit here): its output folder and the finished
     process."""
     root = tmp_path_factory.mktemp("smoke")
