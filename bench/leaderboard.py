@@ -196,20 +196,28 @@ def markdown(records: list[RunRecord]) -> str:
     summary = summarise(records)
     parts = []
     for title, (header, rows) in tables(summary).items():
-        parts.append(f"### Protocol: {title} (video-level accuracy, mean over seeds)\n")
+        parts.append(f"### Protocol: {title} {TABLE_SUFFIX}\n")
         parts.append("| " + " | ".join(header) + " |")
         aligns = ["---|" if i < TEXT_COLUMNS else "--:|" for i in range(len(header))]
         parts.append("|" + "".join(aligns))
         parts.extend("| " + " | ".join(r) + " |" for r in rows)
         parts.append("")
+    parts.append(footnote(records))
+    return "\n".join(parts) + "\n"
+
+
+TABLE_SUFFIX = "(video-level accuracy, mean over seeds)"
+
+
+def footnote(records: list[RunRecord]) -> str:
+    """What the tables hold and when a paper number is cited (Markdown and the page)."""
     failed = sum(1 for r in records if r.status != "ok")
-    parts.append(
+    return (
         f"{len(records) - failed} cells finished, {failed} failed. ± s.d. is over seeds; "
         "chance is 100 / classes. A paper number (Tables 2-5) is shown only where the "
         "dataset (the real one, recognised by its class list), split, modality, protocol "
         "and start all match; Δ paper is ours minus the paper's."
     )
-    return "\n".join(parts) + "\n"
 
 
 def result_cards(records: list[RunRecord]) -> list[dict[str, str]]:

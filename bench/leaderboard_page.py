@@ -17,8 +17,10 @@ from typing import Any
 from vidbench.bench.leaderboard import (
     MODALITY_NAMES,
     PROTOCOL_ORDER,
+    TABLE_SUFFIX,
     TEXT_COLUMNS,
     Group,
+    footnote,
     result_cards,
     summarise,
     tables,
@@ -90,8 +92,9 @@ def plot_order(key: Group) -> tuple:
     return (arch, protocol, key.dataset, modality, key.fold, str(key.start))
 
 
-def plots(records: list[RunRecord]) -> list[tuple[str, str]]:
-    """(SVG, caption) of top-1 against multiply-adds and against inference clips/s: a legend
+def plots(summary: dict[Group, dict[str, Any]]) -> list[tuple[str, str]]:
+    """(SVG, caption) of `summarise`'s groups, top-1 against multiply-adds and against
+    inference clips/s: a legend
     entry per architecture and modality (markers by modality), error bars of the seed
     spread, a dashed line at chance."""
     import matplotlib
@@ -101,9 +104,9 @@ def plots(records: list[RunRecord]) -> list[tuple[str, str]]:
     from matplotlib import ticker
 
     matplotlib.rcParams["svg.hashsalt"] = "vidbench"  # the same records, the same file
-    summary = summarise(records)
-    order = {k: i for i, k in enumerate(sorted(summary, key=plot_order))}
-    entries = [summary[k] for k in sorted(summary, key=order.get) if summary[k]["top1"] is not None]
+    entries = [
+        summary[k] for k in sorted(summary, key=plot_order) if summary[k]["top1"] is not None
+    ]
     several = {
         field: len({getattr(e["config"], field) for e in entries}) > 1
         for field in ("protocol", "dataset", "fold")
@@ -189,17 +192,13 @@ def html_page(records: list[RunRecord], title: str, command: str | None = None) 
     for key, value in provenance(records, command).items():
         parts.append(f"<dt>{escape(key)}</dt><dd>{escape(value)}</dd>")
     parts.append("</dl>")
-    failed = sum(1 for r in records if r.status != "ok")
-    parts.append(
-        f"<p>{len(records) - failed} cells finished, {failed} failed. Video-level accuracy "
-        "in %, mean over seeds (± their standard deviation); chance is 100 / classes. A "
-        "paper number (Tables 2-5) is shown only where the dataset, split, modality, "
-        "protocol and start all match; Δ paper is ours minus the paper's.</p>"
-    )
-    for name, (header, rows) in tables(summarise(records)).items():
-        parts.append(f"<h2>Protocol: {escape(name)}</h2>{html_table(header, rows)}")
+    parts.append(f"<p>{escape(footnote(records))}</p>")
+    summary = summarise(records)
+    for name, (header, rows) in tables(summary).items():
+        title = escape(f"Protocol: {name} {TABLE_SUFFIX}")
+        parts.append(f"<h2>{title}</h2>{html_table(header, rows)}")
     parts.append("<h2>Accuracy against cost</h2>")
-    for svg, caption in plots(records):
+    for svg, caption in plots(summary):
         data = base64.b64encode(svg.encode()).decode()
         parts.append(
             f"<figure><img alt='{escape(caption)}' src='data:image/svg+xml;base64,{data}'>"

@@ -13,7 +13,7 @@ import pytest
 from browser import find_chromium, render
 from helpers import finished_record, markdown_rows
 
-from vidbench.bench.leaderboard import markdown, write_leaderboard
+from vidbench.bench.leaderboard import markdown, summarise, write_leaderboard
 from vidbench.bench.leaderboard_page import html_page, plots
 from vidbench.bench.results import RunRecord, read_records
 
@@ -69,7 +69,7 @@ def test_the_page_says_where_its_numbers_come_from_and_plots_them_with_legend_an
         assert text in page
     assert "[3, 8, 32, 32]" not in page and "rgb 3×8×32×32" in page  # no raw Python lists
     assert not re.search(r"""(src|href)=['"]?(https?:)?//""", page)  # nothing from elsewhere
-    svgs = plots(records)
+    svgs = plots(summarise(records))
     assert len(svgs) == 2 and page.count("data:image/svg+xml;base64,") == 2
     for svg, _ in svgs:
         # matplotlib writes each text it draws as paths, after a comment holding the text
@@ -80,7 +80,7 @@ def test_the_page_says_where_its_numbers_come_from_and_plots_them_with_legend_an
         for text in ("chance (8 classes)", *labels):
             assert f"<!-- {text} -->" in svg, text
         assert "log scale" in svg
-    assert plots(records) == svgs  # the same records give the same files
+    assert plots(summarise(records)) == svgs  # the same records give the same files
     embedded = page.split("data:image/svg+xml;base64,")[1].split("'")[0]
     assert base64.b64decode(embedded).decode() == svgs[0][0]
 
