@@ -213,6 +213,31 @@ class WandbConfig(Strict):
     timeout_s: float = Field(60.0, gt=0, allow_inf_nan=False)
 
 
+class LauncherConfig(Strict):
+    """Where the cells run (`vidbench.bench.launch`); none of it changes a cell's result
+    except `threads` (training is deterministic per cell and thread count).
+
+    `inline`: one after another in this process. `local`: `jobs` cells at a time, each in
+    its own process; GPUs are shared out between jobs, else the cores. `slurm`: each cell
+    a SLURM job (submitit) with these resources; a cell with `train.devices` or
+    `train.num_nodes` > 1 asks for them and runs as DDP over its tasks.
+    """
+
+    kind: Literal["inline", "local", "slurm"] = "inline"
+    jobs: PositiveInt | None = None  # local: cells at once (default: GPUs per cell, else 1)
+    threads: PositiveInt | None = None  # torch threads per job (default: cores / jobs)
+    wait: bool = True  # slurm: follow the jobs until they end (False: submit and return)
+    poll_s: float = Field(15.0, gt=0, allow_inf_nan=False)  # slurm: how often to look
+    partition: str | None = None
+    time_min: PositiveInt = 24 * 60  # per job
+    cpus_per_task: PositiveInt | None = None  # default: num_workers + 1 per GPU task
+    mem_gb: PositiveFloat | None = None
+    gpus_per_node: NonNegativeInt | None = None  # default: the cell's devices on GPU, else 0
+    # extra sbatch options, e.g. {account: x, qos: y, exclusive: true}
+    sbatch: dict[str, bool | int | str] = Field(default_factory=dict)
+    setup: list[str] = Field(default_factory=list)  # shell lines first (module load ...)
+
+
 class SweepConfig(Strict):
     name: str
     arch: list[str] = Field(min_length=1)
@@ -230,6 +255,7 @@ class SweepConfig(Strict):
     )
     eval: EvalConfig = EvalConfig()
     wandb: WandbConfig = WandbConfig()
+    launcher: LauncherConfig = LauncherConfig()
     # the sanity check of the paper's claim (smoke sweep): these must beat frame_avg
     expect_temporal_beats_frame_avg: bool = False
 

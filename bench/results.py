@@ -1,22 +1,32 @@
-"""`runs.jsonl`: one typed JSON record per cell (`RunRecord`), appended safely.
+"""`runs.jsonl`: one typed JSON record per cell (`RunRecord`), safe under many writers.
 
 Every reader (the leaderboard, regress, the command line) takes `RunRecord`s; a finished
 record (`status: ok`) always has its config, metrics, costs and data accounting.
 
-Appends take a lock and rewrite the file atomically (`vidbench.datasets.files.append_line`), so
-concurrent writers lose no record and a sweep killed at any moment leaves every record
-written before intact. A line that is not a record (torn by a crash on a file system
-without atomic rename, or a hand edit) is skipped with a warning naming it. The latest
-record of a cell wins (a failed cell re-run later appends its new record).
+Many processes on many hosts may write one results folder (the launchers' jobs). Each
+record is first written as a file of its own, `DIR/records/<cell>/<record_id>.json`: a
+name no other writer uses, written to a temporary file and renamed, so it needs no lock.
+Then `runs.jsonl`, the index every tool reads, is rewritten atomically under an exclusive
+lock with every record file it lacks. Where a lock or a rename is not seen at once by
+another host (network file systems), a record can miss `runs.jsonl` for a while but never
+the folder: `read_records` adds the record files `runs.jsonl` lacks, and the next append
+writes them in. A writer killed at any moment leaves every record written before intact.
+A line that is not a record (torn by a crash on a file system without atomic rename, or a
+hand edit) is skipped with a warning naming it. The latest record of a cell wins (a failed
+cell re-run later appends its new record).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
+import os
 import shlex
+import socket
 import subprocess
 import sys
+import uuid
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -24,10 +34,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from vidbench.bench.cells import Cell
-from vidbench.datasets.files import append_line
+from vidbench.datasets.files import atomic_write, atomic_write_text, locked
 
 log = logging.getLogger(__name__)
 RUNS_FILE = "runs.jsonl"
+RECORDS_DIR = "records"  # one file per record, beside runs.jsonl
 
 
 class Metrics(BaseModel):
@@ -62,6 +73,7 @@ class RunRecord(BaseModel):
 
     cell: str
     status: Literal["ok", "failed"]
+    record_id: str | None = None  # the name of its file under `records/` (None: older records)
     sweep: str | None = None
     code_version: str | None = None
     command: str | None = None  # the command line that ran the cell
@@ -78,6 +90,8 @@ class RunRecord(BaseModel):
     metrics: Metrics | None = None
     costs: dict[str, Any] | None = None
     timings: dict[str, float] | None = None
+    # where it ran: {"kind": inline|local|slurm, "threads", "job_id", "host", "gpus"}
+    launcher: dict[str, Any] | None = None
     resume: dict[str, Any] | None = None
     checkpoint: str | None = None
     # what the network started from: {"start": scratch, imagenet, kinetics,
@@ -111,13 +125,20 @@ class RunRecord(BaseModel):
 
 
 def read_records(path: str | Path) -> list[RunRecord]:
-    """Every record of a runs file (or of `DIR/runs.jsonl`); [] when there is none yet.
+    """Every record of a runs file (or of `DIR/runs.jsonl`), in the order written, with the
+    record files beside it (`records/`) that it lacks; [] when there is none yet.
 
     Lines that are not records (not JSON, or not a valid `RunRecord`) are skipped, each
     with a warning naming the file, the line and what is wrong; `skipped_lines(path)`
     lists them.
     """
-    return _parse(_runs_path(path))[0]
+    runs = _runs_path(path)
+    records, _ = _parse(runs)
+    listed = {r.record_id for r in records if r.record_id}
+    for file in record_files(runs):
+        if file.stem not in listed:
+            records += _parse(file)[0]
+    return records
 
 
 def skipped_lines(path: str | Path) -> list[str]:
@@ -128,6 +149,27 @@ def skipped_lines(path: str | Path) -> list[str]:
 def _runs_path(path: str | Path) -> Path:
     path = Path(path)
     return path / RUNS_FILE if path.is_dir() else path
+
+
+def record_files(runs: Path) -> list[Path]:
+    """The record files of the results folder of `runs` (`records/<cell>/<id>.json`), in
+    the order their ids sort (the time they were written first)."""
+    folder = runs.parent / RECORDS_DIR
+    if not folder.is_dir():
+        return []
+    files = [f for f in folder.glob("*/*.json") if not f.name.startswith(".")]
+    return sorted(files, key=lambda f: f.stem)
+
+
+def _record_ids(data: bytes) -> set[str]:
+    """The `record_id`s of the lines of a runs file (cheaply: no validation)."""
+    ids = set()
+    for line in data.splitlines():
+        try:
+            ids.add(json.loads(line).get("record_id"))
+        except (ValueError, AttributeError):
+            continue
+    return ids
 
 
 def _parse(path: Path) -> tuple[list[RunRecord], list[str]]:
@@ -186,8 +228,24 @@ def unique_records(records: list[RunRecord]) -> list[RunRecord]:
 
 
 def append_record(path: str | Path, record: RunRecord) -> None:
-    """Add `record` as one line; safe with other processes appending at the same time."""
-    append_line(path, record.to_json())
+    """Add `record` to the runs file `path` (and its results folder's `records/`); safe
+    with other processes and hosts writing at the same time. Sets its `record_id`."""
+    runs = Path(path)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%f")
+    record.record_id = f"{stamp}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    line = record.to_json()
+    atomic_write_text(runs.parent / RECORDS_DIR / record.cell / f"{record.record_id}.json", line)
+    with locked(runs.with_name(f".{runs.name}.lock")):
+        try:
+            old = runs.read_bytes()
+        except FileNotFoundError:
+            old = b""
+        if old and not old.endswith(b"\n"):
+            old += b"\n"  # a torn last line stays a line of its own
+        listed = _record_ids(old)
+        lacking = [f for f in record_files(runs) if f.stem not in listed]
+        data = old + b"".join(f.read_bytes().strip() + b"\n" for f in lacking)
+        atomic_write(runs, lambda handle: handle.write(data))
 
 
 def invocation() -> str:

@@ -16,10 +16,12 @@ import copy
 import csv
 import datetime
 import io
+import itertools
 import json
 import logging
 import os
 import shutil
+import socket
 import sys
 import time
 import traceback
@@ -59,6 +61,7 @@ from vidbench.bench.results import (
 from vidbench.bench.throughput import measure
 from vidbench.datasets.datamodule import VideoDataModule
 from vidbench.datasets.files import (
+    FolderBusy,
     FolderLock,
     atomic_write,
     atomic_write_text,
@@ -246,6 +249,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 # Lightning logs every n optimiser steps across epochs, so an epoch shorter than n still
 # logs; its warning that it might not would only be noise in every tiny cell.
 warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller")
+# Lightning suggests `srun` wherever SLURM is installed; SLURM jobs come from the launcher.
+warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system")
 # The fixed protocol keeps its frozen BatchNorm in eval mode on purpose (SPEC 3).
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start")
 
@@ -307,6 +312,17 @@ def make_trainer(cell: Cell, cell_dir: Path, loggers: list, progress: bool) -> p
     )
 
 
+def init_checkpoint(cell: Cell) -> str | None:
+    """The checkpoint a fixed or finetune cell starts from (None for scratch), with
+    `{arch}`, `{modality}`, `{dataset}` and `{fold}` in its path replaced by the cell's."""
+    init = cell.train.init_checkpoint if cell.protocol != "scratch" else None
+    if init:
+        init = init.format(
+            arch=cell.arch, modality=cell.modality, dataset=cell.dataset, fold=cell.fold
+        )
+    return init
+
+
 def build_module(cell: Cell, dm: VideoDataModule, out: Path) -> VideoClassifier:
     if cell.fuses:
         streams = {}
@@ -320,12 +336,9 @@ def build_module(cell: Cell, dm: VideoDataModule, out: Path) -> VideoClassifier:
             streams[stream] = load_classifier(path)
         return fuse_i3d_streams(streams["rgb"], streams["flow"])
     train = cell.train
-    init = train.init_checkpoint if cell.protocol != "scratch" else None
+    init = init_checkpoint(cell)
     source = None  # the init checkpoint's hyperparameters, read once for both checks
-    if init:  # `{modality}`, `{arch}`... in the path name the cell's own source
-        init = init.format(
-            arch=cell.arch, modality=cell.modality, dataset=cell.dataset, fold=cell.fold
-        )
+    if init:
         source = checkpoint_hparams(init)
         check_split(init, cell, source)
     return VideoClassifier(
@@ -378,6 +391,15 @@ def metrics_of(result: dict[str, float]) -> dict[str, dict[str, float]]:
     }
 
 
+def started_with(cell_dir: Path, digest: str) -> bool:
+    """Whether the cell in `cell_dir` was started before with the config `digest` (and was
+    interrupted, or is being re-run): what `resume_point` resumes from."""
+    try:
+        return json.loads((cell_dir / "started.json").read_text()).get("config_hash") == digest
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def resume_point(cell_dir: Path, digest: str) -> dict[str, Any]:
     """Where a cell starts: {"from_checkpoint": its `last.ckpt` or None, and a "note" when
     it was interrupted before a usable checkpoint}. A checkpoint that cannot be read (torn
@@ -385,11 +407,8 @@ def resume_point(cell_dir: Path, digest: str) -> dict[str, Any]:
     that asks to unpickle objects is refused (ValueError). Marks the cell as started."""
     started_file, last = cell_dir / "started.json", cell_dir / "checkpoints" / "last.ckpt"
     resume: dict[str, Any] = {"from_checkpoint": None}
-    try:
-        started = json.loads(started_file.read_text()).get("config_hash")
-    except (OSError, ValueError, AttributeError):
-        started = None
-    if started == digest and last.is_file():
+    started = started_with(cell_dir, digest)
+    if started and last.is_file():
         try:
             checkpoint = torch_load(last)
         except RefusedCheckpoint:
@@ -401,7 +420,7 @@ def resume_point(cell_dir: Path, digest: str) -> dict[str, Any]:
             step = checkpoint.get("global_step") if isinstance(checkpoint, dict) else None
             resume.update(from_checkpoint=str(last), step=step)
             set_curve_aside(cell_dir / CURVE_DIR, step)
-    elif started == digest:
+    elif started:
         resume["note"] = "interrupted before its first checkpoint: trained from the start"
     if resume["from_checkpoint"] is None:
         shutil.rmtree(cell_dir / "checkpoints", ignore_errors=True)
@@ -517,86 +536,174 @@ def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) ->
 def run_sweep(
     sweep: SweepConfig, out: Path, *, progress: bool = True, command: str | None = None
 ) -> list[RunRecord]:
-    """Run every cell not already finished with the same config; returns all latest records.
-    `command` (the command line, for the records and the leaderboard) defaults to this
-    process's.
+    """Run every cell not already finished with the same config, where `sweep.launcher`
+    says (`vidbench.bench.launch`: here one after another, in local processes or as SLURM
+    jobs); returns all latest records. `command` (the command line, for the records and
+    the leaderboard) defaults to this process's.
 
     The output folder is locked for the run (`vidbench.datasets.files.FolderLock`): a second
-    run on it stops at once with FolderBusy naming the holder. DDP ranks other than 0 work
-    under rank 0's lock.
+    run on it stops at once with FolderBusy naming the holder; each cell is locked too
+    while it runs, so a job still running from an earlier `--no-wait` run is not doubled.
+    DDP ranks other than 0 work under rank 0's lock.
     """
-    out = Path(out)
+    from vidbench.bench import launch
+
+    out, command = Path(out), command or invocation()
     if rank_zero_only.rank != 0:
-        return _run_sweep(sweep, out, progress, command or invocation())
+        _run_inline(sweep, out, progress, command, todo_cells(sweep, out, progress, command))
+        return []
     with FolderLock(out, f"vidbench run {sweep.name}"):
-        return _run_sweep(sweep, out, progress, command or invocation())
+        cells = todo_cells(sweep, out, progress, command)
+        if sweep.launcher.kind == "inline":
+            _run_inline(sweep, out, progress, command, cells)
+        else:
+            launch.launch(sweep, out, cells, command, progress)
+        records = list(latest_by_cell(read_records(out / RUNS_FILE)).values())
+        publish(sweep, out, records, command)
+    return records
 
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def _run_sweep(sweep: SweepConfig, out: Path, progress: bool, command: str) -> list[RunRecord]:
+def todo_cells(sweep: SweepConfig, out: Path, progress: bool, command: str) -> list[Cell]:
+    """The sweep's cells that have no finished record with their config, resolved (the
+    data made on first use). A cell that cannot be resolved (its data is missing, say) is
+    recorded as failed here, with its error, and left out."""
     runs = out / RUNS_FILE
     cells = expand_cells(sweep)
-    version = code_version()
     finished = {cid: r for cid, r in latest_by_cell(read_records(runs)).items() if r.status == "ok"}
     flow_configs = dataset_flow_configs(sweep, cells)
     data: dict[str, DataSource] = {}
-    skipped = 0
-    for index, key in enumerate(cells, 1):
-        header = f"[{index}/{len(cells)}] {key.id}"
-        cell, logger, wandb_info, started = None, None, None, _now()
+    todo, skipped = [], 0
+    for key in cells:
         try:
             if key.dataset not in data:
                 data[key.dataset] = prepare_data(
                     key.dataset, sweep, flow_configs.get(key.dataset), progress
                 )
             cell = resolve_cell(sweep, key, data[key.dataset])
-            done = finished.get(key.id)
-            if done and done.config_hash == cell.hash():
-                skipped += 1
-                log.info("%s: finished earlier, skipped", header)
-                continue
-            if done:
-                log.warning("%s: config changed since its record, running again", header)
-            log.info("%s: running", header)
-            logger, note = tracking.open_logger(
-                sweep.wandb,
-                out / "wandb",
-                name=key.id,
-                group=tracking.sweep_group(sweep.wandb, sweep.name, out),
-                tags=[key.arch, key.dataset, key.modality, key.protocol],
-                run_config=cell.model_dump(mode="json"),
-                cell_dir=out / "cells" / key.id,  # keeps the run id, W&B on only
-                resume=done is None,
-                job_type="fuse" if cell.fuses else "train",
-            )
-            wandb_info = {"mode": tracking.wandb_mode(sweep.wandb), "note": note}
-            results = run_cell(cell, out, logger, progress)
-        except Exception as error:  # the sweep goes on; the record says what went wrong
-            log.error("%s failed: %s: %s", header, type(error).__name__, error)
-            results = {
-                "status": "failed",
-                "error": f"{type(error).__name__}: {error}",
-                "traceback": traceback.format_exc(limit=-8),
-            }
-        if not results:  # a DDP rank other than 0: rank 0 records
-            tracking.finish(logger, {}, sweep.wandb.timeout_s)
+        except Exception as error:
+            log.error("%s failed: %s: %s", key.id, type(error).__name__, error)
+            if rank_zero_only.rank == 0:
+                append_record(runs, failed_record(sweep, key.id, error, command, _now()))
             continue
-        record = RunRecord(
-            cell=key.id, sweep=sweep.name, code_version=version, command=command, config=cell,
-            config_hash=cell.hash() if cell else None, wandb=wandb_info, started=started,
-            finished=_now(), **results,
-        )  # fmt: skip
-        append_record(runs, record)  # the results file first, then W&B
-        tracking.finish(logger, wandb_summary(record), sweep.wandb.timeout_s)
+        done = finished.get(key.id)
+        if done and done.config_hash == cell.hash():
+            skipped += 1
+            log.info("%s: finished earlier, skipped", key.id)
+            continue
+        if done:
+            log.warning("%s: config changed since its record, running again", key.id)
+        todo.append(cell)
     if skipped:
         log.info("%d of %d cells were finished earlier and skipped", skipped, len(cells))
-    records = list(latest_by_cell(read_records(runs)).values())
-    if rank_zero_only.rank == 0:  # DDP: rank 0 records and publishes
-        publish(sweep, out, records, command)
-    return records
+    return todo
+
+
+def _run_inline(
+    sweep: SweepConfig, out: Path, progress: bool, command: str, cells: list[Cell]
+) -> None:
+    version = code_version()
+    if sweep.launcher.threads:
+        torch.set_num_threads(sweep.launcher.threads)
+    for index, cell in enumerate(cells, 1):
+        log.info("[%d/%d] %s: running", index, len(cells), cell.id)
+        execute_cell(
+            sweep,
+            cell,
+            out,
+            command,
+            version,
+            progress,
+            {"kind": "inline", "host": socket.gethostname()},
+        )
+
+
+def failed_record(
+    sweep: SweepConfig, cell_id: str, error: BaseException, command: str, started: str,
+    cell: Cell | None = None, **fields: Any,
+) -> RunRecord:  # fmt: skip
+    """The record of a cell that failed with `error` (with its traceback when it was
+    raised)."""
+    return RunRecord(
+        cell=cell_id, status="failed", sweep=sweep.name, code_version=code_version(),
+        command=command, config=cell, config_hash=cell.hash() if cell else None,
+        started=started, finished=_now(), error=f"{type(error).__name__}: {error}",
+        traceback="".join(traceback.format_exception(error, limit=-8)), **fields,
+    )  # fmt: skip
+
+
+def execute_cell(
+    sweep: SweepConfig,
+    cell: Cell,
+    out: Path,
+    command: str,
+    version: str,
+    progress: bool,
+    launcher: dict[str, Any],
+    wait: bool = False,
+) -> RunRecord | None:
+    """Run one cell wherever this process is (inline, a local job, a SLURM job) and append
+    its record (before W&B is told); a failure is recorded with its error. `launcher`
+    ({"kind", "threads", "job_id"...}) goes into the record and the W&B config. Returns
+    the record; None on DDP ranks other than 0, and when another process is running the
+    cell (its lock is held) unless `wait` (a job waits for the one it replaces to end)."""
+    launcher = {**launcher, "threads": torch.get_num_threads()}
+    with contextlib.ExitStack() as stack:
+        if rank_zero_only.rank == 0:
+            lock = FolderLock(out / "cells" / cell.id, f"cell {cell.id}")
+            for attempt in itertools.count():
+                try:
+                    stack.enter_context(lock)
+                    break
+                except FolderBusy as busy:
+                    if not wait:
+                        log.warning("%s: not run here: %s", cell.id, busy)
+                        return None
+                    if attempt == 0:
+                        log.info("%s: waiting: %s", cell.id, busy)
+                    time.sleep(5)
+        return _execute_cell(sweep, cell, out, command, version, progress, launcher)
+
+
+def _execute_cell(
+    sweep: SweepConfig, cell: Cell, out: Path, command: str, version: str, progress: bool,
+    launcher: dict[str, Any],
+) -> RunRecord | None:  # fmt: skip
+    logger, wandb_info, started = None, None, _now()
+    try:
+        logger, note = tracking.open_logger(
+            sweep.wandb,
+            out / "wandb",
+            name=cell.id,
+            group=tracking.sweep_group(sweep.wandb, sweep.name, out),
+            tags=[cell.arch, cell.dataset, cell.modality, cell.protocol],
+            run_config={**cell.model_dump(mode="json"), "launcher": launcher},
+            cell_dir=out / "cells" / cell.id,  # keeps the run id, W&B on only
+            resume=started_with(out / "cells" / cell.id, cell.hash()),
+            job_type="fuse" if cell.fuses else "train",
+        )
+        wandb_info = {"mode": tracking.wandb_mode(sweep.wandb), "note": note}
+        results = run_cell(cell, out, logger, progress)
+    except Exception as error:  # the sweep goes on; the record says what went wrong
+        log.error("%s failed: %s: %s", cell.id, type(error).__name__, error)
+        record = failed_record(
+            sweep, cell.id, error, command, started, cell, wandb=wandb_info, launcher=launcher
+        )
+    else:
+        if not results:  # a DDP rank other than 0: rank 0 records
+            tracking.finish(logger, {}, sweep.wandb.timeout_s)
+            return None
+        record = RunRecord(
+            cell=cell.id, sweep=sweep.name, code_version=version, command=command,
+            config=cell, config_hash=cell.hash(), wandb=wandb_info, started=started,
+            finished=_now(), launcher=launcher, **results,
+        )  # fmt: skip
+    append_record(out / RUNS_FILE, record)  # the results file first, then W&B
+    tracking.finish(logger, wandb_summary(record), sweep.wandb.timeout_s)
+    return record
 
 
 def publish(

@@ -1,5 +1,4 @@
-"""Ground-level utilities: atomic writes, appends under a lock, folder locks, safe walks,
-bounded calls.
+"""Ground-level utilities: atomic writes, locks, folder locks, safe walks, bounded calls.
 
 Ground level of the package (imports nothing of vidbench), used by every layer above:
 
@@ -7,8 +6,7 @@ Ground level of the package (imports nothing of vidbench), used by every layer a
   fsync it, give it the permissions the target had (or the user's umask for a new file),
   then rename it over the target: a crash leaves the old file or the new one, never half
   of one. A write that fails (a full disk) names the file.
-- `append_line` adds a line to a file shared by several processes without losing any:
-  an exclusive lock on a sidecar file, then the same atomic rewrite.
+- `locked` holds an exclusive lock on a sidecar file (appends to a shared file take it).
 - `FolderLock` keeps two commands from working in one output folder at once; the
   kernel releases it when its process ends, even by kill -9.
 - `refuse_same_file` / `refuse_nested` stop an output from replacing an input.
@@ -119,27 +117,6 @@ def locked(lock_path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
-
-
-def append_line(path: str | Path, line: str) -> None:
-    """Append `line` (no newline inside) to `path`; safe under concurrent writers.
-
-    Writers take an exclusive lock on `.NAME.lock` beside the file, then rewrite it
-    atomically, so no appended line is lost and a reader never sees half of one. A torn
-    last line left by something else is kept on a line of its own.
-    """
-    path = Path(path)
-    if "\n" in line:
-        raise ValueError("append_line takes one line")
-    with locked(path.with_name(f".{path.name}.lock")):
-        try:
-            old = path.read_bytes()
-        except FileNotFoundError:
-            old = b""
-        if old and not old.endswith(b"\n"):
-            old += b"\n"
-        data = old + line.encode() + b"\n"
-        atomic_write(path, lambda handle: handle.write(data))
 
 
 class FolderBusy(OSError):

@@ -22,8 +22,9 @@ from tqdm import tqdm
 
 from vidbench.datasets.annotations import VIDEO_EXTENSIONS, load_annotations
 from vidbench.datasets.decoders import DecodeError
-from vidbench.datasets.files import atomic_write_text, refuse_nested, walk_files
+from vidbench.datasets.files import atomic_write_text, locked, refuse_nested, walk_files
 from vidbench.datasets.flow import (
+    FLOW_SUFFIX,
     FlowConfig,
     FlowMismatch,
     check_provenance,
@@ -87,12 +88,73 @@ def _extract_one(
         return video, f"{type(error).__name__}: {error}"
 
 
-def remove_stale_temporaries(out_root: Path) -> int:
-    files = walk_files(out_root, hidden=True) if out_root.is_dir() else ()
-    stale = [p for p in files if p.name.startswith(".") and ".tmp" in p.name]
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return len(stale)
+def select_shard(relpaths: list[str], shard: tuple[int, int] | None) -> list[str]:
+    """The videos of shard K of N (`shard` = (K, N), 1 <= K <= N; None: all of them): of
+    the sorted list, every Nth from the Kth, so shards differ by one video at most. Every
+    shard must list the same videos (the same --videos, --dataset and --annotations)."""
+    if shard is None:
+        return list(relpaths)
+    index, count = shard
+    if not 1 <= index <= count:
+        raise ValueError(f"shard {index}/{count}: K must be between 1 and N")
+    return sorted(relpaths)[index - 1 :: count]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`"2/8"` -> (2, 8); ValueError naming the text unless 1 <= K <= N."""
+    index, sep, count = text.partition("/")
+    try:
+        shard = (int(index), int(count))
+    except ValueError:
+        shard = None
+    if not sep or shard is None or not 1 <= shard[0] <= shard[1]:
+        raise ValueError(f"shard {text!r}: give K/N with 1 <= K <= N, e.g. 1/4")
+    return shard
+
+
+def remove_stale_temporaries(out_root: Path, relpaths: list[str]) -> int:
+    """Remove the partial files an interrupted run left for the videos of `relpaths` (only
+    theirs: another shard may be writing its own beside them)."""
+    stems: dict[Path, set[str]] = {}
+    for rel in relpaths:
+        target = flow_path(out_root, rel)
+        stems.setdefault(target.parent, set()).add(target.stem)
+    removed = 0
+    for folder, names in stems.items():
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.startswith(".") or ".tmp" not in entry:
+                continue
+            if any(
+                entry.startswith((f".{n}.tmp", f".{n}{FLOW_SUFFIX}.", f".{n}.json.")) for n in names
+            ):
+                Path(folder, entry).unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def record_failures(out_root: Path, relpaths: list[str], failed: dict[str, str]) -> Path:
+    """`out_root/failures.json` with this run's `failed` videos in place of whatever it said
+    before about `relpaths` (shards running at once each update their own part)."""
+    path = out_root / FAILURES_FILE
+    with locked(out_root / f".{FAILURES_FILE}.lock"):
+        try:
+            known = json.loads(path.read_text())
+        except (OSError, ValueError):
+            known = {}
+        done = set(relpaths)
+        known = {
+            k: v for k, v in (known if isinstance(known, dict) else {}).items() if k not in done
+        }
+        known.update(failed)
+        if known:
+            atomic_write_text(path, json.dumps(dict(sorted(known.items())), indent=1))
+        else:
+            path.unlink(missing_ok=True)
+    return path
 
 
 def extract_all(
@@ -116,7 +178,7 @@ def extract_all(
         raise FileNotFoundError(f"video root {videos} is not a folder")
     refuse_nested(out_root, videos, "flow root")
     out_root.mkdir(parents=True, exist_ok=True)
-    stale = remove_stale_temporaries(out_root)
+    stale = remove_stale_temporaries(out_root, relpaths)
     if stale:
         log.info("removed %d partial files left by an interrupted run", stale)
     failed: dict[str, str] = {}
@@ -151,11 +213,7 @@ def extract_all(
     else:
         _collect((_extract_one(*job) for job in jobs), rel_of, failed, bar)
     bar.close()
-    failures = out_root / FAILURES_FILE
-    if failed:
-        atomic_write_text(failures, json.dumps(failed, indent=1))
-    else:
-        failures.unlink(missing_ok=True)
+    record_failures(out_root, relpaths, failed)
     return {
         "total": len(relpaths),
         "extracted": len(todo) - len(set(failed) & set(todo)),

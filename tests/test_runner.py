@@ -433,6 +433,7 @@ def test_wandb_runs_as_its_users_expect(synth_with_flow, tmp_path, monkeypatch):
     assert run["id"] == (run_dir / "wandb_run_id").read_text().strip()
 
     (out / "runs.jsonl").write_text("")  # as if the sweep had been killed before the record
+    shutil.rmtree(out / "records")
     assert run_cli(str(sweep), "--out", str(out), "--set", "wandb.group=mine") == 0
     assert started[1]["id"] == run["id"] and started[1]["resume"] == "allow"
     assert started[1]["group"] == "mine"

@@ -176,6 +176,34 @@ def add_flow_extract(flow: argparse._SubParsersAction) -> None:
         "--fps", type=float, default=25.0, help="frame rate flow is computed at (0-240]"
     )
     extract.add_argument("--bound", type=float, default=20.0, help="truncation in pixels (0-255]")
+    extract.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="only shard K of N (1 <= K <= N): a part of the video list fixed by each "
+        "video's path; the N shards together extract what one run would",
+    )
+    extract.add_argument(
+        "--launcher",
+        choices=("inline", "slurm"),
+        default="inline",
+        help="inline: here; slurm: --jobs array tasks through submitit, one shard each",
+    )
+    extract.add_argument(
+        "--jobs", type=POSITIVE_INT, default=None, help="slurm: shards (array tasks)"
+    )
+    extract.add_argument(
+        "--slurm",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="slurm: job settings, as a sweep's launcher section takes them, e.g. "
+        "partition=cpu time_min=600 cpus_per_task=8 (each job runs that many workers)",
+    )
+    extract.add_argument(
+        "--no-wait", action="store_true", help="slurm: submit and return without waiting"
+    )
     add_timeout(extract, "its video counts as failed")
     add_progress(extract)
     extract.set_defaults(func=flow_extract_command)
@@ -183,7 +211,7 @@ def add_flow_extract(flow: argparse._SubParsersAction) -> None:
 
 def flow_extract_command(args: argparse.Namespace) -> int:
     from vidbench.datasets.flow import FlowConfig
-    from vidbench.datasets.flow_extract import FAILURES_FILE, extract_all, list_videos
+    from vidbench.datasets.flow_extract import extract_all, list_videos, parse_shard, select_shard
 
     if args.dataset == "folder" and args.annotations is None:
         args.annotations = args.videos  # its class folders are its annotations
@@ -191,18 +219,63 @@ def flow_extract_command(args: argparse.Namespace) -> int:
         raise ValueError("--dataset and --annotations go together (or leave both out)")
     existing_folder(args.videos, "--videos")
     config = FlowConfig(args.algorithm, args.fps, args.bound)
+    shard = parse_shard(args.shard) if args.shard else None
+    if args.launcher == "inline" and (args.jobs or args.slurm or args.no_wait):
+        raise ValueError("--jobs, --slurm and --no-wait go with --launcher slurm")
+    if args.launcher == "slurm" and shard:
+        raise ValueError("--shard is one part run here; with --launcher slurm give --jobs N")
     relpaths, absent = list_videos(args.videos, args.dataset, args.annotations)
     if absent:
         print(f"{absent} annotated videos are not under {args.videos}; skipped")
+    if args.launcher == "slurm":
+        return flow_on_slurm(args, config, relpaths)
+    part = select_shard(relpaths, shard)
+    if shard:
+        print(f"shard {shard[0]}/{shard[1]}: {len(part)} of {len(relpaths)} videos")
     summary = extract_all(
         args.videos,
         args.out,
         config,
-        relpaths,
+        part,
         workers=args.workers,
         timeout=args.timeout,
         progress=wants_progress(args),
     )
+    return report_flow(args, summary)
+
+
+def flow_on_slurm(args: argparse.Namespace, config, relpaths: list[str]) -> int:
+    """`flow extract --launcher slurm --jobs N`: N array tasks, shard K in task K."""
+    from vidbench.bench.config import LauncherConfig, SweepError, parse_override
+    from vidbench.bench.slurm import extract_flow_on_slurm
+    from vidbench.datasets.files import refuse_nested
+    from vidbench.datasets.flow_extract import select_shard
+
+    refuse_nested(args.out, args.videos, "flow root")
+    settings: dict = {"kind": "slurm", "wait": not args.no_wait}
+    for text in args.slurm:
+        keys, value = parse_override(text)
+        settings[".".join(keys)] = value
+    try:
+        launcher = LauncherConfig.model_validate(settings)
+    except ValueError as error:
+        raise SweepError(f"--slurm: {error}") from None
+    count = args.jobs or 1
+    shards = [select_shard(relpaths, (k, count)) for k in range(1, count + 1)]
+    summary = extract_flow_on_slurm(
+        args.videos, args.out, config, shards, launcher, args.timeout, wants_progress(args)
+    )
+    if summary is None:
+        print(f"submitted; the flow goes to {args.out} (a re-run skips finished videos)")
+        return 0
+    for job_id, log_file in summary["lost"].items():
+        print(f"  shard job {job_id} ended without finishing; its log: {log_file}")
+    return report_flow(args, summary) or (1 if summary["lost"] else 0)
+
+
+def report_flow(args: argparse.Namespace, summary: dict) -> int:
+    from vidbench.datasets.flow_extract import FAILURES_FILE
+
     print(
         f"flow for {summary['total']} videos in {args.out}: {summary['extracted']} extracted, "
         f"{summary['skipped']} already done, {len(summary['failed'])} failed"

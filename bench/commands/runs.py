@@ -7,7 +7,13 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidbench.bench.commands import NON_NEGATIVE, add_progress, unique_folders, wants_progress
+from vidbench.bench.commands import (
+    NON_NEGATIVE,
+    POSITIVE_INT,
+    add_progress,
+    unique_folders,
+    wants_progress,
+)
 from vidbench.datasets.files import refuse_same_file
 
 if TYPE_CHECKING:
@@ -55,6 +61,33 @@ def add_run(commands: argparse._SubParsersAction) -> None:
         help="print every resolved cell's config (YAML) and whether it would run, skip "
         "(finished with this config) or rerun; make, train and write nothing",
     )
+    run.add_argument(
+        "--launcher",
+        choices=("inline", "local", "slurm"),
+        default=None,
+        help="where cells run: one after another in this process (inline), --jobs at a time "
+        "in processes of their own (local), or as SLURM jobs through submitit (slurm, with "
+        "the sweep's `launcher:` settings); default: the sweep's, else inline",
+    )
+    run.add_argument(
+        "--jobs",
+        type=POSITIVE_INT,
+        default=None,
+        help="local: cells at a time (default: one per GPU, else 1)",
+    )
+    run.add_argument(
+        "--threads",
+        type=POSITIVE_INT,
+        default=None,
+        help="torch threads per job (default: local, the cores divided between jobs; slurm, "
+        "the job's CPUs)",
+    )
+    run.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="slurm: submit and return; the same command again follows the jobs (and "
+        "submits only cells with neither a finished record nor a live job)",
+    )
     add_progress(run)
     run.set_defaults(func=run_command)
 
@@ -82,11 +115,24 @@ def run_command(args: argparse.Namespace) -> int:
     sweep = load_sweep(sweep_name, overrides)
     if args.wandb:
         sweep.wandb.mode = args.wandb
+    launcher = sweep.launcher
+    for field, value in (("kind", args.launcher), ("jobs", args.jobs), ("threads", args.threads)):
+        if value is not None:
+            setattr(launcher, field, value)
+    if args.no_wait:
+        launcher.wait = False
+    if args.jobs and launcher.kind != "local":
+        raise ValueError(f"--jobs goes with --launcher local (the launcher is {launcher.kind})")
+    if args.no_wait and launcher.kind != "slurm":
+        raise ValueError(f"--no-wait goes with --launcher slurm (the launcher is {launcher.kind})")
     out = args.out or Path("results") / sweep.name
     if args.dry_run:
         return dry_run(sweep, out)
     records = run_sweep(sweep, out, progress=wants_progress(args))
     if rank_zero_only.rank != 0:  # DDP: the other ranks only helped train and test
+        return 0
+    if not launcher.wait:
+        print(f"jobs submitted; follow them with the same command again (records: {out})")
         return 0
     print(markdown(records))
     print(
