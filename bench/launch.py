@@ -84,8 +84,8 @@ def cell_job(
     sweep: SweepConfig, cell: Cell, out: Path, command: str, version: str, threads: int | None
 ) -> str:
     """What a job runs (in its own process): the cell, on `threads` torch threads; its
-    record goes to `out/runs.jsonl`. Returns the record's status ("busy" when another
-    process holds the cell)."""
+    record goes to `out/runs.jsonl`. Returns the record's status. A job requeued after its
+    cell finished (killed while it ended) does nothing."""
     import torch
 
     from vidbench.bench.runner import execute_cell
@@ -93,6 +93,10 @@ def cell_job(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    done = latest_by_cell(read_records(out / RUNS_FILE)).get(cell.id)
+    if done and done.status == "ok" and done.config_hash == cell.hash():
+        logging.getLogger(__name__).info("%s: finished already; a requeued job", cell.id)
+        return "ok"
     threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0))
     if threads:
         torch.set_num_threads(threads)

@@ -84,6 +84,7 @@ def single_node_cluster(root: Path) -> Iterator[dict[str, str]]:
             "AccountingStorageType=accounting_storage/none", "JobCompType=jobcomp/none",
             "SchedulerType=sched/backfill", "SelectType=select/cons_tres",
             "SelectTypeParameters=CR_Core", "ReturnToService=2", "MpiDefault=none",
+            "KillWait=2",  # a job told to stop (requeued, cancelled) is killed 2 s later
             f"NodeName={node} CPUs={cpus} State=UNKNOWN",
             f"PartitionName=test Nodes={node} Default=YES MaxTime=INFINITE State=UP",
         ]) + "\n"

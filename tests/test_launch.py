@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -259,6 +260,27 @@ def test_slurm_no_wait_then_rerun_reattaches_and_resubmits_what_ended(
     records = latest_by_cell(read_records(out))
     assert all(r.status == "ok" for r in records.values())
     assert records[FUSED].launcher["job_id"] == second[FUSED]["job_id"]
+
+
+def test_a_requeued_slurm_job_resumes_its_cell_from_its_last_checkpoint(
+    cluster, synth_with_flow, tmp_path, monkeypatch
+):
+    """SLURM requeues a pre-empted job under its id: the cell goes on from its last.ckpt."""
+    monkeypatch.setenv("SLURM_CONF", cluster["SLURM_CONF"])
+    sweep = str(write_sweep(tmp_path / "micro.yaml", synth_with_flow, arch=["c3d"]))
+    out, cell = tmp_path / "out", "c3d-rgb-synth1-scratch-s0"
+    settings = ["--launcher", "slurm", "--set", *SLURM_SETTINGS, "train.max_steps=400"]
+    assert run_cli(sweep, "--out", str(out), "--no-wait", *settings) == 0
+    job = json.loads((out / "jobs" / slurm.SLURM_BOOK).read_text())[cell]["job_id"]
+    last = out / "cells" / cell / "checkpoints" / "last.ckpt"
+    while not last.is_file():  # its first checkpoint comes at step 40 of 400
+        assert job in slurm.live_slurm_jobs(), "the job ended before its first checkpoint"
+        time.sleep(0.1)
+    subprocess.run(["scontrol", "requeue", job], check=True)
+    assert run_cli(sweep, "--out", str(out), *settings) == 0  # re-attaches and follows it
+    (record,) = read_records(out)
+    assert record.status == "ok" and record.launcher["job_id"] == job
+    assert record.resume["from_checkpoint"] == str(last) and record.resume["step"] >= 40
 
 
 def launch_cells(sweep: str, out: Path) -> list:
