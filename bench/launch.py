@@ -14,7 +14,6 @@ failed, naming its log.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 import socket
@@ -34,6 +33,7 @@ from vidbench.bench.results import (
     code_version,
     latest_by_cell,
     read_records,
+    utc_now,
 )
 
 log = logging.getLogger(__name__)
@@ -193,10 +193,6 @@ def record_lost_job(
     return record
 
 
-def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
 def run_local(
     sweep: SweepConfig, out: Path, cells: list[Cell], folder: Path, command: str,
     version: str, progress: bool,
@@ -236,7 +232,7 @@ def run_local(
                     timeout_min=settings.time_min, gpus_per_node=len(slot), visible_gpus=slot
                 )
                 job = executor.submit(CellJob(), sweep, cell, out, command, version, threads)
-                running[job.job_id] = (job, cell, slot, now())
+                running[job.job_id] = (job, cell, slot, utc_now())
                 pending.remove(cell)
                 bar.started(cell, job.job_id, f"started (GPU {slot})" if slot else "started")
             time.sleep(0.5)

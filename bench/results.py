@@ -227,6 +227,11 @@ def unique_records(records: list[RunRecord]) -> list[RunRecord]:
     return list(kept.values())
 
 
+def utc_now() -> str:
+    """Now, as records stamp `started` and `finished` (ISO 8601, UTC, seconds)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
 def append_record(path: str | Path, record: RunRecord) -> None:
     """Add `record` to the runs file `path` (and its results folder's `records/`); safe
     with other processes and hosts writing at the same time. Sets its `record_id`."""

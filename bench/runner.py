@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import csv
-import datetime
 import io
 import itertools
 import json
@@ -57,6 +56,7 @@ from vidbench.bench.results import (
     invocation,
     latest_by_cell,
     read_records,
+    utc_now,
 )
 from vidbench.bench.throughput import measure
 from vidbench.datasets.datamodule import VideoDataModule
@@ -563,10 +563,6 @@ def run_sweep(
     return records
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
 def todo_cells(sweep: SweepConfig, out: Path, progress: bool, command: str) -> list[Cell]:
     """The sweep's cells that have no finished record with their config, resolved (the
     data made on first use). A cell that cannot be resolved (its data is missing, say) is
@@ -587,7 +583,7 @@ def todo_cells(sweep: SweepConfig, out: Path, progress: bool, command: str) -> l
         except Exception as error:
             log.error("%s failed: %s: %s", key.id, type(error).__name__, error)
             if rank_zero_only.rank == 0:
-                append_record(runs, failed_record(sweep, key.id, error, command, _now()))
+                append_record(runs, failed_record(sweep, key.id, error, command, utc_now()))
             continue
         done = finished.get(key.id)
         if done and done.config_hash == cell.hash():
@@ -630,7 +626,7 @@ def failed_record(
     return RunRecord(
         cell=cell_id, status="failed", sweep=sweep.name, code_version=code_version(),
         command=command, config=cell, config_hash=cell.hash() if cell else None,
-        started=started, finished=_now(), error=f"{type(error).__name__}: {error}",
+        started=started, finished=utc_now(), error=f"{type(error).__name__}: {error}",
         traceback="".join(traceback.format_exception(error, limit=-8)), **fields,
     )  # fmt: skip
 
@@ -672,7 +668,7 @@ def _execute_cell(
     sweep: SweepConfig, cell: Cell, out: Path, command: str, version: str, progress: bool,
     launcher: dict[str, Any],
 ) -> RunRecord | None:  # fmt: skip
-    logger, wandb_info, started = None, None, _now()
+    logger, wandb_info, started = None, None, utc_now()
     try:
         logger, note = tracking.open_logger(
             sweep.wandb,
@@ -699,7 +695,7 @@ def _execute_cell(
         record = RunRecord(
             cell=cell.id, sweep=sweep.name, code_version=version, command=command,
             config=cell, config_hash=cell.hash(), wandb=wandb_info, started=started,
-            finished=_now(), launcher=launcher, **results,
+            finished=utc_now(), launcher=launcher, **results,
         )  # fmt: skip
     append_record(out / RUNS_FILE, record)  # the results file first, then W&B
     tracking.finish(logger, wandb_summary(record), sweep.wandb.timeout_s)

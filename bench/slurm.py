@@ -32,10 +32,10 @@ from vidbench.bench.launch import (
     CellJob,
     CellProgress,
     dependencies,
-    now,
     record_lost_job,
     record_since,
 )
+from vidbench.bench.results import utc_now
 from vidbench.datasets.files import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def run_slurm(
         job = executor.submit(CellJob(), sweep, cell, out, command, version, settings.threads)
         jobs[cell.id] = job.job_id
         submitted.add(cell.id)
-        book[cell.id] = {"job_id": job.job_id, "config_hash": cell.hash(), "submitted": now()}
+        book[cell.id] = {"job_id": job.job_id, "config_hash": cell.hash(), "submitted": utc_now()}
         atomic_write_text(book_path, json.dumps(book, indent=1, sort_keys=True))
         log.info("%s: submitted as SLURM job %s%s", cell.id, job.job_id,
                  f" (after {', '.join(after)})" if after else "")  # fmt: skip

@@ -24,7 +24,6 @@ from vidbench.datasets.annotations import VIDEO_EXTENSIONS, load_annotations
 from vidbench.datasets.decoders import DecodeError
 from vidbench.datasets.files import atomic_write_text, locked, refuse_nested, walk_files
 from vidbench.datasets.flow import (
-    FLOW_SUFFIX,
     FlowConfig,
     FlowMismatch,
     check_provenance,
@@ -128,9 +127,7 @@ def remove_stale_temporaries(out_root: Path, relpaths: list[str]) -> int:
         for entry in entries:
             if not entry.startswith(".") or ".tmp" not in entry:
                 continue
-            if any(
-                entry.startswith((f".{n}.tmp", f".{n}{FLOW_SUFFIX}.", f".{n}.json.")) for n in names
-            ):
+            if any(entry.startswith((f".{n}.tmp", f".{n}.json.")) for n in names):
                 Path(folder, entry).unlink(missing_ok=True)
                 removed += 1
     return removed

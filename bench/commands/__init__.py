@@ -50,6 +50,14 @@ def add_timeout(parser: argparse.ArgumentParser, then: str) -> None:
     )
 
 
+def add_key_values(parser: argparse.ArgumentParser, flag: str, help: str) -> None:
+    """`flag KEY=VALUE ...`: several pairs, and the flag may be given several times (all
+    apply); values are YAML (`config.parse_override`)."""
+    parser.add_argument(
+        flag, nargs="+", action="extend", default=[], metavar="KEY=VALUE", help=help
+    )
+
+
 def add_progress(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-progress",

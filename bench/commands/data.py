@@ -8,6 +8,7 @@ from pathlib import Path
 
 from vidbench.bench.commands import (
     POSITIVE_INT,
+    add_key_values,
     add_progress,
     add_timeout,
     existing_folder,
@@ -180,8 +181,8 @@ def add_flow_extract(flow: argparse._SubParsersAction) -> None:
         "--shard",
         default=None,
         metavar="K/N",
-        help="only shard K of N (1 <= K <= N): a part of the video list fixed by each "
-        "video's path; the N shards together extract what one run would",
+        help="only shard K of N (1 <= K <= N): every Nth video of the sorted list from the "
+        "Kth; the N shards together extract what one run would",
     )
     extract.add_argument(
         "--launcher",
@@ -192,14 +193,11 @@ def add_flow_extract(flow: argparse._SubParsersAction) -> None:
     extract.add_argument(
         "--jobs", type=POSITIVE_INT, default=None, help="slurm: shards (array tasks)"
     )
-    extract.add_argument(
+    add_key_values(
+        extract,
         "--slurm",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="slurm: job settings, as a sweep's launcher section takes them, e.g. "
-        "partition=cpu time_min=600 cpus_per_task=8 (each job runs that many workers)",
+        "slurm: job settings, as a sweep's launcher section takes them, e.g. partition=cpu "
+        "time_min=600 cpus_per_task=8 (each job runs that many workers)",
     )
     extract.add_argument(
         "--no-wait", action="store_true", help="slurm: submit and return without waiting"

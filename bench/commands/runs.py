@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from vidbench.bench.commands import (
     NON_NEGATIVE,
     POSITIVE_INT,
+    add_key_values,
     add_progress,
     unique_folders,
     wants_progress,
@@ -38,13 +39,8 @@ def add_run(commands: argparse._SubParsersAction) -> None:
         help="sweep YAML file or built-in name (smoke, table2, table2_kinetics, table4, splits, "
         "transfer; default smoke)",
     )
-    run.add_argument(
-        "--set",
-        nargs="+",
-        action="extend",  # --set A=1 --set B=2 applies both
-        default=[],
-        metavar="KEY=VALUE",
-        help="override sweep keys, e.g. --set arch=[i3d,c3d] train.max_steps=200",
+    add_key_values(
+        run, "--set", "override sweep keys, e.g. --set arch=[i3d,c3d] train.max_steps=200"
     )
     run.add_argument(
         "--out", type=Path, default=None, help="results folder (default results/<sweep>)"
