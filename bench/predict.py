@@ -29,6 +29,7 @@ from vidbench.datasets.decoders import DecodeError, call_with_timeout, open_vide
 from vidbench.datasets.files import refuse_same_file
 from vidbench.datasets.flow import FlowEstimator, quantise
 from vidbench.datasets.sampling import ClipSampler, retime
+from vidbench.datasets.transforms import to_model_input
 from vidbench.models.classifier import VideoClassifier
 from vidbench.models.registry import streams_trained_apart
 from vidbench.models.weights import fuse_i3d_streams, load_classifier
@@ -110,11 +111,12 @@ class Predictor:
     def inputs(
         self, video: Any, size: tuple[int, int], timeline: np.ndarray, start: int, end: int
     ) -> dict:
-        """The batch (of one) for retimed frames [start, end), every frame_interval-th, of a
-        video of `size` (height, width)."""
+        """The model inputs (a batch of one, on the device) for retimed frames [start, end),
+        every frame_interval-th, of a video of `size` (height, width): the data path's
+        uint8 crop, converted on the device (`to_model_input`)."""
         positions = self.sampler.span_positions(len(timeline), start, end)
-        batch = {}
         params = self.transform.sample_params(*size)
+        batch = {"box": torch.tensor([self.transform.shipped_size(params)])}
         if "rgb" in self.modalities:
             batch["rgb"] = self.transform(self._read(video, timeline[positions]), params)[None]
         if "flow" in self.modalities:
@@ -130,8 +132,9 @@ class Predictor:
                 for t in range(len(positions))
                 for s in range(stack)
             ]
-            batch["flow"] = self.transform.flow(np.stack(fields), params, stack)[None]
-        return {k: v.to(self.device) for k, v in batch.items()}
+            batch["flow"] = self.transform.flow(np.stack(fields), params)[None]
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        return to_model_input(batch, self.spec.flow_stack)
 
     def _read(self, video: Any, indices: np.ndarray) -> np.ndarray:
         return call_with_timeout(

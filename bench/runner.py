@@ -368,7 +368,7 @@ def measure_costs(
 ) -> dict[str, Any]:
     """Parameters, multiply-adds per clip and clips/s on the cell's device, on a real batch:
     `runs` timed blocks of calls and 0.1 s per block at least (`throughput.measure`)."""
-    batch = dm.on_before_batch_transfer(next(iter(dm.test_dataloader())), 0)
+    batch = dm.to_device(next(iter(dm.test_dataloader())))
     inputs = {
         k: v for k, v in batch.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
     }

@@ -21,6 +21,7 @@ _SOURCES = {
     "open_video": "decoders",
     "ClipSampler": "sampling",
     "ClipTransform": "transforms",
+    "to_model_input": "transforms",
     "VideoDataModule": "datamodule",
 }
 __all__ = sorted(_SOURCES)

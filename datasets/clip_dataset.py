@@ -2,9 +2,12 @@
 
 Item i is one view (temporal clip x spatial crop) of one video. A sample is a dict:
 
-    rgb:      float32 (3, T, crop, crop), values in [-1, 1]             (modality "rgb")
-    flow:     float32 (2 * flow_stack, T, crop, crop), (dx, dy) / bound in [-1, 1], field t
-              from frame t to t+1, same crop as rgb, dx negated when flipped   (modality "flow")
+    rgb:      uint8 (T, crop, crop, 3), the crop box (transforms)            (modality "rgb")
+    flow:     uint8 (T * flow_stack, crop, crop, 2), stored (dx, dy) quantised (datasets.flow),
+              field t from frame t to t+1, same crop as rgb                  (modality "flow")
+    box:      int, the side of the box rgb and flow hold in their top-left corner (the crop
+              size, or less when the box is enlarged on the device)
+    flip:     bool, the clip is to be mirrored left-right (and dx negated)
     label:    int, 0-based class (-1 for an unlabelled test split)
     video_id: str, the file stem
     view:     int in [0, num_clips * num_crops)
@@ -14,7 +17,9 @@ Item i is one view (temporal clip x spatial crop) of one video. A sample is a di
 A video that fails to decode (missing, empty, truncated, not a video, no frames, or a
 decode that outlives `decode_timeout`) is replaced by another random video when
 `substitute` is set (training); otherwise (evaluation) the sample carries only its
-`errors` and `collate_clips` drops it. The errors travel with the batch to the main
+`errors` and `collate_clips` drops it. `transforms.to_model_input` turns a batch of these
+into the float (B, C, T, H, W) inputs in [-1, 1] models take, on the model's device
+(`VideoDataModule.on_after_batch_transfer`). The errors travel with the batch to the main
 process, where `BadVideoLog` counts them: counts survive DataLoader worker processes.
 """
 
@@ -143,7 +148,7 @@ class VideoClipDataset(Dataset):
                 return candidate
         raise TooManyBadVideos(f"every video of split {self.split!r} failed to decode")
 
-    def load(self, video_index: int, view: int) -> dict[str, torch.Tensor]:
+    def load(self, video_index: int, view: int) -> dict[str, Any]:
         """Decode and transform one view of video `video_index`; raises DecodeError."""
         path = self.videos[video_index][0]
         clip_index, crop_index = divmod(view, self.transform.num_crops)
@@ -162,7 +167,9 @@ class VideoClipDataset(Dataset):
                     f"flow is {frames['flow'].shape[2]}x"
                     f"{frames['flow'].shape[1]}, the video {width}x{height}",
                 )
-            sample["flow"] = self.transform.flow(frames["flow"], params, self.flow_stack)
+            sample["flow"] = self.transform.flow(frames["flow"], params)
+        sample["box"] = self.transform.shipped_size(params)
+        sample["flip"] = params.flip
         return sample
 
     def _decode(self, video_index: int, clip_index: int) -> dict[str, np.ndarray]:

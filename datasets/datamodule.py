@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from torch import distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
@@ -16,6 +17,7 @@ from vidbench.datasets.clip_dataset import BadVideoLog, VideoClipDataset, collat
 from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.datasets.flow import flow_path
 from vidbench.datasets.index import locate_videos
+from vidbench.datasets.transforms import to_model_input
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,12 @@ class VideoDataModule(pl.LightningDataModule):
     relative paths) and must have been extracted as `spec` says; a video without its flow
     file counts as missing. `flip` mirrors training clips at random; turn it off where
     direction is the label (synthetic motion).
+
+    Batches leave the workers as uint8 clips (see clip_dataset) and become float inputs in
+    [-1, 1] on the model's device (`on_after_batch_transfer`, `to_model_input`).
+    DataLoader: `num_workers` processes, kept alive between epochs and evaluations
+    (`persistent_workers`), each `prefetch_factor` batches ahead; `pin_memory` None pins
+    when the trainer runs on a CUDA device.
     """
 
     def __init__(
@@ -52,6 +60,9 @@ class VideoDataModule(pl.LightningDataModule):
         max_bad_fraction: float = 0.01,
         flow_root: str | Path | None = None,
         flip: bool = True,
+        persistent_workers: bool = True,
+        prefetch_factor: int = 2,
+        pin_memory: bool | None = None,
     ) -> None:
         super().__init__()
         if annotation_path is None and dataset != "folder":
@@ -198,10 +209,16 @@ class VideoDataModule(pl.LightningDataModule):
             return DistributedSampler(dataset, world, rank, shuffle=True, drop_last=True)
         return list(range(rank, len(dataset), world))
 
+    def _pin_memory(self) -> bool:
+        if self.hparams.pin_memory is not None:
+            return bool(self.hparams.pin_memory)
+        return self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+
     def _loader(self, stage: str) -> DataLoader:
         hp = self.hparams
         full = stage == "test" and self.spec.full_video_test
         sampler = self._sampler(stage)
+        workers = hp.num_workers > 0
         return DataLoader(
             self.dataset(stage),
             batch_size=1 if full else hp.batch_size,
@@ -210,7 +227,9 @@ class VideoDataModule(pl.LightningDataModule):
             drop_last=stage == "train" and len(self.dataset(stage)) > hp.batch_size,
             num_workers=hp.num_workers,
             collate_fn=collate_clips,
-            persistent_workers=hp.num_workers > 0 and stage == "train",
+            persistent_workers=workers and hp.persistent_workers,
+            prefetch_factor=hp.prefetch_factor if workers else None,
+            pin_memory=self._pin_memory(),
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -228,3 +247,14 @@ class VideoDataModule(pl.LightningDataModule):
         """Count the batch's failed videos in the main process (see BadVideoLog)."""
         self.bad_videos.add(batch.pop("errors", []))
         return batch
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        """uint8 clips -> float model inputs in [-1, 1], flipped, on the batch's device."""
+        return to_model_input(batch, self.spec.flow_stack)
+
+    def to_device(self, batch: dict[str, Any], device: str | torch.device = "cpu") -> dict:
+        """What Lightning makes of a loader's batch before a step, for use outside a
+        Trainer: failed videos counted, tensors on `device`, clips converted."""
+        batch = self.on_before_batch_transfer(batch, 0)
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        return self.on_after_batch_transfer(batch, 0)

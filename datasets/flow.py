@@ -37,9 +37,8 @@ MAX_FPS = 240.0  # frame rates flow can be computed at
 MAX_BOUND = 255.0  # truncation in pixels (the paper's is 20)
 QUANT_LEVELS = 127  # q = round(v / bound * 127) + 128, q in [1, 255]
 QUANTISATION = "uint8: q = round(clip(v, -bound, bound) / bound * 127) + 128; R=dx, G=dy, B=128"
-# q -> v / bound in [-1, 1]; the negated table serves dx of a left-right flipped clip
+# q -> v / bound in [-1, 1] (`transforms.to_model_input` computes the same on the device)
 FLOW_UNIT = ((np.arange(256, dtype=np.float64) - 128) / QUANT_LEVELS).clip(-1, 1).astype(np.float32)
-FLOW_UNIT_NEGATED = -FLOW_UNIT
 # OpenCV's defaults, written out so that they are recorded in the provenance
 DEFAULT_PARAMS: dict[str, dict[str, float | int]] = {
     "tvl1": {

@@ -28,6 +28,7 @@ from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from vidbench.datasets.clip_spec import ClipSpec
+from vidbench.datasets.transforms import to_model_input
 from vidbench.models.registry import create_model
 
 log = logging.getLogger(__name__)
@@ -204,6 +205,11 @@ class VideoClassifier(pl.LightningModule):
         self.train()  # the protocol's modes, whatever mode the module was left in
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits (B, classes) for model inputs (`to_model_input`); the data path's uint8
+        clips are converted here when no data module did it on the way."""
+        if any(isinstance(v, torch.Tensor) and v.dtype == torch.uint8 for v in batch.values()):
+            spec = self.clip_spec or self.net.input_spec
+            batch = to_model_input(batch, spec.flow_stack)
         return self.net(batch)
 
     def _step(self, batch: dict[str, Any], stage: str) -> torch.Tensor | None:

@@ -39,7 +39,7 @@ def test_fit_test_and_checkpoint_carry_class_names(synth_dataset, tmp_path):
     trainer.save_checkpoint(tmp_path / "tiny.ckpt")
     restored = load_classifier(tmp_path / "tiny.ckpt")
     assert restored.hparams.class_names == dm.class_names
-    batch = dm.on_before_batch_transfer(next(iter(dm.test_dataloader())), 0)
+    batch = dm.to_device(next(iter(dm.test_dataloader())))
     module.eval()
     assert torch.allclose(restored.eval()(batch), module(batch), atol=1e-6)
 

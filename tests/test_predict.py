@@ -11,6 +11,7 @@ import itertools
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -21,8 +22,12 @@ from vidbench.bench.cli import main
 from vidbench.bench.config import load_sweep
 from vidbench.bench.predict import Predictor, load_model, smooth_probs
 from vidbench.bench.runner import run_sweep
-from vidbench.datasets.decoders import open_video
+from vidbench.datasets.annotations import VideoRecord
+from vidbench.datasets.clip_dataset import VideoClipDataset, collate_clips
+from vidbench.datasets.decoders import open_video, read_frames
+from vidbench.datasets.sampling import ClipSampler
 from vidbench.datasets.synthetic import random_texture, render_motion, write_video
+from vidbench.datasets.transforms import to_model_input
 from vidbench.models import VideoClassifier
 from vidbench.models.weights import load_labels, save_checkpoint
 
@@ -204,3 +209,31 @@ def test_imported_i3d_weights_predict_with_the_release_preprocessing(tmp_path, c
     assert imported.hparams.started_from["start"] == "imagenet+kinetics"
     prep = imported.hparams.preprocessing
     assert (prep["crop_size"], prep["short_side"], prep["clip_len"]) == (224, 256, 64)
+
+
+def test_predict_feeds_the_model_what_the_test_loader_feeds_it(micro_run, tmp_path):
+    """Same video, same frames: predict's input equals the data path's (uint8 crop from the
+    worker, converted by to_model_input), and both equal, bit for bit, the float32 sample the
+    workers wrote before the conversion moved to the device (box shrunk, v / 127.5 - 1)."""
+    module = load_model([short(micro_run, "i3d")])
+    spec = module.clip_spec
+    path = render(tmp_path / "short.avi", "MoveUp", frames=spec.clip_len)  # one window
+    predictor = Predictor(module)
+    video = open_video(path)
+    timeline = np.arange(video.num_frames)
+    ours = predictor.inputs(video, SIZE, timeline, 0, len(timeline))["rgb"]
+    dataset = VideoClipDataset(
+        [(path, VideoRecord(path.name, 0, "short"))],
+        ClipSampler("full", spec.clip_len, spec.frame_interval, target_fps=spec.fps),
+        spec.transform("val"),
+    )
+    loader = to_model_input(collate_clips([dataset[0]]))["rgb"]
+    assert ours.shape == loader.shape == (1, 3, spec.clip_len, spec.crop_size, spec.crop_size)
+    assert torch.equal(ours, loader)
+    frames = read_frames(video, timeline)  # the float path workers ran before
+    box = spec.transform("val").sample_params(*SIZE)
+    crops = frames[:, box.top : box.top + box.size, box.left : box.left + box.size]
+    shrink = cv2.INTER_AREA if box.size > spec.crop_size else cv2.INTER_LINEAR
+    size = (spec.crop_size, spec.crop_size)
+    before = np.stack([cv2.resize(f, size, interpolation=shrink) for f in crops]) / 127.5 - 1
+    assert torch.equal(ours, torch.from_numpy(before).float().permute(3, 0, 1, 2)[None])

@@ -124,7 +124,7 @@ def test_flow_clips_vs_rgb_clips(benchmark, tmp_path, modality):
         lambda: [dataset[i] for i in range(len(dataset))], rounds=5, warmup_rounds=1
     )
     channels = {"rgb": 3, "flow": 2}[modality]
-    assert [tuple(s[modality].shape) for s in samples] == [(channels, 16, 224, 224)] * len(videos)
+    assert [tuple(s[modality].shape) for s in samples] == [(16, 224, 224, channels)] * len(videos)
     rate = len(dataset) / benchmark.stats.stats.min
     benchmark.extra_info["clips_per_s"] = round(rate, 1)
     print(f"\n{modality} 16-frame clips through the dataset: {rate:.1f} clips/s")
