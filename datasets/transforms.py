@@ -150,7 +150,9 @@ def to_model_input(batch: dict[str, Any], flow_stack: int = 1) -> dict[str, Any]
         b, n, h, w, _ = flow.shape
         if n % flow_stack:
             raise ValueError(f"flow holds {n} fields, not a multiple of flow_stack {flow_stack}")
-        x = torch.empty((b, flow_stack, 2, n // flow_stack, h, w), device=flow.device)
+        x = torch.empty(
+            (b, flow_stack, 2, n // flow_stack, h, w), dtype=torch.float32, device=flow.device
+        )
         x.copy_(flow.view(b, n // flow_stack, flow_stack, h, w, 2).permute(0, 2, 5, 1, 3, 4))
         x = x.view(b, 2 * flow_stack, n // flow_stack, h, w).sub_(128).div_(QUANT_LEVELS)
         x = _flip(_enlarge(x.clamp_(-1, 1), box), flip)

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vidbench.datasets.annotations import load_annotations
+from vidbench.datasets.decoders import open_video, read_frames
 from vidbench.datasets.flow import FlowConfig
 from vidbench.datasets.flow_extract import extract_all, list_videos
 from vidbench.datasets.synthetic import SynthConfig, make_synthetic_dataset, write_video
@@ -133,3 +135,30 @@ def synth_with_flow(synth_dataset, tmp_path_factory) -> dict[str, Path]:
     videos = synth_dataset / "videos"
     extract_all(videos, flow, FlowConfig("farneback"), list_videos(videos)[0], progress=False)
     return {"videos": videos, "annotations": synth_dataset / "annotations", "flow": flow}
+
+
+BENCH_FORMATS = {"ucf101-mpeg4-320x240": (240, None), "kinetics-h264-340x256": (256, ".mp4")}
+
+
+@pytest.fixture(scope="module", params=list(BENCH_FORMATS))
+def bench_videos(request, tmp_path_factory):
+    """The data benchmarks' files, once per family: 8 synthetic-motion videos of 160 frames,
+    UCF-101-like MPEG-4 .avi at 320x240 or Kinetics-like H.264 .mp4 at 340x256 (one
+    keyframe: x264's default interval is longer than the video)."""
+    size, recode_to = BENCH_FORMATS[request.param]
+    root = make_synthetic_dataset(
+        tmp_path_factory.mktemp("bench"),
+        SynthConfig(classes=2, videos_per_class=4, frames=160, size=size),
+        progress=False,
+    )
+    records = load_annotations("ucf101", root / "annotations").splits
+    paths = [(root / "videos" / r.path, r) for split in ("train", "test") for r in records[split]]
+    if recode_to:  # re-encode the same frames as H.264
+        recoded = []
+        for path, record in paths:
+            video = open_video(path)
+            target = path.with_suffix(recode_to)
+            write_video(target, read_frames(video, np.arange(video.num_frames)), video.fps)
+            recoded.append((target, record))
+        paths = recoded
+    return paths

@@ -1,7 +1,8 @@
 """Data-path speed: the decord clip dataset vs decoding alone, and vs the same dataset on PyAV.
 
 Run separately from the tests:  pytest -m speed tests/benchmarks
-Files: UCF-101-like MPEG-4 .avi at 320x240 and Kinetics-like H.264 .mp4 at 340x256, 25 fps,
+Files (`bench_videos`, tests/conftest.py): UCF-101-like MPEG-4 .avi at 320x240 and
+Kinetics-like H.264 .mp4 at 340x256, 25 fps,
 160 frames (the synthetic-motion textures). Training-style samples (random start, shorter
 side 256, random 224 crop, flip drawn; uint8, as a DataLoader worker ships them), one
 process and one thread, as in one worker. Every path reads the same clips (one seed per
@@ -33,13 +34,13 @@ log = logging.getLogger(__name__)
 
 
 @pytest.mark.parametrize("clip_len", [16, 64])
-def test_decord_dataset_vs_pyav_and_decode_only(benchmark, videos, clip_len):
+def test_decord_dataset_vs_pyav_and_decode_only(benchmark, bench_videos, clip_len):
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     sampler = ClipSampler("train", clip_len=clip_len)
     transform = ClipTransform(256, 224, "random", flip=True)
     datasets = {
-        name: VideoClipDataset(videos, sampler, transform, decoder=name, substitute=True)
+        name: VideoClipDataset(bench_videos, sampler, transform, decoder=name, substitute=True)
         for name in ("decord", "pyav")
     }
 
@@ -57,7 +58,7 @@ def test_decord_dataset_vs_pyav_and_decode_only(benchmark, videos, clip_len):
         return frames, transform.sample_params(*frames.shape[1:3])
 
     def decode_only():
-        for path, _ in videos:
+        for path, _ in bench_videos:
             decode(path)
 
     def convert_on_cpu():
@@ -87,7 +88,7 @@ def test_decord_dataset_vs_pyav_and_decode_only(benchmark, videos, clip_len):
             fn()
             if seed >= warmup:
                 seconds[name].append(time.perf_counter() - started)
-    rates = {name: len(videos) / statistics.median(s) for name, s in seconds.items()}
+    rates = {name: len(bench_videos) / statistics.median(s) for name, s in seconds.items()}
     spread = {name: (min(s), max(s)) for name, s in seconds.items()}
     benchmark.pedantic(paths["decord"], rounds=3, warmup_rounds=1)
     speedup = rates["decord"] / rates["pyav"]
@@ -100,7 +101,8 @@ def test_decord_dataset_vs_pyav_and_decode_only(benchmark, videos, clip_len):
         convert_on_cpu_overhead=round(cpu_cost, 3),
     )
     print(
-        f"\n{videos[0][0].suffix} {clip_len}-frame clips/s: decord dataset {rates['decord']:.1f}, "
+        f"\n{bench_videos[0][0].suffix} {clip_len}-frame clips/s: "
+        f"decord dataset {rates['decord']:.1f}, "
         f"decode only {rates['decode_only']:.1f}, PyAV dataset {rates['pyav']:.1f}, "
         f"converted on the CPU {rates['convert_on_cpu']:.1f}; over decode-only {overhead:+.1%} "
         f"(converted on the CPU {cpu_cost:+.1%}); decord / PyAV {speedup:.2f}x; "

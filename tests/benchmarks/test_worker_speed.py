@@ -2,7 +2,7 @@
 its paper input, beside an estimate of the model's training clips/s on an H100.
 
 Run separately from the tests:  pytest -m speed tests/benchmarks/test_worker_speed.py -s
-Files: the two benchmark families (conftest), with their optical flow stored as vidbench
+Files: the two benchmark families (`bench_videos`), with their optical flow stored as vidbench
 stores it (lossless H.264; Farneback, since the extractor does not change what is read).
 One process and one thread, as in one worker; training samples (random clip and crop, flip
 drawn, uint8); the figure is 8 clips a round, median of 5 rounds after 1 warm-up.
@@ -46,10 +46,10 @@ FLOW = FlowConfig("farneback")
 
 
 @pytest.fixture(scope="module")
-def flows(videos, tmp_path_factory):
+def flows(bench_videos, tmp_path_factory):
     out = tmp_path_factory.mktemp("flow")
     paths = []
-    for path, _ in videos:
+    for path, _ in bench_videos:
         target = out / f"{path.stem}.mp4"
         extract_flow(path, target, FLOW)
         paths.append(target)
@@ -62,12 +62,12 @@ def h100_training_clips_per_s(macs: int) -> float:
 
 
 @pytest.mark.parametrize(("arch", "options"), ARCHITECTURES, ids=lambda v: str(v))
-def test_clips_one_worker_sustains(videos, flows, arch, options):
+def test_clips_one_worker_sustains(bench_videos, flows, arch, options):
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     spec = default_input_spec(arch, **options).replace(flow_algorithm=FLOW.algorithm)
     dataset = VideoClipDataset(
-        videos,
+        bench_videos,
         spec.sampler("train"),
         spec.transform("train"),
         modalities=spec.modalities,
@@ -90,7 +90,7 @@ def test_clips_one_worker_sustains(videos, flows, arch, options):
     name = f"{arch}[{'+'.join(spec.modalities)}]" if arch == "i3d" else arch
     row = {
         "arch": name,
-        "files": videos[0][0].suffix,
+        "files": bench_videos[0][0].suffix,
         "input": f"{'+'.join(spec.modalities)} {spec.clip_len}x{spec.crop_size}"
         + (f", flow stack {spec.flow_stack}" if "flow" in spec.modalities else ""),
         "worker_clips_per_s": round(worker, 1),
