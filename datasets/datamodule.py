@@ -8,6 +8,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import move_data_to_device
 from torch import distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
@@ -256,5 +257,4 @@ class VideoDataModule(pl.LightningDataModule):
         """What Lightning makes of a loader's batch before a step, for use outside a
         Trainer: failed videos counted, tensors on `device`, clips converted."""
         batch = self.on_before_batch_transfer(batch, 0)
-        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-        return self.on_after_batch_transfer(batch, 0)
+        return self.on_after_batch_transfer(move_data_to_device(batch, device), 0)

@@ -140,6 +140,9 @@ def to_model_input(batch: dict[str, Any], flow_stack: int = 1) -> dict[str, Any]
     out = dict(batch)
     flip, box = out.pop("flip", None), out.pop("box", None)
     rgb, flow = out.get("rgb"), out.get("flow")
+    clips = rgb if rgb is not None else flow
+    if flip is not None:  # one device sync for the batch; None when no clip is mirrored
+        flip = flip.to(clips.device) if clips is not None and bool(flip.any()) else None
     if rgb is not None and rgb.dtype == torch.uint8:
         b, t, h, w, c = rgb.shape
         x = torch.empty((b, c, t, h, w), dtype=torch.float32, device=rgb.device)
@@ -156,8 +159,8 @@ def to_model_input(batch: dict[str, Any], flow_stack: int = 1) -> dict[str, Any]
         x.copy_(flow.view(b, n // flow_stack, flow_stack, h, w, 2).permute(0, 2, 5, 1, 3, 4))
         x = x.view(b, 2 * flow_stack, n // flow_stack, h, w).sub_(128).div_(QUANT_LEVELS)
         x = _flip(_enlarge(x.clamp_(-1, 1), box), flip)
-        if flip is not None and bool(flip.any()):
-            x[flip.to(x.device), 0::2] *= -1  # dx of a mirrored clip
+        if flip is not None:
+            x[flip, 0::2] *= -1  # dx of a mirrored clip
         out["flow"] = x
     return out
 
@@ -183,8 +186,8 @@ def _enlarge(x: torch.Tensor, box: torch.Tensor | None) -> torch.Tensor:
 
 
 def _flip(x: torch.Tensor, flip: torch.Tensor | None) -> torch.Tensor:
-    """Mirror left-right the clips of `x` (B, C, T, H, W) where `flip` (B,) is set."""
-    if flip is not None and bool(flip.any()):
-        flip = flip.to(x.device)
+    """Mirror left-right the clips of `x` (B, C, T, H, W) where `flip` (B,, on x's device)
+    is set; None: none is."""
+    if flip is not None:
         x[flip] = x[flip].flip(-1)
     return x
