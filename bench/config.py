@@ -51,7 +51,15 @@ from vidbench.models.registry import (
 )
 
 MODALITIES = ("rgb", "flow", "rgb+flow")
-BUILTIN_SWEEPS = ("smoke", "table2", "table2_kinetics", "table4", "splits", "transfer")
+BUILTIN_SWEEPS = (
+    "smoke",
+    "diagnostic",
+    "table2",
+    "table2_kinetics",
+    "table4",
+    "splits",
+    "transfer",
+)
 # What `input:` may set: the clip settings of ClipSpec (test views come from `eval:`) and
 # whether training clips are mirrored; `per_arch:` may set the geometry of one architecture
 # (the flow settings are the dataset's, shared by every cell that reads its flow).

@@ -192,15 +192,59 @@ def split_mean(last: Group, entries: list[dict[str, Any]], splits: int) -> list[
     return [row(last, f"mean of {splits}", mean, paper)]
 
 
+def matrices(summary: dict[Group, dict[str, Any]]) -> dict[str, tuple[list[str], list[list[str]]]]:
+    """Per protocol, start and split whose cells span two or more datasets: (header, rows)
+    of top-1 as architecture (and modality) x dataset, "mean ± s.d. over seeds", chance in
+    the header (a suite of tasks, such as the synthetic diagnostic ones, side by side)."""
+    out = {}
+    for protocol, start, fold in sorted({(k.protocol, k.start, k.fold) for k in summary}, key=str):
+        keys = [k for k in summary if (k.protocol, k.start, k.fold) == (protocol, start, fold)]
+        datasets = sorted({k.dataset for k in keys}, key=lambda d: min(
+            i for i, k in enumerate(summary) if k.dataset == d))  # fmt: skip
+        if len(datasets) < 2:
+            continue
+        arms = sorted(
+            {(k.arch, k.modality) for k in keys},
+            key=lambda a: ([*PAPER_ORDER, a[0]].index(a[0]), list(MODALITY_NAMES).index(a[1])),
+        )
+        chance = {k.dataset: summary[k]["chance"] for k in keys if summary[k]["chance"]}
+        header = ["Architecture", "Modality"] + [
+            f"{d} (chance {number(chance.get(d))})" if d in chance else d for d in datasets
+        ]
+        rows = []
+        for arch, modality in arms:
+            cells = []
+            for dataset in datasets:
+                entry = summary.get(Group(protocol, start, arch, dataset, fold, modality))
+                if entry is None:
+                    cells.append("")
+                elif entry["top1"] is None:
+                    cells.append("failed")
+                else:
+                    spread = entry["top1_std"]
+                    cells.append(number(entry["top1"]) + (f" ± {spread:.1f}" if spread else ""))
+            rows.append([ARCH_NAMES.get(arch, arch), MODALITY_NAMES[modality], *cells])
+        out[f"{table_title(protocol, start)}, split {fold}"] = (header, rows)
+    return out
+
+
+def markdown_table(header: list[str], rows: list[list[str]], text_columns: int) -> list[str]:
+    aligns = ["---|" if i < text_columns else "--:|" for i in range(len(header))]
+    return ["| " + " | ".join(header) + " |", "|" + "".join(aligns)] + [
+        "| " + " | ".join(r) + " |" for r in rows
+    ]
+
+
 def markdown(records: list[RunRecord]) -> str:
     summary = summarise(records)
     parts = []
     for title, (header, rows) in tables(summary).items():
         parts.append(f"### Protocol: {title} {TABLE_SUFFIX}\n")
-        parts.append("| " + " | ".join(header) + " |")
-        aligns = ["---|" if i < TEXT_COLUMNS else "--:|" for i in range(len(header))]
-        parts.append("|" + "".join(aligns))
-        parts.extend("| " + " | ".join(r) + " |" for r in rows)
+        parts.extend(markdown_table(header, rows, TEXT_COLUMNS))
+        parts.append("")
+    for title, (header, rows) in matrices(summary).items():
+        parts.append(f"### Top-1 % by dataset: {title} (mean ± s.d. over seeds)\n")
+        parts.extend(markdown_table(header, rows, 2))
         parts.append("")
     parts.append(footnote(records))
     return "\n".join(parts) + "\n"

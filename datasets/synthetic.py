@@ -1,11 +1,24 @@
-"""The built-in synthetic-motion dataset, written as real encoded videos in UCF-101 layout.
+"""The built-in synthetic-motion tasks, written as real encoded videos in UCF-101 layout.
 
-Every video shows a random texture; classes differ only in how it moves (direction,
-rotation sense, zoom), never in how it looks: one frame says nothing about the class, so
-a frame-level model sits at chance while a temporal model can learn it. Videos are
-grouped like UCF-101 and no group is in both splits. Every video has a texture of its own:
-with a texture shared by a group, a network memorises texture -> class on the training
-set and never has to look at the motion.
+Every video shows a random texture; classes differ only in how it moves, never in how it
+looks: one frame says nothing about the class, so a frame-level model sits at chance
+while a temporal model can learn the task. Each task isolates one capability (`TASKS`):
+
+- `direction`: which way the texture moves (translation, rotation sense, zoom): motion at all.
+- `order`: two motions and a pause in a loop (A, B, still, A, B, ...); classes differ only
+  in their order (right-then-up vs up-then-right), so a model that pools motion over time
+  without order can tell the pair but not the order: at most 50%.
+- `speed`: how fast the texture moves (slow, medium, fast: 1, 1.6, 2.56 px/frame at 64
+  lines, each video x 0.75-1.25, so neighbours overlap a little), in a random direction.
+- `long_range`: two short motions in a still video, further apart than `frames` / 4 and
+  within 0.6 x `frames`; the class is their order: a clip shorter than the gap sees one
+  event, so it can tell the pair but not the order (50%).
+- `nuisance`: `direction` under camera shake, a drifting exposure, a distractor disc moving
+  its own way and videos of varying length.
+
+Videos are grouped like UCF-101 and no group is in both splits. Every video has a texture
+of its own: with a texture shared by a group, a network memorises texture -> class on the
+training set and never has to look at the motion.
 
 Layout: `OUT/videos/<Class>/v_<Class>_gNN_cNN.avi`, `OUT/annotations/classInd.txt`,
 `trainlist01.txt`, `testlist01.txt`, and `OUT/synth.json` with the parameters.
@@ -43,32 +56,80 @@ MOTIONS: dict[str, tuple[tuple[float, float], int, int]] = {
     "MoveUpLeft": ((-math.sqrt(0.5), -math.sqrt(0.5)), 0, 0),
     "MoveDownRight": ((math.sqrt(0.5), math.sqrt(0.5)), 0, 0),
 }
+# order / long_range: class -> (first motion, second motion); each pair shares its motions
+PAIRS: dict[str, tuple[str, str]] = {
+    "RightThenUp": ("MoveRight", "MoveUp"),
+    "UpThenRight": ("MoveUp", "MoveRight"),
+    "LeftThenDown": ("MoveLeft", "MoveDown"),
+    "DownThenLeft": ("MoveDown", "MoveLeft"),
+}
+# speed: px/frame x size/64, each video x U(0.75, 1.25): neighbouring classes overlap a
+# little, so even an ideal observer of the speed errs on a few percent (a ceiling under 100)
+SPEEDS: dict[str, float] = {"Slow": 1.0, "Medium": 1.6, "Fast": 2.56}
+SEGMENT = 4  # order: frames of each motion and of the pause
 
+
+@dataclass(frozen=True)
+class Task:
+    classes: tuple[str, ...]
+    default_classes: int
+    isolates: str  # the capability, one line
+    min_frames: int = 2
+
+
+TASKS: dict[str, Task] = {
+    "direction": Task(tuple(MOTIONS), 8, "motion at all: which way the texture moves"),
+    "order": Task(
+        tuple(PAIRS), 4, "temporal order: the same two motions, in either order", 2 * SEGMENT
+    ),
+    "speed": Task(tuple(SPEEDS), 3, "speed: the same motion, slow, medium or fast"),
+    "long_range": Task(
+        tuple(PAIRS), 4, "temporal footprint: the order of two events far apart", 20
+    ),
+    "nuisance": Task(
+        tuple(MOTIONS), 8, "motion under shake, exposure drift, a distractor, varying length"
+    ),
+}
 
 MAX_VIDEOS_PER_CLASS, MAX_FRAMES, MAX_SIZE = 1000, 3000, 1080  # a test set, not a dataset
 
 
 @dataclass(frozen=True)
 class SynthConfig:
-    classes: int = 8
+    """A synthetic task's parameters. classes: the first `classes` of the task's (None:
+    its default, all but direction's diagonals)."""
+
+    classes: int | None = None
     videos_per_class: int = 12
     frames: int = 40
     size: int = 64
     seed: int = 0
     fps: int = 25
+    task: str = "direction"
 
     def __post_init__(self) -> None:
-        if not 2 <= self.classes <= len(MOTIONS):
-            raise ValueError(f"classes must be in 2..{len(MOTIONS)}, got {self.classes}")
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {list(TASKS)}, got {self.task!r}")
+        task = TASKS[self.task]
+        if self.classes is not None and not 2 <= self.classes <= len(task.classes):
+            raise ValueError(
+                f"classes must be in 2..{len(task.classes)} for task {self.task}, "
+                f"got {self.classes}"
+            )
         for name, low, high, why in (
             ("videos_per_class", 2, MAX_VIDEOS_PER_CLASS, " (one train, one test group)"),
-            ("frames", 2, MAX_FRAMES, ""),
+            ("frames", task.min_frames, MAX_FRAMES, f" for task {self.task}"),
             ("size", 16, MAX_SIZE, " pixels"),
             ("fps", 1, 120, ""),
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name} must be an integer in {low}..{high}{why}, got {value!r}")
+
+    @property
+    def class_names(self) -> list[str]:
+        task = TASKS[self.task]
+        return list(task.classes[: self.classes or task.default_classes])
 
 
 def random_texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -84,31 +145,46 @@ def random_texture(rng: np.random.Generator, height: int, width: int) -> np.ndar
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def render_motion(
-    texture: np.ndarray,
-    motion: str,
-    frames: int,
-    height: int,
-    width: int,
-    speed: float,
-    offset: tuple[float, float],
-) -> np.ndarray:
-    """Frames (T, H, W, 3) of a window over `texture` moving as `motion` says.
+def motion_trajectory(motion: str, frames: int, speed: float) -> np.ndarray:
+    """(T, 4) float64 (x, y, angle, scale) of `MOTIONS[motion]` at `speed`: content moved
+    by (x, y) px, turned `angle` degrees clockwise, scaled by `scale`.
 
-    speed: px/frame for translation; rotation turns `speed` degrees a frame (clockwise is
-    positive on screen); zoom changes the scale by 1% x speed a frame.
+    speed: px/frame for translation, degrees/frame for rotation, 1% x speed a frame for zoom.
     """
     (dx, dy), rotation, zoom = MOTIONS[motion]
-    canvas_h, canvas_w = texture.shape[:2]
-    out = np.empty((frames, height, width, 3), np.uint8)
+    out = np.empty((frames, 4))
     for t in range(frames):
-        angle = math.radians(rotation * speed * t)
         scale = 1.0 + 0.01 * speed * (t if zoom > 0 else frames - 1 - t) if zoom else 1.0
-        # Output pixel q (centred) shows canvas point c + offset - v*t + R(-angle) q / scale,
-        # so content moves by +v per frame and turns clockwise for rotation = 1.
+        out[t] = (dx * speed * t, dy * speed * t, rotation * speed * t, scale)
+    return out
+
+
+def velocity_trajectory(velocity: np.ndarray) -> np.ndarray:
+    """(T, 4) trajectory of a translation moving by velocity[t] (px, (T - 1, 2)) between
+    frames t and t + 1."""
+    out = np.zeros((len(velocity) + 1, 4))
+    out[1:, :2] = np.cumsum(velocity, axis=0)
+    out[:, 3] = 1.0
+    return out
+
+
+def render_trajectory(
+    texture: np.ndarray,
+    trajectory: np.ndarray,
+    height: int,
+    width: int,
+    offset: tuple[float, float],
+) -> np.ndarray:
+    """Frames (T, H, W, 3) uint8 of a window over `texture` following `trajectory` (T, 4)."""
+    canvas_h, canvas_w = texture.shape[:2]
+    out = np.empty((len(trajectory), height, width, 3), np.uint8)
+    for t, (x, y, degrees, scale) in enumerate(trajectory):
+        angle = math.radians(degrees)
+        # Output pixel q (centred) shows canvas point c + offset - (x, y) + R(-angle) q / scale,
+        # so content moves by +(x, y) and turns clockwise for a positive angle.
         cos, sin = math.cos(angle) / scale, math.sin(angle) / scale
-        cx = canvas_w / 2 + offset[0] - dx * speed * t
-        cy = canvas_h / 2 + offset[1] - dy * speed * t
+        cx = canvas_w / 2 + offset[0] - x
+        cy = canvas_h / 2 + offset[1] - y
         matrix = np.array(
             [
                 [cos, sin, cx - cos * width / 2 - sin * height / 2],
@@ -126,6 +202,85 @@ def render_motion(
     return out
 
 
+def render_motion(
+    texture: np.ndarray,
+    motion: str,
+    frames: int,
+    height: int,
+    width: int,
+    speed: float,
+    offset: tuple[float, float],
+) -> np.ndarray:
+    """Frames (T, H, W, 3) of a window over `texture` moving as `MOTIONS[motion]` says."""
+    trajectory = motion_trajectory(motion, frames, speed)
+    return render_trajectory(texture, trajectory, height, width, offset)
+
+
+def unit_vector(motion: str) -> np.ndarray:
+    return np.array(MOTIONS[motion][0], dtype=np.float64)
+
+
+def task_trajectory(
+    task: str, name: str, frames: int, unit: float, speed: float, rng: np.random.Generator
+) -> np.ndarray:
+    """The (T, 4) trajectory of one video of class `name` of `task`.
+
+    unit: size / 64 (speeds scale with the frame); speed: this video's px/frame (direction,
+    order, long_range, nuisance); rng: draws the video's own variation.
+    """
+    if task in ("direction", "nuisance"):
+        return motion_trajectory(name, frames, speed)
+    velocity = np.zeros((frames - 1, 2))
+    if task == "speed":
+        angle = rng.uniform(0, 2 * math.pi)
+        pace = SPEEDS[name] * unit * rng.uniform(0.75, 1.25)
+        velocity[:] = pace * np.array([math.cos(angle), math.sin(angle)])
+    elif task == "order":  # A, B, still, A, B, still, ... from a random phase
+        first, second = (unit_vector(m) * speed for m in PAIRS[name])
+        phase = int(rng.integers(0, 3 * SEGMENT))
+        segment = ((np.arange(frames - 1) + phase) // SEGMENT) % 3
+        velocity[segment == 0], velocity[segment == 1] = first, second
+    elif task == "long_range":  # still, A (k frames), still (gap), B (k frames), still
+        first, second = (unit_vector(m) * speed for m in PAIRS[name])
+        k = max(1, frames // 10)
+        gap = int(rng.integers(math.ceil(frames / 4), math.floor(0.4 * frames) + 1))
+        start = int(rng.integers(0, frames - 1 - (2 * k + gap) + 1))
+        velocity[start : start + k] = first
+        velocity[start + k + gap : start + 2 * k + gap] = second
+    else:
+        raise ValueError(f"unknown task {task!r}; choose from {list(TASKS)}")
+    return velocity_trajectory(velocity)
+
+
+def render_with_nuisances(
+    texture: np.ndarray,
+    trajectory: np.ndarray,
+    height: int,
+    width: int,
+    offset: tuple[float, float],
+    unit: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """`render_trajectory` of a video cut to 60-100% of its length, under camera shake
+    (N(0, unit) px a frame), an exposure drifting between two gains in [0.7, 1.3], and a
+    disc of a random colour crossing the frame its own way (wrapping at the edges)."""
+    frames = int(rng.integers(math.ceil(0.6 * len(trajectory)), len(trajectory) + 1))
+    shaken = trajectory[:frames].copy()
+    shaken[:, :2] += rng.normal(0, unit, (frames, 2))
+    video = render_trajectory(texture, shaken, height, width, offset).astype(np.float32)
+    gain = np.linspace(*rng.uniform(0.7, 1.3, 2), frames, dtype=np.float32)
+    video *= gain[:, None, None, None]
+    radius = int(rng.integers(max(2, height // 10), max(3, height // 6) + 1))
+    colour = rng.uniform(0, 255, 3).tolist()
+    start = rng.uniform(0, 1, 2) * (width, height)
+    heading = rng.uniform(0, 2 * math.pi)
+    velocity = rng.uniform(0.5, 2.5) * unit * np.array([math.cos(heading), math.sin(heading)])
+    for t in range(frames):
+        x, y = (start + velocity * t) % (width, height)
+        cv2.circle(video[t], (int(x), int(y)), radius, colour, -1)
+    return np.clip(video, 0, 255).astype(np.uint8)
+
+
 def make_synthetic_dataset(
     out: str | Path, config: SynthConfig = SynthConfig(), progress: bool = True
 ) -> Path:
@@ -139,33 +294,38 @@ def make_synthetic_dataset(
         shutil.rmtree(out / sub, ignore_errors=True)
     height = config.size
     width = 2 * round(config.size * 4 / 3 / 2)
+    unit = config.size / 64
     per_group = 4 if config.videos_per_class >= 8 else max(1, config.videos_per_class // 2)
     groups = math.ceil(config.videos_per_class / per_group)
     test_groups = max(1, round(groups * 0.3))
-    names = list(MOTIONS)[: config.classes]
+    names = config.class_names
     train_lines, test_lines = [], []
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     bar = tqdm(
-        total=config.classes * config.videos_per_class,
-        desc="synthesising",
+        total=len(names) * config.videos_per_class,
+        desc=f"synthesising {config.task}",
         unit="video",
         disable=None if progress else True,
     )
-    longest_shift = 2.5 * config.size / 64 * config.frames
-    margin = math.ceil(
-        longest_shift + 1.25 * max(height, width)
-    )  # the window never leaves the texture
     for label, name in enumerate(names):
         (out / "videos" / name).mkdir(parents=True, exist_ok=True)
         for index in range(config.videos_per_class):
             group, clip = divmod(index, per_group)
-            texture = random_texture(
-                np.random.default_rng([config.seed, label, group, clip]), 2 * margin, 2 * margin
-            )
             clip_rng = np.random.default_rng([config.seed, label, group, clip, 1])
             speed = float(clip_rng.uniform(1.0, 2.5)) * config.size / 64
             offset = tuple(clip_rng.uniform(-0.25, 0.25, 2) * max(height, width))
-            frames = render_motion(texture, name, config.frames, height, width, speed, offset)
+            trajectory = task_trajectory(config.task, name, config.frames, unit, speed, clip_rng)
+            shift = max(2.5 * unit * config.frames, np.abs(trajectory[:, :2]).max() + 4 * unit)
+            margin = math.ceil(shift + 1.25 * max(height, width))  # the window stays inside
+            texture = random_texture(
+                np.random.default_rng([config.seed, label, group, clip]), 2 * margin, 2 * margin
+            )
+            if config.task == "nuisance":
+                frames = render_with_nuisances(
+                    texture, trajectory, height, width, offset, unit, clip_rng
+                )
+            else:
+                frames = render_trajectory(texture, trajectory, height, width, offset)
             rel = f"{name}/v_{name}_g{group + 1:02d}_c{clip + 1:02d}.avi"
             write_video(out / "videos" / rel, frames, config.fps)
             (test_lines if group < test_groups else train_lines).append(rel)

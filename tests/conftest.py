@@ -108,9 +108,9 @@ def synth_dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """The built-in smoke sweep run once, as `vidbench run` runs it (about 17 minutes on 2
-    cores, more on a busy host: no time limit here): its output folder and the finished
-    process."""
+    """The built-in smoke sweep run once, as `vidbench run` runs it (two cells at a time;
+    minutes on 2 cores, more on a busy host: no time limit here): its output folder and
+    the finished process."""
     root = tmp_path_factory.mktemp("smoke")
     process = subprocess.run(
         [sys.executable, "-m", "vidbench", "run", "--out", str(root / "out"), "--no-progress"],

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from helpers import nearest_centroid_accuracy
 
 from vidbench.bench.cli import main
 from vidbench.datasets.annotations import load_annotations
@@ -228,14 +229,6 @@ def features(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return appearance, np.array(
         [flow[..., 0].mean(), flow[..., 1].mean(), 20 * curl, 50 * divergence]
     )
-
-
-def nearest_centroid_accuracy(train_x, train_y, test_x, test_y) -> float:
-    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
-    train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
-    centroids = np.stack([train_x[train_y == c].mean(0) for c in np.unique(train_y)])
-    predicted = np.argmin(((test_x[:, None] - centroids[None]) ** 2).sum(-1), axis=1)
-    return float((predicted == test_y).mean())
 
 
 def test_synth_classes_differ_in_motion_not_appearance(synth_dataset):

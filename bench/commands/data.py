@@ -16,7 +16,7 @@ from vidbench.bench.commands import (
 )
 from vidbench.datasets.annotations import DATASETS
 from vidbench.datasets.flow import ALGORITHMS
-from vidbench.datasets.synthetic import SynthConfig
+from vidbench.datasets.synthetic import TASKS, SynthConfig
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -120,10 +120,25 @@ def check_command(args: argparse.Namespace) -> int:
 
 def add_synth(data: argparse._SubParsersAction) -> None:
     default = SynthConfig()
-    synth = data.add_parser("synth", help="write the built-in synthetic-motion dataset")
+    synth = data.add_parser(
+        "synth",
+        help="write a built-in synthetic-motion task",
+        description="Write a synthetic-motion task as MPEG-4 videos in the UCF-101 layout. "
+        "Tasks: "
+        + "; ".join(
+            f"{name}: {task.isolates} (chance {100 / task.default_classes:.1f}%)"
+            for name, task in TASKS.items()
+        ),
+    )
     synth.add_argument("--out", required=True, type=Path, help="dataset folder to write")
     synth.add_argument(
-        "--classes", type=int, default=default.classes, help="motion classes (2-12; default 8)"
+        "--task", choices=list(TASKS), default=default.task, help="which task (default direction)"
+    )
+    synth.add_argument(
+        "--classes",
+        type=int,
+        default=None,
+        help="the task's first N classes (default: direction 8 of 12, the others all)",
     )
     synth.add_argument(
         "--videos-per-class", type=int, default=default.videos_per_class, help="videos per class"
@@ -140,10 +155,13 @@ def add_synth(data: argparse._SubParsersAction) -> None:
 def synth_command(args: argparse.Namespace) -> int:
     from vidbench.datasets.synthetic import make_synthetic_dataset
 
-    config = SynthConfig(args.classes, args.videos_per_class, args.frames, args.size, args.seed)
+    config = SynthConfig(
+        args.classes, args.videos_per_class, args.frames, args.size, args.seed, task=args.task
+    )
     out = make_synthetic_dataset(args.out, config, progress=wants_progress(args))
     print(
-        f"synthetic dataset in {out}: videos in {out / 'videos'}, annotations (UCF-101 layout) "
+        f"synthetic {config.task} task ({len(config.class_names)} classes) in {out}: "
+        f"videos in {out / 'videos'}, annotations (UCF-101 layout) "
         f"in {out / 'annotations'}"
     )
     return 0

@@ -36,8 +36,8 @@ def add_run(commands: argparse._SubParsersAction) -> None:
         "sweep",
         nargs="?",
         default=None,
-        help="sweep YAML file or built-in name (smoke, table2, table2_kinetics, table4, splits, "
-        "transfer; default smoke)",
+        help="sweep YAML file or built-in name (smoke, diagnostic, table2, table2_kinetics, "
+        "table4, splits, transfer; default smoke)",
     )
     add_key_values(
         run, "--set", "override sweep keys, e.g. --set arch=[i3d,c3d] train.max_steps=200"
