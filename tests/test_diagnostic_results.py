@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results" / "diagnostic"
 BASELINE = ROOT / "results" / "baselines" / "diagnostic.json"
 SWEEP_TASKS = list(load_sweep("diagnostic").datasets)
-COMMITTED = sorted({r.config.dataset for r in read_records(RESULTS) if r.config is not None})
+RECORDS = read_records(RESULTS)  # read once: the parameters below and every test use it
+COMMITTED = sorted({r.config.dataset for r in RECORDS if r.config is not None})
 LEARNS = 30.0  # top-1 points over chance that count as learning a task
 # Capability ceilings: cells where 100% is what the architecture should score, because it
 # sees what the task isolates directly (declared after seed 0, README "Diagnostic tasks"):
@@ -43,7 +44,7 @@ def test_committed_results_are_tasks_of_the_sweep():
 @pytest.fixture(scope="module")
 def by_task() -> dict[str, dict[tuple[str, str], list[RunRecord]]]:
     """task -> (arch, modality) -> its finished records (one per seed)."""
-    records = [r for r in read_records(RESULTS) if r.status == "ok"]
+    records = [r for r in RECORDS if r.status == "ok"]
     assert records, f"no finished records in {RESULTS}"
     out: dict[str, dict[tuple[str, str], list[RunRecord]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
@@ -96,7 +97,7 @@ def test_the_baseline_covers_every_cell_and_the_committed_runs_pass_it(by_task):
     baseline = read_baseline(BASELINE)
     cells = sum(len(cells) for cells in by_task.values())
     assert len(baseline["cells"]) == cells
-    rows = compare(read_records(RESULTS), baseline)
+    rows = compare(RECORDS, baseline)
     assert not [row for row in rows if row["regressed"]]
     worse = {**baseline, "cells": {k: [v[0] + 10.0] for k, v in baseline["cells"].items()}}
-    assert all(row["regressed"] for row in compare(read_records(RESULTS), worse))
+    assert all(row["regressed"] for row in compare(RECORDS, worse))
