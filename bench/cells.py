@@ -28,6 +28,13 @@ from vidbench.bench.config import (
 from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.models.registry import streams_trained_apart
 
+# Settings that change what a cell costs but not what it computes (tested): left out of
+# its hash, so changing them does not make finished cells run again.
+RESULT_NEUTRAL = {"train": {"decode_cache_mb"}}
+# Settings added after results were recorded, whose default computes what those results
+# computed: hashed only when set to something else, so the older records keep their hash.
+HASHED_WHEN_SET = {"train": {"warmup_steps": 0}}
+
 
 class CellKey(BaseModel):
     """One cell of a sweep's matrix: dataset and fold x architecture x modality x protocol
@@ -103,7 +110,12 @@ class Cell(CellKey):
         return values
 
     def hash(self) -> str:
-        return config_hash(self.model_dump(mode="json"))
+        resolved = self.model_dump(mode="json", exclude=RESULT_NEUTRAL)
+        for section, defaults in HASHED_WHEN_SET.items():
+            for name, default in defaults.items():
+                if resolved[section].get(name) == default:
+                    del resolved[section][name]
+        return config_hash(resolved)
 
 
 def expand_cells(sweep: SweepConfig) -> list[CellKey]:

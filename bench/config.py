@@ -43,6 +43,7 @@ from pydantic import (
 
 from vidbench.datasets.annotations import DATASETS
 from vidbench.datasets.clip_spec import OVERRIDABLE, TEST_VIEWS, ClipSpec
+from vidbench.datasets.decode_cache import DEFAULT_BUDGET_MB
 from vidbench.datasets.synthetic import SynthConfig
 from vidbench.models.registry import (
     default_input_spec,
@@ -51,6 +52,7 @@ from vidbench.models.registry import (
 )
 
 MODALITIES = ("rgb", "flow", "rgb+flow")
+WARMUP_SCHEDULERS = ("none", "cosine")  # as models.classifier: a warm-up precedes these
 BUILTIN_SWEEPS = (
     "smoke",
     "diagnostic",
@@ -125,6 +127,9 @@ class TrainConfig(Strict):
     plateau_patience: NonNegativeInt = 2
     plateau_threshold: float = Field(1e-3, ge=0, allow_inf_nan=False)
     lr_schedule: list[tuple[NonNegativeInt, PositiveFloat]] | None = None
+    # linear warm-up from lr / warmup_steps to lr over the first steps (scheduler none or
+    # cosine; cosine then decays over the steps after it)
+    warmup_steps: NonNegativeInt = 0
     precision: str = "auto"  # bf16-mixed on GPU, 32-true on CPU
     num_workers: NonNegativeInt = 2
     val_every_epochs: NonNegativeInt = 1
@@ -137,6 +142,9 @@ class TrainConfig(Strict):
     strategy: str = "auto"
     max_bad_fraction: float = Field(0.01, ge=0, le=1, allow_inf_nan=False)
     decoder: Literal["decord", "pyav"] = "decord"
+    # MB of decoded video held per process when a whole split fits (datasets.decode_cache;
+    # 0: decode every clip from disk). The same frames either way, so not in the hash.
+    decode_cache_mb: float = Field(DEFAULT_BUDGET_MB, ge=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def schedule_is_complete(self) -> TrainConfig:
@@ -149,6 +157,15 @@ class TrainConfig(Strict):
                 )
         elif self.lr_schedule is not None:
             raise ValueError("lr_schedule goes with scheduler: piecewise")
+        if self.warmup_steps and self.scheduler not in WARMUP_SCHEDULERS:
+            raise ValueError(
+                f"warmup_steps goes with scheduler {' or '.join(WARMUP_SCHEDULERS)}, "
+                f"not {self.scheduler}"
+            )
+        if self.warmup_steps and 0 < self.max_steps <= self.warmup_steps:
+            raise ValueError(
+                f"warmup_steps {self.warmup_steps} must be fewer than max_steps {self.max_steps}"
+            )
         if self.scheduler == "plateau" and self.val_every_epochs == 0:
             raise ValueError("scheduler plateau watches the validation loss: set val_every_epochs")
         self.accumulation()  # a global batch that cannot be met is refused here

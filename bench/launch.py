@@ -40,6 +40,12 @@ log = logging.getLogger(__name__)
 JOBS_DIR = "jobs"  # submitit's folder of pickled jobs and their logs
 
 
+def duration(seconds: float) -> str:
+    """`2 min 03 s`, or `48 s` under a minute."""
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
 def dependencies(cells: list[Cell], out: Path) -> dict[str, list[str]]:
     """{cell id: ids of the cells among `cells` it must wait for}: I3D's rgb+flow waits for
     its two streams; a fixed or finetune cell waits for the cell whose final checkpoint is
@@ -151,17 +157,21 @@ class CellProgress:
             total=len(cells), desc=what, unit="cell", disable=None if progress else True
         )
         self.failed = 0
+        self._since: dict[str, float] = {}
 
     def started(self, cell: Cell, job_id: str, where: str) -> None:
+        self._since[cell.id] = time.monotonic()
         log.info("%s: job %s %s", cell.id, job_id, where)
 
     def ended(self, cell: Cell, job_id: str, record: RunRecord | None, log_file: Path) -> None:
+        since = self._since.pop(cell.id, None)
+        took = "" if since is None else f" after {duration(time.monotonic() - since)}"
         if record is None or record.status != "ok":
             self.failed += 1
             why = record.error if record else "no record"
-            log.error("%s: job %s failed: %s (log: %s)", cell.id, job_id, why, log_file)
+            log.error("%s: job %s failed%s: %s (log: %s)", cell.id, job_id, took, why, log_file)
         else:
-            log.info("%s: job %s finished, top-1 %.1f%%", cell.id, job_id, record.top1)
+            log.info("%s: job %s finished%s, top-1 %.1f%%", cell.id, job_id, took, record.top1)
         self.bar.update()
         self.bar.set_postfix(failed=self.failed)
 

@@ -36,7 +36,8 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from vidbench.datasets.annotations import VideoRecord
-from vidbench.datasets.decoders import DecodeError, call_with_timeout, open_video, read_frames
+from vidbench.datasets.decode_cache import DEFAULT_BUDGET_MB, DecodedVideoCache
+from vidbench.datasets.decoders import DecodeError, call_with_timeout, read_frames
 from vidbench.datasets.flow import FlowConfig, check_provenance
 from vidbench.datasets.sampling import ClipSampler, retime
 from vidbench.datasets.transforms import ClipTransform
@@ -56,6 +57,8 @@ class VideoClipDataset(Dataset):
     whose provenance must match `flow_config`; `flow_stack` consecutive fields are taken
     per time step (10 for the 2D Two-Stream). Decoders are opened inside `__getitem__`
     with one decode thread, so the dataset is safe to use with `num_workers > 0`.
+    A split whose decoded videos fit in `decode_cache_mb` is decoded once and held
+    (`decode_cache.DecodedVideoCache`: the same frames, per process); 0 turns that off.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class VideoClipDataset(Dataset):
         flow_paths: Sequence[Path] | None = None,
         flow_config: FlowConfig | None = None,
         flow_stack: int = 1,
+        decode_cache_mb: float = DEFAULT_BUDGET_MB,
     ) -> None:
         unknown = set(modalities) - set(MODALITIES)
         if unknown or not modalities:
@@ -95,6 +99,7 @@ class VideoClipDataset(Dataset):
         self.decode_timeout = decode_timeout
         self.max_attempts = max_attempts
         self._known_bad: dict[int, DecodeError] = {}  # per process: each worker has its own
+        self.decode_cache = DecodedVideoCache(len(self.videos) * len(modalities), decode_cache_mb)
 
     @property
     def views_per_video(self) -> int:
@@ -176,12 +181,12 @@ class VideoClipDataset(Dataset):
         """uint8 frames per modality: rgb (T, H, W, 3); flow (T * flow_stack, H, W, 3)."""
         path = self.videos[video_index][0]
         if "rgb" in self.modalities:
-            video = open_video(path, self.decoder, num_threads=1)
+            video = self.decode_cache.open(path, self.decoder, num_threads=1)
             timeline = retime(video.num_frames, video.fps, self.sampler.target_fps)
             steps = len(timeline)
         if "flow" in self.modalities:
             flow_file = self.flow_paths[video_index]
-            flow = open_video(flow_file, self.decoder, num_threads=1)
+            flow = self.decode_cache.open(flow_file, self.decoder, num_threads=1)
             if video_index not in self._checked_flow:
                 check_provenance(flow_file, self.flow_config)  # FlowMismatch stops the run
                 self._checked_flow.add(video_index)

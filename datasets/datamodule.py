@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from vidbench.datasets.annotations import UNLABELLED, Annotations, load_annotations
 from vidbench.datasets.clip_dataset import BadVideoLog, VideoClipDataset, collate_clips
 from vidbench.datasets.clip_spec import ClipSpec
+from vidbench.datasets.decode_cache import DEFAULT_BUDGET_MB
 from vidbench.datasets.flow import flow_path
 from vidbench.datasets.index import locate_videos
 from vidbench.datasets.transforms import to_model_input
@@ -44,7 +45,9 @@ class VideoDataModule(pl.LightningDataModule):
     [-1, 1] on the model's device (`on_after_batch_transfer`, `to_model_input`).
     DataLoader: `num_workers` processes, kept alive between epochs and evaluations
     (`persistent_workers`), each `prefetch_factor` batches ahead; `pin_memory` None pins
-    when the trainer runs on a CUDA device.
+    when the trainer runs on a CUDA device. A split whose decoded videos fit in
+    `decode_cache_mb` (per process) is decoded once and held (`decode_cache`; the same
+    frames, so the same results); 0 decodes every clip from disk.
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class VideoDataModule(pl.LightningDataModule):
         persistent_workers: bool = True,
         prefetch_factor: int = 2,
         pin_memory: bool | None = None,
+        decode_cache_mb: float = DEFAULT_BUDGET_MB,
     ) -> None:
         super().__init__()
         if annotation_path is None and dataset != "folder":
@@ -192,6 +196,7 @@ class VideoDataModule(pl.LightningDataModule):
             flow_paths=[flows[i] for i in keep] if "flow" in spec.modalities else None,
             flow_config=spec.flow_config,
             flow_stack=spec.flow_stack,
+            decode_cache_mb=hp.decode_cache_mb,
         )
 
     def _flow_path(self, video: Path | None) -> Path | None:

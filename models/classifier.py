@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from typing import Any
 
 import pytorch_lightning as pl
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 PROTOCOLS = ("scratch", "fixed", "finetune")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULERS = ("none", "cosine", "step", "plateau", "piecewise")
+WARMUP_SCHEDULERS = ("none", "cosine")  # the ones a linear warm-up can precede
 
 
 def accuracy_metrics(num_classes: int) -> MetricCollection:
@@ -118,6 +120,7 @@ class VideoClassifier(pl.LightningModule):
         scheduler: str = "none",
         lr_step: int = 1000,
         lr_schedule: list[list[float]] | None = None,
+        warmup_steps: int = 0,
         plateau_patience: int = 2,
         plateau_threshold: float = 1e-3,
         init_checkpoint: str | None = None,
@@ -135,6 +138,10 @@ class VideoClassifier(pl.LightningModule):
                 raise ValueError(f"{name} {value!r} is not one of {allowed}")
         if scheduler == "piecewise" and not lr_schedule:
             raise ValueError("scheduler piecewise needs lr_schedule [[from_step, lr], ...]")
+        if warmup_steps and scheduler not in WARMUP_SCHEDULERS:
+            raise ValueError(
+                f"warmup_steps goes with scheduler {WARMUP_SCHEDULERS}, not {scheduler!r}"
+            )
         if class_names is not None and len(class_names) != num_classes:
             raise ValueError(f"{len(class_names)} class names for {num_classes} classes")
         self.save_hyperparameters(logger=False)  # W&B gets the resolved cell
@@ -268,7 +275,8 @@ class VideoClassifier(pl.LightningModule):
             optimizer = torch.optim.AdamW(
                 parameters, lr=hp.lr, weight_decay=hp.weight_decay, fused=fused or None
             )
-        if hp.scheduler == "none":
+        warmup = hp.get("warmup_steps", 0)  # checkpoints from before warm-up have none
+        if hp.scheduler == "none" and not warmup:
             return optimizer
         if hp.scheduler == "plateau":  # the paper's rule: /10 when validation loss saturates
             plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -282,7 +290,13 @@ class VideoClassifier(pl.LightningModule):
                     "frequency": every, "strict": True,
                 },
             }  # fmt: skip
-        if hp.scheduler == "cosine":
+        if warmup:
+            total = max(1, self.trainer.estimated_stepping_batches)
+            cosine = hp.scheduler == "cosine"
+            schedule = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda step: warmup_factor(step, warmup, total, cosine)
+            )
+        elif hp.scheduler == "cosine":
             schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
                 optimizer, max(1, self.trainer.estimated_stepping_batches)
             )
@@ -293,6 +307,17 @@ class VideoClassifier(pl.LightningModule):
         else:
             schedule = torch.optim.lr_scheduler.StepLR(optimizer, hp.lr_step, gamma=0.1)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def warmup_factor(step: int, warmup: int, total: int, cosine: bool) -> float:
+    """The learning rate at optimiser step `step`, as a fraction of the peak: rising
+    linearly over `warmup` steps to 1 at step `warmup` - 1, then 1, or (`cosine`) a cosine
+    decay to 0 at step `total`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if not cosine:
+        return 1.0
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
 def piecewise_lr(schedule: list[list[float]], step: int) -> float:

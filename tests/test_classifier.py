@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import math
 
 import pytest
 import torch
@@ -311,3 +312,53 @@ def test_fixed_protocol_keeps_batchnorm_statistics_through_lightning_fit(tmp_pat
     after = module.net.state_dict()
     assert before and all(torch.equal(v, after[k]) for k, v in before.items())
     assert not torch.equal(module.net.classifier[2].weight, head)  # the last layer trained
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "none"])
+def test_warmup_rises_linearly_then_follows_the_schedule(tmp_path, scheduler):
+    import pytorch_lightning as pl
+
+    class Rates(pl.Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_train_batch_start(self, trainer, *args):
+            self.seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    module = VideoClassifier(
+        "c3d", 4, model_options={"width": 0.125}, optimizer="adamw", lr=0.01,
+        scheduler=scheduler, warmup_steps=4,
+    )  # fmt: skip
+    batch = {"rgb": torch.randn(2, 3, 8, 32, 32), "label": torch.tensor([0, 1])}
+    rates = Rates()
+    trainer = pl.Trainer(
+        max_steps=8, accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+        callbacks=[rates],
+    )  # fmt: skip
+    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader([batch] * 8, batch_size=None))
+    rising = [0.0025, 0.005, 0.0075, 0.01]
+    if scheduler == "cosine":  # then down over the 4 steps left, from the peak
+        after = [0.01 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)]
+    else:
+        after = [0.01] * 4
+    assert rates.seen == pytest.approx(rising + after)
+    with pytest.raises(ValueError, match="warmup_steps goes with scheduler"):
+        VideoClassifier("c3d", 4, scheduler="step", warmup_steps=4)
+
+
+def test_sweep_warmup_is_checked_and_only_hashed_when_set():
+    from helpers import finished_record
+
+    from vidbench.bench.config import TrainConfig
+
+    with pytest.raises(
+        ValueError, match="warmup_steps goes with scheduler none or cosine, not step"
+    ):
+        TrainConfig(scheduler="step", warmup_steps=10)
+    with pytest.raises(ValueError, match="warmup_steps 100 must be fewer than max_steps 100"):
+        TrainConfig(scheduler="cosine", warmup_steps=100, max_steps=100)
+    cell = finished_record("c3d-rgb-d1-scratch-s0", 50.0).config
+    warm = cell.model_copy(update={"train": cell.train.model_copy(update={"warmup_steps": 5})})
+    unchanged = cell.model_copy(update={"train": cell.train.model_copy(update={"warmup_steps": 0})})
+    assert unchanged.hash() == cell.hash() != warm.hash()

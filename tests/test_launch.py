@@ -71,6 +71,8 @@ def test_local_jobs_give_the_inline_records_and_weights(inline_run, tmp_path, ca
     jobs = {r.launcher["job_id"] for r in read_records(out)}
     assert len(jobs) == 4  # a process per cell
     assert "2 at a time, 1 torch thread(s) each; DataLoader workers per job: [0]" in caplog.text
+    ended = re.findall(r": job \S+ finished after (?:\d+ min \d\d|\d+) s, top-1", caplog.text)
+    assert len(ended) == 4  # each cell's line says how long it took
     # a second run finds every cell finished and starts no job
     assert run_cli(str(sweep), "--out", str(out), "--launcher", "local", "--jobs", "2") == 0
     assert len(read_records(out)) == 4
