@@ -26,6 +26,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -237,6 +238,8 @@ def walk_files(
 
 
 T = TypeVar("T")
+WAIT_SLICE_S = 1.0  # run_bounded's wait step
+_clock = time.monotonic  # run_bounded's clock (a test makes it jump, as a stopped process sees)
 
 
 def run_bounded(fn: Callable[[], T], timeout: float | None, name: str = "vidbench-bounded") -> T:
@@ -244,7 +247,9 @@ def run_bounded(fn: Callable[[], T], timeout: float | None, name: str = "vidbenc
 
     The call runs on a daemon thread (decord and PyAV release the GIL while decoding), so
     a call stuck in native code or on the network is abandoned rather than hanging the run
-    or its exit.
+    or its exit. The limit counts the time this process runs: a wait of one-second slices,
+    where a slice that took far longer (the process stopped by Ctrl-Z or SIGSTOP, the
+    machine asleep) counts as two seconds, so resuming a stopped run times nothing out.
     """
     if timeout is None:
         return fn()
@@ -258,7 +263,11 @@ def run_bounded(fn: Callable[[], T], timeout: float | None, name: str = "vidbenc
 
     thread = threading.Thread(target=target, name=name, daemon=True)
     thread.start()
-    thread.join(timeout)
+    waited = 0.0
+    while thread.is_alive() and waited < timeout:
+        before = _clock()
+        thread.join(min(WAIT_SLICE_S, timeout - waited))
+        waited += min(_clock() - before, 2 * WAIT_SLICE_S)
     if thread.is_alive():
         raise TimeoutError(f"gave up after {timeout:g} s")
     if "error" in outcome:

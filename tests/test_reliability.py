@@ -686,3 +686,20 @@ def test_a_paper_number_is_cited_only_under_the_same_conditions(tmp_path, capsys
     assert (rows[-1]["Top-1 %"], rows[-1]["Paper top-1 %"], rows[-1]["Table"]) == (
         "98.0", "97.8", "5",
     )  # fmt: skip
+
+
+def test_a_run_stopped_and_resumed_mid_decode_does_not_time_out(monkeypatch):
+    """Ctrl-Z then `fg` (or SIGSTOP/SIGCONT, a sleeping laptop): the clock jumps while the
+    process stood still; that time does not count against a decode's limit."""
+    from vidbench.datasets import files
+
+    real, readings = files._clock, []
+
+    def clock() -> float:  # 1000 s pass during the first slice's wait
+        readings.append(None)
+        return real() + (1000.0 if len(readings) >= 2 else 0.0)
+
+    monkeypatch.setattr(files, "_clock", clock)
+    assert files.run_bounded(lambda: time.sleep(1.5) or "decoded", 10.0) == "decoded"
+    with pytest.raises(TimeoutError, match=r"gave up after 0\.5 s"):  # still bounded
+        files.run_bounded(lambda: time.sleep(3), 0.5)
