@@ -21,6 +21,7 @@ from vidbench.bench.leaderboard import (
     TEXT_COLUMNS,
     Group,
     footnote,
+    matrices,
     result_cards,
     summarise,
     tables,
@@ -165,14 +166,14 @@ def plots(summary: dict[Group, dict[str, Any]]) -> list[tuple[str, str]]:
     return out
 
 
-def html_table(header: list[str], rows: list[list[str]]) -> str:
+def html_table(header: list[str], rows: list[list[str]], text_columns: int = TEXT_COLUMNS) -> str:
     escape = html.escape
     parts = ["<div class='scroll'><table><thead><tr>"]
     parts += [f"<th scope='col'>{escape(h)}</th>" for h in header]
     parts.append("</tr></thead><tbody>")
     for row in rows:
         cells = [
-            f"<td{'' if i < TEXT_COLUMNS else ' class=num'}>{escape(c)}</td>"
+            f"<td{'' if i < text_columns else ' class=num'}>{escape(c)}</td>"
             for i, c in enumerate(row)
         ]
         parts.append("<tr>" + "".join(cells) + "</tr>")
@@ -197,6 +198,9 @@ def html_page(records: list[RunRecord], title: str, command: str | None = None) 
     for name, (header, rows) in tables(summary).items():
         title = escape(f"Protocol: {name} {TABLE_SUFFIX}")
         parts.append(f"<h2>{title}</h2>{html_table(header, rows)}")
+    for name, (header, rows) in matrices(summary).items():
+        title = escape(f"Top-1 % by dataset: {name} (mean ± s.d. over seeds)")
+        parts.append(f"<h2>{title}</h2>{html_table(header, rows, text_columns=2)}")
     parts.append("<h2>Accuracy against cost</h2>")
     for svg, caption in plots(summary):
         data = base64.b64encode(svg.encode()).decode()

@@ -80,6 +80,12 @@ def test_a_suite_of_datasets_reads_as_architectures_by_datasets():
     ]  # fmt: skip
     one_dataset = markdown([r for r in records if "order" in r.cell])
     assert "by dataset" not in one_dataset  # one dataset: the main table says it all
+    page = html_page(records, "t")  # the page has the same table
+    assert "<h2>Top-1 % by dataset: scratch, from scratch, split 1 (mean ± s.d. over seeds)" in page
+    assert (
+        "<tr><td>3D-ConvNet</td><td>RGB</td><td class=num>50.0 ± 14.1</td>"
+        "<td class=num>90.0</td></tr>" in page
+    )
 
 
 def test_the_page_says_where_its_numbers_come_from_and_plots_them_with_legend_and_chance():
