@@ -40,6 +40,12 @@ log = logging.getLogger(__name__)
 JOBS_DIR = "jobs"  # submitit's folder of pickled jobs and their logs
 
 
+def commit(version: str) -> str:
+    """`0.1.0+abc1234` of `0.1.0+abc1234-dirty`: a sweep writes its tracked results into the
+    checkout, which makes it dirty, so only the release and the commit are compared."""
+    return version.removesuffix("-dirty")
+
+
 def duration(seconds: float) -> str:
     """`2 min 03 s`, or `48 s` under a minute."""
     minutes, rest = divmod(round(seconds), 60)
@@ -103,6 +109,24 @@ def cell_job(
     if done and done.status == "ok" and done.config_hash == cell.hash():
         logging.getLogger(__name__).info("%s: finished already; a requeued job", cell.id)
         return "ok"
+    here = code_version()
+    if commit(here) != commit(version):  # the code was updated under a running launcher
+        from vidbench.bench.runner import failed_record
+
+        error = RuntimeError(
+            f"vidbench changed under this sweep: it was launched from {version}, this job "
+            f"runs {here}; run the same `vidbench run` again to resume its unfinished cells "
+            "with the code installed now"
+        )
+        started = utc_now()
+        append_record(
+            out / RUNS_FILE,
+            failed_record(
+                sweep, cell.id, error, command, started, cell,
+                launcher={"kind": sweep.launcher.kind},
+            ),
+        )  # fmt: skip
+        return "failed"
     threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0))
     if threads:
         torch.set_num_threads(threads)

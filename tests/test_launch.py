@@ -97,6 +97,26 @@ def test_dependencies_wait_for_fused_streams_and_pretrained_cells(synth_with_flo
     assert launch.dependencies(rest, out)["c3d-rgb-synth1-finetune-s0"] == []
 
 
+def test_a_job_whose_code_changed_under_its_launcher_says_so(synth_with_flow, tmp_path):
+    """`git pull` (or an upgrade) while a local or SLURM sweep runs: the jobs it starts
+    after run other code than the launcher that pickled their cells; each records a clear
+    error instead of failing deep inside, and the sweep's next run resumes them."""
+    out = tmp_path / "out"
+    sweep = load_sweep(str(write_sweep(tmp_path / "micro.yaml", synth_with_flow)), ["arch=[c3d]"])
+    cell = resolve_cell(sweep, expand_cells(sweep)[0], prepare_data("synth", sweep, None, False))
+    here = launch.code_version()
+    assert launch.cell_job(sweep, cell, out, "vidbench run micro", "0.0.1+0000000", 1) == "failed"
+    (record,) = read_records(out)
+    assert record.status == "failed" and record.cell == cell.id
+    assert record.error == (
+        f"RuntimeError: vidbench changed under this sweep: it was launched from 0.0.1+0000000, "
+        f"this job runs {here}; run the same `vidbench run` again to resume its unfinished "
+        "cells with the code installed now"
+    )
+    assert launch.commit("0.1.0+abc1234-dirty") == launch.commit("0.1.0+abc1234")  # results
+    assert launch.commit("0.1.0+abc1234") != launch.commit("0.1.0+def5678")
+
+
 def test_local_refuses_multi_device_cells_and_options_that_need_another_launcher(
     synth_with_flow, tmp_path, capsys
 ):
