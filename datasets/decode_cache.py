@@ -74,25 +74,31 @@ class DecodedVideoCache:
         return self._admit(key, video)
 
     def _admit(self, key: str, video: Video) -> Video:
-        """`video` decoded whole and held, if the split fits; else `video` itself."""
+        """`video` decoded whole and held, if the split fits; else `video` itself. The size
+        is judged from one decoded frame before the whole video is decoded."""
+        try:
+            frame_bytes = read_frames(video, np.array([0])).nbytes
+        except DecodeError:
+            return video  # the clip decode says what is wrong
+        size = frame_bytes * video.num_frames
+        if not self._held and size * self.entries > self.budget_bytes:
+            self.admitting = False
+            log.info(
+                "decode cache off: %d files of about %.2g MB (%s) exceed its %g MB; "
+                "decoding each clip from disk",
+                self.entries, size / 2**20, key, self.budget_bytes / 2**20,
+            )  # fmt: skip
+            return video
+        if self.held_bytes + size > self.budget_bytes:  # larger videos than the first
+            self.admitting = False
+            log.info("decode cache full at %d files, %.0f MB", len(self), self.held_bytes / 2**20)
+            return video
         try:
             frames = read_frames(video, np.arange(video.num_frames))
         except DecodeError as error:
             log.debug("%s: not held (%s); decoding it per clip", key, error.reason)
             self._per_clip.add(key)
             return video
-        if not self._held and frames.nbytes * self.entries > self.budget_bytes:
-            self.admitting = False
-            log.info(
-                "decode cache off: %d files of about %.2g MB (%s) exceed its %g MB; "
-                "decoding each clip from disk",
-                self.entries, frames.nbytes / 2**20, key, self.budget_bytes / 2**20,
-            )  # fmt: skip
-            return DecodedVideo(key, frames, video.fps)
-        if self.held_bytes + frames.nbytes > self.budget_bytes:  # larger videos than the first
-            self.admitting = False
-            log.info("decode cache full at %d files, %.0f MB", len(self), self.held_bytes / 2**20)
-            return DecodedVideo(key, frames, video.fps)
         held = DecodedVideo(key, frames, video.fps)
         self._held[key] = held
         self.held_bytes += frames.nbytes

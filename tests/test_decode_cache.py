@@ -59,10 +59,27 @@ def test_held_videos_give_the_samples_clip_decodes_give(synth_with_flow, modalit
         assert all(np.array_equal(a[m], b[m]) for m in modalities)
 
 
-def test_a_split_larger_than_the_budget_is_read_per_clip(synth_dataset, caplog):
+class Counting:
+    """A video that records how many frames each read asks for."""
+
+    def __init__(self, video, reads):
+        self.video, self.path, self.reads = video, video.path, reads
+        self.num_frames, self.fps = video.num_frames, video.fps
+
+    def get_frames(self, indices):
+        self.reads.append(len(indices))
+        return self.video.get_frames(indices)
+
+
+def test_a_split_larger_than_the_budget_is_read_per_clip(synth_dataset, caplog, monkeypatch):
+    reads = []
+    monkeypatch.setattr(
+        decode_cache, "open_video", lambda *a, **k: Counting(open_video(*a, **k), reads)
+    )
     dataset = tiny_datamodule(synth_dataset, decode_cache_mb=0.5).dataset("train")
     caplog.set_level("INFO", logger="vidbench.datasets.decode_cache")
     assert len(samples(dataset, 8)) == 8
+    assert max(reads) < 40  # no video was decoded whole to find that out (40 frames each)
     assert len(dataset.decode_cache) == 0 and not dataset.decode_cache.admitting
     files = len(dataset.videos)
     assert (
