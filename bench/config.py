@@ -45,6 +45,7 @@ from vidbench.datasets.annotations import DATASETS
 from vidbench.datasets.clip_spec import OVERRIDABLE, TEST_VIEWS, ClipSpec
 from vidbench.datasets.decode_cache import DEFAULT_BUDGET_MB
 from vidbench.datasets.synthetic import SynthConfig
+from vidbench.models.classifier import WARMUP_SCHEDULERS
 from vidbench.models.registry import (
     default_input_spec,
     list_models,
@@ -52,7 +53,6 @@ from vidbench.models.registry import (
 )
 
 MODALITIES = ("rgb", "flow", "rgb+flow")
-WARMUP_SCHEDULERS = ("none", "cosine")  # as models.classifier: a warm-up precedes these
 BUILTIN_SWEEPS = (
     "smoke",
     "diagnostic",

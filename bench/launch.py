@@ -19,6 +19,7 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import submitit
 import submitit.helpers
@@ -111,21 +112,12 @@ def cell_job(
         return "ok"
     here = code_version()
     if commit(here) != commit(version):  # the code was updated under a running launcher
-        from vidbench.bench.runner import failed_record
-
         error = RuntimeError(
             f"vidbench changed under this sweep: it was launched from {version}, this job "
             f"runs {here}; run the same `vidbench run` again to resume its unfinished cells "
             "with the code installed now"
         )
-        started = utc_now()
-        append_record(
-            out / RUNS_FILE,
-            failed_record(
-                sweep, cell.id, error, command, started, cell,
-                launcher={"kind": sweep.launcher.kind},
-            ),
-        )  # fmt: skip
+        record_failure(sweep, out, cell, error, command, utc_now(), {"kind": sweep.launcher.kind})
         return "failed"
     threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0))
     if threads:
@@ -214,15 +206,23 @@ def record_lost_job(
     started: str, kind: str,
 ) -> RunRecord:  # fmt: skip
     """A failed record for a job that ended without writing one (killed, out of time)."""
-    from vidbench.bench.runner import failed_record
-
     error = RuntimeError(
         f"{kind} job {job_id} ended without a record (killed, out of time, out of memory or "
         f"its node lost); its log: {log_file}"
     )
-    record = failed_record(
-        sweep, cell.id, error, command, started, cell, launcher={"kind": kind, "job_id": job_id}
+    return record_failure(
+        sweep, out, cell, error, command, started, {"kind": kind, "job_id": job_id}
     )
+
+
+def record_failure(
+    sweep: SweepConfig, out: Path, cell: Cell, error: BaseException, command: str,
+    started: str, launcher: dict[str, Any],
+) -> RunRecord:  # fmt: skip
+    """Append the failed record of `cell` (`error`, where it ran) to `out/runs.jsonl`."""
+    from vidbench.bench.runner import failed_record
+
+    record = failed_record(sweep, cell.id, error, command, started, cell, launcher=launcher)
     append_record(out / RUNS_FILE, record)
     return record
 
