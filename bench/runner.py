@@ -141,8 +141,10 @@ def dataset_flow_configs(sweep: SweepConfig, cells: list[CellKey]) -> dict[str, 
 def plan_sweep(sweep: SweepConfig, out: Path) -> list[tuple[Cell, str]]:
     """Every cell of the sweep resolved, with what `run_sweep` would do with it: "run",
     "skip" (finished with this config) or "rerun" (its record has another config).
-    Makes and trains nothing (`vidbench run --dry-run`); a synthetic dataset not yet made
-    shows 0 files."""
+    Makes and trains nothing (`vidbench run --dry-run`). A synthetic dataset not yet made
+    shows 0 files; its finished cells are compared with the size their records name, as
+    the generator makes the same files from the same settings (the folder is named by
+    their hash)."""
     cells = expand_cells(sweep)
     finished = {
         cid: r for cid, r in latest_by_cell(read_records(out / RUNS_FILE)).items()
@@ -157,6 +159,9 @@ def plan_sweep(sweep: SweepConfig, out: Path) -> list[tuple[Cell, str]]:
             data[key.dataset] = prepare_data(key.dataset, sweep, flow, False, make=False)
         cell = resolve_cell(sweep, key, data[key.dataset])
         done = finished.get(key.id)
+        if done and done.config and cell.data.synthetic and not Path(cell.data.videos).is_dir():
+            sizes = {f: getattr(done.config.data, f) for f in ("copy_files", "copy_bytes")}
+            cell = cell.model_copy(update={"data": cell.data.model_copy(update=sizes)})
         action = "run" if done is None else "skip" if done.config_hash == cell.hash() else "rerun"
         plan.append((cell, action))
     return plan

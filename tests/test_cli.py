@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -138,6 +139,42 @@ def test_dry_run_prints_every_resolved_cell_and_what_a_run_would_do(
     printed = capsys.readouterr().out
     assert "# c3d-rgb-synth1-scratch-s0: rerun" in printed and "1 to run again" in printed
     assert sorted(out.iterdir()) == written  # no lock, cell folder or leaderboard
+
+
+def test_dry_run_before_the_synthetic_data_is_made_skips_finished_cells(tmp_path, capsys):
+    """On a fresh machine (synthetic data not yet made, so 0 files now) a dry run compares
+    finished cells with the data size their records name, as the run will make the same
+    files: it says skip, not rerun, for a cell whose settings are unchanged."""
+    import yaml
+    from helpers import write_sweep
+
+    from vidbench.bench.cells import Cell
+    from vidbench.bench.results import RunRecord, append_record
+
+    synthetic = {"synthetic": {"classes": 2, "videos_per_class": 2, "frames": 8, "size": 32}}
+    sweep = write_sweep(tmp_path / "micro.yaml", {}, arch=["c3d"])
+    text = yaml.safe_load(sweep.read_text())
+    text["datasets"]["synth"].update(synthetic)
+    sweep.write_text(yaml.safe_dump(text))
+    out = tmp_path / "out"
+    assert main(["run", str(sweep), "--out", str(out), "--dry-run"]) == 0
+    (document,) = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    assert document["data"]["copy_files"] == 0  # not made, and the dry run makes nothing
+    recorded = Cell.model_validate(document)
+    recorded.data.copy_files, recorded.data.copy_bytes = 6, 12345  # as the run made it
+    append_record(out / "runs.jsonl", RunRecord(
+        cell=recorded.id, status="ok", config=recorded, config_hash=recorded.hash(),
+        metrics={}, costs={}, data={"num_classes": 2},
+    ))  # fmt: skip
+    assert main(["run", str(sweep), "--out", str(out), "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert f"# {recorded.id}: skip" in printed and "0 to run again" in printed
+    changed = ["run", str(sweep), "--out", str(out), "--dry-run", "--set", "train.max_steps=4"]
+    assert main(changed) == 0
+    assert f"# {recorded.id}: rerun" in capsys.readouterr().out
+    Path(document["data"]["videos"]).mkdir(parents=True)  # made, and now other than recorded
+    assert main(["run", str(sweep), "--out", str(out), "--dry-run"]) == 0
+    assert f"# {recorded.id}: rerun" in capsys.readouterr().out
 
 
 def test_help_shows_every_options_default_and_choices():
