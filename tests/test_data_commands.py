@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import re
@@ -11,14 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
-from helpers import nearest_centroid_accuracy
-
 from vidbench.bench.cli import main
 from vidbench.datasets.annotations import load_annotations
 from vidbench.datasets.check import check_dataset
-from vidbench.datasets.decoders import open_video, read_frames
+from vidbench.datasets.decoders import open_video
 
 
 def run_check(annotations: Path, videos: Path, *extra: str) -> int:
@@ -203,46 +198,3 @@ def test_synth_is_ucf101_layout_with_disjoint_groups(synth_dataset):
 def test_synth_rejects_bad_settings(tmp_path, capsys):
     assert main(["data", "synth", "--out", str(tmp_path), "--classes", "13"]) == 2
     assert "classes must be in 2..12" in capsys.readouterr().err
-
-
-def features(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(appearance, motion) features of a video.
-
-    appearance: colour statistics of one frame; motion: mean flow, curl and divergence.
-    """
-    video = open_video(path)
-    frames = read_frames(video, np.arange(0, 16)).astype(np.float32)
-    appearance = np.concatenate([frames[5].mean(axis=(0, 1)), frames[5].std(axis=(0, 1))])
-    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
-    flow = np.mean(
-        [
-            cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 9, 3, 5, 1.1, 0)
-            for a, b in itertools.pairwise(grey)
-        ],
-        axis=0,
-    )
-    h, w = flow.shape[:2]
-    ys, xs = np.mgrid[0:h, 0:w]
-    x, y = xs - w / 2, ys - h / 2
-    curl = np.mean(x * flow[..., 1] - y * flow[..., 0]) / np.mean(x * x + y * y)
-    divergence = np.mean(x * flow[..., 0] + y * flow[..., 1]) / np.mean(x * x + y * y)
-    return appearance, np.array(
-        [flow[..., 0].mean(), flow[..., 1].mean(), 20 * curl, 50 * divergence]
-    )
-
-
-def test_synth_classes_differ_in_motion_not_appearance(synth_dataset):
-    parsed = load_annotations("ucf101", synth_dataset / "annotations")
-    data = {}
-    for split in ("train", "test"):
-        feats = [features(synth_dataset / "videos" / r.path) for r in parsed.splits[split]]
-        data[split] = [np.stack(f) for f in zip(*feats, strict=True)] + [
-            np.array([r.label for r in parsed.splits[split]])
-        ]
-    (train_app, train_mot, train_y), (test_app, test_mot, test_y) = data["train"], data["test"]
-    motion = nearest_centroid_accuracy(train_mot, train_y, test_mot, test_y)
-    appearance = nearest_centroid_accuracy(train_app, train_y, test_app, test_y)
-    assert motion >= 0.9, f"motion features should separate the classes, got {motion:.2f}"
-    assert appearance <= 0.3, (
-        f"a single frame should carry no class, got {appearance:.2f} (chance 0.125)"
-    )
