@@ -27,7 +27,7 @@ import traceback
 import warnings
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
 import torch
@@ -80,8 +80,16 @@ from vidbench.models.weights import (
     save_checkpoint,
 )
 
+if TYPE_CHECKING:
+    from vidbench.datasets.synthetic import SynthConfig
+
 log = logging.getLogger(__name__)
 FINAL_CHECKPOINT = "final.ckpt"
+
+
+def synthetic_folder(synth: SynthConfig) -> Path:
+    """Where the synthetic dataset `synth` is made and cached: named by its settings' hash."""
+    return default_cache_dir() / "synthetic" / config_hash(asdict(synth))
 
 
 def prepare_data(
@@ -99,7 +107,7 @@ def prepare_data(
         from vidbench.datasets.synthetic import make_synthetic_dataset
 
         synth = dataset.synthetic
-        root = default_cache_dir() / "synthetic" / config_hash(asdict(synth))
+        root = synthetic_folder(synth)
         videos, annotations = root / "videos", root / "annotations"
         if flow_config is not None:
             flow = str(root / f"flow-{flow_config.algorithm}")
