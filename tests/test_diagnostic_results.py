@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from vidbench.bench.cells import expand_cells, resolve_cell
 from vidbench.bench.config import load_sweep
 from vidbench.bench.regress import CHANCE_SLACK, compare, read_baseline
-from vidbench.bench.results import RunRecord, read_records
+from vidbench.bench.results import RunRecord, latest_by_cell, read_records
+from vidbench.bench.runner import synthetic_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results" / "diagnostic"
@@ -49,10 +51,25 @@ def test_committed_results_are_tasks_of_the_sweep():
     print(f"diagnostic tasks with committed results: {COMMITTED}; not yet run: {pending}")
 
 
+def test_committed_results_are_the_sweep_as_it_stands():
+    """Each cell's latest finished record was made with the configuration the sweep file
+    resolves to today, on the data today's generator makes from the task's settings (so
+    `vidbench run diagnostic` skips it)."""
+    sweep = load_sweep("diagnostic")
+    keys = {key.id: key for key in expand_cells(sweep)}
+    latest = [r for r in latest_by_cell(RECORDS).values() if r.status == "ok"]
+    assert latest
+    for record in latest:
+        assert record.cell in keys, f"{record.cell} is not a cell of the sweep"
+        folder = synthetic_folder(sweep.datasets[record.config.dataset].synthetic).name
+        assert Path(record.config.data.videos).parent.name == folder, record.cell
+        assert record.config == resolve_cell(sweep, keys[record.cell], record.config.data)
+
+
 @pytest.fixture(scope="module")
 def by_task() -> dict[str, dict[tuple[str, str], list[RunRecord]]]:
     """task -> (arch, modality) -> its finished records (one per seed)."""
-    records = [r for r in RECORDS if r.status == "ok"]
+    records = [r for r in latest_by_cell(RECORDS).values() if r.status == "ok"]
     assert records, f"no finished records in {RESULTS}"
     out: dict[str, dict[tuple[str, str], list[RunRecord]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
