@@ -78,8 +78,8 @@ class DecodedVideoCache:
         is judged from one decoded frame before the whole video is decoded."""
         try:
             frame_bytes = read_frames(video, np.array([0])).nbytes
-        except DecodeError:
-            return video  # the clip decode says what is wrong
+        except DecodeError as error:
+            return self._per_clip_from_now(key, video, error)
         size = frame_bytes * video.num_frames
         if not self._held and size * self.entries > self.budget_bytes:
             self.admitting = False
@@ -96,10 +96,15 @@ class DecodedVideoCache:
         try:
             frames = read_frames(video, np.arange(video.num_frames))
         except DecodeError as error:
-            log.debug("%s: not held (%s); decoding it per clip", key, error.reason)
-            self._per_clip.add(key)
-            return video
+            return self._per_clip_from_now(key, video, error)
         held = DecodedVideo(key, frames, video.fps)
         self._held[key] = held
         self.held_bytes += frames.nbytes
         return held
+
+    def _per_clip_from_now(self, key: str, video: Video, error: DecodeError) -> Video:
+        """`video` as opened, for a file that failed to decode here: it is not tried again
+        (the clip decode says what is wrong)."""
+        log.debug("%s: not held (%s); decoding it per clip", key, error.reason)
+        self._per_clip.add(key)
+        return video
