@@ -8,9 +8,9 @@ import numpy as np
 import pytorch_lightning as pl
 import yaml
 
-from vidbench.bench.cells import Cell, DataSource
-from vidbench.bench.config import TrainConfig
-from vidbench.bench.results import DataAccounting, Metrics, RunRecord
+from vidbench.bench.cells import Cell, DataSource, expand_cells, resolve_cell
+from vidbench.bench.config import SweepConfig, TrainConfig
+from vidbench.bench.results import DataAccounting, Metrics, RunRecord, latest_by_cell
 from vidbench.datasets.clip_spec import FIELDS, ClipSpec
 from vidbench.datasets.datamodule import VideoDataModule
 
@@ -113,3 +113,22 @@ def nearest_centroid_accuracy(train_x, train_y, test_x, test_y) -> float:
     centroids = np.stack([train_x[train_y == c].mean(0) for c in np.unique(train_y)])
     predicted = np.argmin(((test_x[:, None] - centroids[None]) ** 2).sum(-1), axis=1)
     return float((predicted == test_y).mean())
+
+
+def assert_records_are_the_sweep(sweep: SweepConfig, records: list[RunRecord]) -> list[RunRecord]:
+    """Each cell's latest record (what the leaderboard and `regress` read; earlier ones stay
+    as history) finished, is a cell of `sweep`, was made with the configuration the sweep
+    resolves to today and on the synthetic data today's settings make (so resuming the
+    sweep skips it). Returns those latest records."""
+    from vidbench.bench.runner import synthetic_folder
+
+    keys = {key.id: key for key in expand_cells(sweep)}
+    latest = list(latest_by_cell(records).values())
+    assert latest, "no records"
+    for record in latest:
+        assert record.status == "ok", f"{record.cell}: {record.error}"
+        assert record.cell in keys, f"{record.cell} is not a cell of the sweep"
+        folder = synthetic_folder(sweep.datasets[record.config.dataset].synthetic).name
+        assert Path(record.config.data.videos).parent.name == folder, record.cell
+        assert record.config == resolve_cell(sweep, keys[record.cell], record.config.data)
+    return latest

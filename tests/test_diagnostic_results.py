@@ -15,12 +15,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from helpers import assert_records_are_the_sweep
 
-from vidbench.bench.cells import expand_cells, resolve_cell
 from vidbench.bench.config import load_sweep
 from vidbench.bench.regress import CHANCE_SLACK, compare, read_baseline
 from vidbench.bench.results import RunRecord, latest_by_cell, read_records
-from vidbench.bench.runner import synthetic_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results" / "diagnostic"
@@ -55,15 +54,7 @@ def test_committed_results_are_the_sweep_as_it_stands():
     """Each cell's latest finished record was made with the configuration the sweep file
     resolves to today, on the data today's generator makes from the task's settings (so
     `vidbench run diagnostic` skips it)."""
-    sweep = load_sweep("diagnostic")
-    keys = {key.id: key for key in expand_cells(sweep)}
-    latest = [r for r in latest_by_cell(RECORDS).values() if r.status == "ok"]
-    assert latest
-    for record in latest:
-        assert record.cell in keys, f"{record.cell} is not a cell of the sweep"
-        folder = synthetic_folder(sweep.datasets[record.config.dataset].synthetic).name
-        assert Path(record.config.data.videos).parent.name == folder, record.cell
-        assert record.config == resolve_cell(sweep, keys[record.cell], record.config.data)
+    assert_records_are_the_sweep(load_sweep("diagnostic"), RECORDS)
 
 
 @pytest.fixture(scope="module")
