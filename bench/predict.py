@@ -259,11 +259,12 @@ def draw_label(image: np.ndarray, text: str) -> None:
     )  # fmt: skip
 
 
-def annotated_paths(videos: list[Path], out: Path) -> list[Path]:
+def annotated_paths(videos: list[Path], out: Path, inputs: list[Path] = ()) -> list[Path]:
     """Where each video's annotated copy goes: `out` itself for one video (unless it is a
     folder); else `out/<path below the videos' common folder>.annotated.mp4`, so two
-    `clip.avi` in different folders stay two files. Refuses (ValueError) any target that
-    is one of the inputs."""
+    `clip.avi` in different folders stay two files. Refuses (ValueError) two videos whose
+    copies would be one file (`a.mkv` and `a.webm`), naming both, and any target that is
+    one of the videos or the other `inputs` (the checkpoints)."""
     if len(videos) == 1 and not out.is_dir():
         targets = [out]
     else:
@@ -273,16 +274,28 @@ def annotated_paths(videos: list[Path], out: Path) -> list[Path]:
             out / Path(os.path.abspath(v)).relative_to(common).with_suffix(".annotated.mp4")
             for v in videos
         ]
-    for target in targets:
-        refuse_same_file(target, list(videos), "--out")
+    first: dict[Path, Path] = {}
+    for video, target in zip(videos, targets, strict=True):
+        other = first.setdefault(target, video)
+        if other != video:
+            raise ValueError(
+                f"{other} and {video} would both be annotated to {target}; rename one, or "
+                "predict them in two runs"
+            )
+        refuse_same_file(target, [*videos, *inputs], "--out")
     return targets
 
 
 def predict_videos(
-    predictor: Predictor, videos: list[Path], out: Path | None, **options: Any
+    predictor: Predictor,
+    videos: list[Path],
+    out: Path | None,
+    inputs: list[Path] = (),
+    **options: Any,
 ) -> list[dict[str, Any]]:
-    """One result per video; an unreadable or missing video gives {"video", "error"}."""
-    targets = annotated_paths(videos, out) if out is not None else [None] * len(videos)
+    """One result per video; an unreadable or missing video gives {"video", "error"}.
+    Annotated copies go under `out`, which may replace no video and none of `inputs`."""
+    targets = annotated_paths(videos, out, inputs) if out is not None else [None] * len(videos)
     results = []
     for path, target in zip(videos, targets, strict=True):
         try:

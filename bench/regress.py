@@ -3,7 +3,10 @@
 A baseline (`results/baselines/NAME.json`) holds, per cell without its seed, the video
 top-1 (%) of every baseline seed. A cell regresses when its mean over seeds falls below
 the baseline mean by more than the tolerance: the larger of `min_points` (2) and two
-standard deviations across the baseline's seeds. A baseline cell that did not finish
+standard deviations across the baseline's seeds, capped at `MAX_TOLERANCE` points (a
+noisy cell is a cell to fix, not a licence to pass anything). A cell whose every baseline
+seed lies clearly above chance (more than `CHANCE_MARGIN` points) regresses when it falls
+to chance + `CHANCE_MARGIN`, whatever its spread. A baseline cell that did not finish
 counts as a regression too. A baseline records the versions of the packages that decide the
 synthetic data and the training numerics (`environment`); `environment_changes` lists those
 that differ here, since they change the numbers without any change to the code.
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from vidbench.bench.cells import CellKey
+from vidbench.bench.config import shorten
 from vidbench.bench.leaderboard import summarise
 from vidbench.bench.results import RunRecord
 from vidbench.datasets.files import atomic_write_text
@@ -27,6 +31,10 @@ from vidbench.models.registry import rgb_motion
 
 MARGIN = 20.0  # top-1 points above frame_avg that count as "clearly"
 CHANCE_SLACK = 15.0  # top-1 points above chance that frame_avg may reach
+# The widest tolerance: the smoke baseline's noisiest cell (I3D RGB, s.d. 5 over 3 seeds)
+# needs 10 points; a drop of more is a regression whatever the spread.
+MAX_TOLERANCE = 10.0
+CHANCE_MARGIN = 5.0  # top-1 points above chance that still count as "at chance"
 
 
 def baseline_key(config: CellKey) -> str:
@@ -41,6 +49,15 @@ def top1_by_cell(records: list[RunRecord]) -> dict[str, list[float]]:
         if record.status == "ok":
             cells.setdefault(baseline_key(record.config), []).append(record.top1)
     return cells
+
+
+def chance_by_cell(records: list[RunRecord]) -> dict[str, float]:
+    """Chance top-1 (%, 100 / classes) of every finished record's cell without its seed."""
+    return {
+        baseline_key(r.config): 100 / r.data.num_classes
+        for r in records
+        if r.status == "ok" and r.data.num_classes > 0
+    }
 
 
 # What decides the synthetic data (OpenCV draws it, PyAV encodes it) and the training
@@ -107,9 +124,15 @@ def read_baseline(path: Path) -> dict[str, Any]:
         if (
             not isinstance(values, list)
             or not values
-            or not all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+            or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 100
+                for v in values
+            )
         ):
-            raise ValueError(f"{path}: cell {key!r} needs a list of finite top-1 values")
+            raise ValueError(
+                f"{path}: cell {key!r} needs a list of top-1 values in 0-100 (%), got "
+                f"{shorten(repr(values))}"
+            )
     return baseline
 
 
@@ -127,20 +150,29 @@ def compare(
     check_tolerance(min_points)
     if not baseline.get("cells"):
         raise ValueError("the baseline has no cells, so it would pass anything")
-    ours = top1_by_cell(records)
+    ours, chance = top1_by_cell(records), chance_by_cell(records)
     rows = []
     for key, values in baseline["cells"].items():
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        tolerance = max(min_points, 2 * spread)
+        tolerance = min(MAX_TOLERANCE, max(min_points, 2 * spread))
         mean = statistics.mean(values)
         now = statistics.mean(ours[key]) if key in ours else None
+        at_chance = None if key not in chance else chance[key] + CHANCE_MARGIN
+        collapsed = (
+            at_chance is not None
+            and min(values) > at_chance
+            and now is not None
+            and now <= at_chance
+        )
         rows.append(
             {
                 "cell": key,
                 "baseline": mean,
                 "tolerance": tolerance,
                 "ours": now,
-                "regressed": now is None or not math.isfinite(now) or now < mean - tolerance,
+                "chance": chance.get(key),
+                "collapsed": collapsed,
+                "regressed": now is None or now < mean - tolerance or collapsed,
             }
         )
     return rows
@@ -206,6 +238,8 @@ def format_comparison(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         ours = "missing" if row["ours"] is None else f"{row['ours']:.1f}"
         flag = "  REGRESSED" if row["regressed"] else ""
+        if row.get("collapsed"):
+            flag += f" (at chance, {row['chance']:.1f}%)"
         lines.append(
             f"{row['cell']:<{width}}{row['baseline']:>10.1f}{row['tolerance']:>11.1f}"
             f"{ours:>8}{flag}"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import math
 import os
 import shlex
 import socket
@@ -41,12 +42,26 @@ RUNS_FILE = "runs.jsonl"
 RECORDS_DIR = "records"  # one file per record, beside runs.jsonl
 
 
+RATES = ("top1", "top5", "mean_class")  # metrics that are fractions of clips or videos
+
+
 class Metrics(BaseModel):
     """Test metrics in [0, 1]: per clip (view) and per video (views' softmax averaged):
-    top1, top5, mean_class; `video` also has `videos`, how many were evaluated."""
+    top1, top5, mean_class (and the loss); `video` also has `videos`, how many were
+    evaluated. A rate outside [0, 1], or any value that is not finite, is refused: no
+    record shows 1e11 %."""
 
     clip: dict[str, float] = {}
     video: dict[str, float] = {}
+
+    @model_validator(mode="after")
+    def rates_are_fractions(self) -> Metrics:
+        for level, values in (("clip", self.clip), ("video", self.video)):
+            for name, value in values.items():
+                if not math.isfinite(value) or (name in RATES and not 0 <= value <= 1):
+                    what = "a rate in [0, 1]" if name in RATES else "finite"
+                    raise ValueError(f"{level}.{name} = {value!r} is not {what}")
+        return self
 
 
 class DataAccounting(BaseModel):
@@ -113,6 +128,8 @@ class RunRecord(BaseModel):
             ]  # fmt: skip
             if lacking:
                 raise ValueError(f"a finished record without {lacking}")
+            if "top1" not in self.metrics.video:
+                raise ValueError("a finished record without metrics.video.top1")
         return self
 
     @property

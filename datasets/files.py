@@ -5,7 +5,8 @@ Ground level of the package (imports nothing of vidbench), used by every layer a
 - `atomic_write_text` / `atomic_write` write to a temporary file beside the target,
   fsync it, give it the permissions the target had (or the user's umask for a new file),
   then rename it over the target: a crash leaves the old file or the new one, never half
-  of one. A write that fails (a full disk) names the file.
+  of one. A write that fails (a full disk) names the file. The writer holds a lock on its
+  temporary file (`temporary_in_use`), so a cleaner removes only abandoned ones.
 - `locked` holds an exclusive lock on a sidecar file (appends to a shared file take it).
 - `FolderLock` keeps two commands from working in one output folder at once; the
   kernel releases it when its process ends, even by kill -9.
@@ -74,6 +75,8 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:
         raise naming(path, error) from error
+    hold = os.dup(fd)  # open until the rename: closing the writer's handle keeps the lock
+    lock_temporary(hold)
     try:
         with os.fdopen(fd, "wb") as handle:  # closed even when `write` fails
             write(handle)
@@ -91,7 +94,31 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
         raise
     finally:
         Path(tmp).unlink(missing_ok=True)
+        os.close(hold)
     return path
+
+
+def lock_temporary(fd: int) -> None:
+    """Lock the temporary file open at `fd` until `fd` is closed, so `temporary_in_use`
+    tells it from an abandoned one."""
+    fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def temporary_in_use(path: str | Path) -> bool:
+    """Whether a live writer holds the lock on the temporary file `path` (`lock_temporary`).
+    The kernel drops the lock when its holder ends, however it ends, so a temporary of a
+    killed writer reads as not in use."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def _disk_full(folder: Path) -> bool:
@@ -195,14 +222,16 @@ def refuse_same_file(output: str | Path, inputs: list[str | Path], what: str) ->
 
 
 def refuse_nested(output: str | Path, source: str | Path, what: str) -> None:
-    """Raise ValueError when the folder `output` is, contains or lies inside `source`."""
+    """Raise ValueError when the folder `output` is, contains or lies inside `source` (a
+    folder, or a file: then `output` may not contain it)."""
     out, src = Path(output).resolve(), Path(source).resolve()
+    kind = "input file" if src.is_file() else "input folder"
     if out == src:
-        raise ValueError(f"{what} {output} is the input folder {source}; give another one")
+        raise ValueError(f"{what} {output} is the {kind} {source}; give another one")
     if src in out.parents:
-        raise ValueError(f"{what} {output} lies inside the input folder {source}; give another")
+        raise ValueError(f"{what} {output} lies inside the {kind} {source}; give another")
     if out in src.parents:
-        raise ValueError(f"{what} {output} contains the input folder {source}; give another")
+        raise ValueError(f"{what} {output} contains the {kind} {source}; give another")
 
 
 def walk_files(

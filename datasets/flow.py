@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from vidbench.datasets.decoders import DecodeError, call_with_timeout, open_video, read_frames
-from vidbench.datasets.files import atomic_write_text, same_file
+from vidbench.datasets.files import atomic_write_text, lock_temporary, same_file
 from vidbench.datasets.sampling import retime
 
 log = logging.getLogger(__name__)
@@ -196,6 +196,8 @@ def extract_flow(
     estimator = FlowEstimator(config)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}{out.suffix}")
+    hold = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    lock_temporary(hold)  # until the rename: a second run on this folder leaves it alone
     height = width = None
     try:
         with av.open(str(tmp), "w") as container:
@@ -233,6 +235,7 @@ def extract_flow(
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+        os.close(hold)
     meta = provenance_path(out)
     atomic_write_text(meta, json.dumps(record, indent=1))
     return record

@@ -22,7 +22,13 @@ from tqdm import tqdm
 
 from vidbench.datasets.annotations import VIDEO_EXTENSIONS, load_annotations
 from vidbench.datasets.decoders import DecodeError
-from vidbench.datasets.files import atomic_write_text, locked, refuse_nested, walk_files
+from vidbench.datasets.files import (
+    atomic_write_text,
+    locked,
+    refuse_nested,
+    temporary_in_use,
+    walk_files,
+)
 from vidbench.datasets.flow import (
     FlowConfig,
     FlowMismatch,
@@ -113,7 +119,8 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def remove_stale_temporaries(out_root: Path, relpaths: list[str]) -> int:
     """Remove the partial files an interrupted run left for the videos of `relpaths` (only
-    theirs: another shard may be writing its own beside them)."""
+    theirs: another shard may be writing its own beside them; and only abandoned ones:
+    another run on the same folder may be writing them now)."""
     stems: dict[Path, set[str]] = {}
     for rel in relpaths:
         target = flow_path(out_root, rel)
@@ -127,10 +134,43 @@ def remove_stale_temporaries(out_root: Path, relpaths: list[str]) -> int:
         for entry in entries:
             if not entry.startswith(".") or ".tmp" not in entry:
                 continue
-            if any(entry.startswith((f".{n}.tmp", f".{n}.json.")) for n in names):
+            if any(
+                entry.startswith((f".{n}.tmp", f".{n}.json.")) for n in names
+            ) and not temporary_in_use(Path(folder, entry)):
                 Path(folder, entry).unlink(missing_ok=True)
                 removed += 1
     return removed
+
+
+def unsafe_targets(videos: Path, out_root: Path, relpaths: list[str]) -> dict[str, str]:
+    """{relpath: why} for the videos whose flow cannot be written safely, left out of the
+    run and reported as failed: two videos whose flow (or provenance) would be one file
+    (`c.avi` and `c.mp4`), and a flow file that resolves, through a link under `out_root`,
+    into the video root or onto any input video."""
+    problems: dict[str, str] = {}
+    by_target: dict[Path, list[str]] = {}
+    for rel in relpaths:
+        by_target.setdefault(flow_path(out_root, rel), []).append(rel)
+    for target, sharing in by_target.items():
+        if len(sharing) > 1:
+            for rel in sharing:
+                others = ", ".join(o for o in sharing if o != rel)
+                problems[rel] = (
+                    f"its flow would be written to {target}, as would that of {others}: "
+                    "rename one of them (flow files are named by the video without its extension)"
+                )
+    root = videos.resolve()
+    inputs = {(videos / rel).resolve() for rel in relpaths}
+    for rel in relpaths:
+        target = flow_path(out_root, rel)
+        for written in (target, provenance_path(target)):
+            real = written.resolve()
+            if real in inputs or real == root or root in real.parents:
+                problems[rel] = (
+                    f"{written} resolves to {real}, inside the video root {videos} (a link under "
+                    "--out?); refusing to write there"
+                )
+    return problems
 
 
 def record_failures(out_root: Path, relpaths: list[str], failed: dict[str, str]) -> Path:
@@ -175,12 +215,14 @@ def extract_all(
         raise FileNotFoundError(f"video root {videos} is not a folder")
     refuse_nested(out_root, videos, "flow root")
     out_root.mkdir(parents=True, exist_ok=True)
-    stale = remove_stale_temporaries(out_root, relpaths)
+    failed = unsafe_targets(videos, out_root, relpaths)
+    stale = remove_stale_temporaries(out_root, [r for r in relpaths if r not in failed])
     if stale:
         log.info("removed %d partial files left by an interrupted run", stale)
-    failed: dict[str, str] = {}
     todo = []
     for rel in relpaths:
+        if rel in failed:
+            continue
         target = flow_path(out_root, rel)
         if target.is_file() and provenance_path(target).is_file():
             try:

@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from vidbench.datasets.files import atomic_write_text, locked
 from vidbench.datasets.video_writer import write_video
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ TASKS: dict[str, Task] = {
 }
 
 MAX_VIDEOS_PER_CLASS, MAX_FRAMES, MAX_SIZE = 1000, 3000, 1080  # a test set, not a dataset
+MAX_SEED = 2**32 - 1  # numpy and Lightning take seeds in 0..2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -121,9 +123,10 @@ class SynthConfig:
             ("frames", task.min_frames, MAX_FRAMES, f" for task {self.task}"),
             ("size", 16, MAX_SIZE, " pixels"),
             ("fps", 1, 120, ""),
+            ("seed", 0, MAX_SEED, ""),
         ):
             value = getattr(self, name)
-            if not isinstance(value, int) or not low <= value <= high:
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name} must be an integer in {low}..{high}{why}, got {value!r}")
 
     @property
@@ -281,17 +284,69 @@ def render_with_nuisances(
     return np.clip(video, 0, 255).astype(np.uint8)
 
 
+STAMP = "synth.json"  # the parameters, written last: the folder is complete and ours
+WRITING = ".synth-writing"  # present while a writer works (or after it was killed)
+LOCK = ".synth.lock"
+
+
 def make_synthetic_dataset(
     out: str | Path, config: SynthConfig = SynthConfig(), progress: bool = True
 ) -> Path:
-    """Write the dataset under `out` (reused when `out/synth.json` matches `config`)."""
+    """Write the dataset under `out` (reused when `out/synth.json` matches `config`).
+
+    `out` must be new, empty, or a folder this function made (its `synth.json`, or the
+    marker of a writer that was stopped); anything else is refused (ValueError) before
+    anything is touched, so a user's own `videos/` and `annotations/` are never deleted.
+    Writers of one folder take turns (a lock in it): a second one waits, then finds the
+    dataset made.
+    """
     out = Path(out)
-    stamp = out / "synth.json"
-    if stamp.is_file() and json.loads(stamp.read_text()) == asdict(config):
-        log.info("synthetic dataset already at %s", out)
-        return out
-    for sub in ("videos", "annotations"):
-        shutil.rmtree(out / sub, ignore_errors=True)
+    refuse_foreign_folder(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with locked(out / LOCK):
+        if _stamp(out) == asdict(config):
+            log.info("synthetic dataset already at %s", out)
+            return out
+        refuse_foreign_folder(out)  # what another writer did while this one waited
+        atomic_write_text(out / WRITING, json.dumps(asdict(config)))
+        (out / STAMP).unlink(missing_ok=True)
+        for sub in ("videos", "annotations"):
+            shutil.rmtree(out / sub, ignore_errors=True)
+        _write_dataset(out, config, progress)
+        atomic_write_text(out / STAMP, json.dumps(asdict(config), indent=2))
+        (out / WRITING).unlink()
+    return out
+
+
+def _stamp(out: Path) -> dict | None:
+    try:
+        stamp = json.loads((out / STAMP).read_text())
+    except (OSError, ValueError):
+        return None
+    return stamp if isinstance(stamp, dict) else None
+
+
+def refuse_foreign_folder(out: Path) -> None:
+    """ValueError unless `out` is absent, empty, or was made by `make_synthetic_dataset`."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(f"{out}: not a folder; give a new or empty folder for the dataset")
+    if _stamp(out) is not None or (out / WRITING).is_file():
+        return
+    entries = sorted(p.name for p in out.iterdir() if p.name != LOCK)
+    if entries:
+        shown = ", ".join(entries[:5]) + (
+            f" and {len(entries) - 5} more" if len(entries) > 5 else ""
+        )
+        raise ValueError(
+            f"{out}: not empty ({shown}) and not made by `vidbench data synth` (no {STAMP}); "
+            "nothing was changed: give a new or empty folder"
+        )
+
+
+def _write_dataset(out: Path, config: SynthConfig, progress: bool) -> None:
+    """The videos and annotation lists of `config` under `out` (no stamp)."""
     height = config.size
     width = 2 * round(config.size * 4 / 3 / 2)
     unit = config.size / 64
@@ -338,5 +393,3 @@ def make_synthetic_dataset(
     }
     for file, lines in lists.items():
         (out / "annotations" / file).write_text("\r\n".join(lines) + "\r\n")  # CRLF, like UCF-101
-    stamp.write_text(json.dumps(asdict(config), indent=2))
-    return out

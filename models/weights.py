@@ -105,6 +105,12 @@ KINETICS_UNSTATED = "kinetics (imagenet unstated)"
 IMPORTED_STARTS = ("imagenet+kinetics", "kinetics", KINETICS_UNSTATED)
 
 
+def import_inputs(source: str | Path, labels: str | Path) -> list[str | Path]:
+    """The files an import reads, none of which its output may replace: the weights and a
+    label file (a built-in label set is no file)."""
+    return [source] if str(labels) in LABEL_SETS else [source, labels]
+
+
 def import_pytorch_i3d(
     source: str | Path,
     stream: str,
@@ -119,7 +125,7 @@ def import_pytorch_i3d(
         raise ValueError(f"start {start!r} is not one of {IMPORTED_STARTS}")
     if stream not in ("rgb", "flow"):
         raise ValueError(f"stream {stream!r} is not one of ('rgb', 'flow')")
-    refuse_same_file(out, [source], "--out")
+    refuse_same_file(out, import_inputs(source, labels), "--out")
     state = convert_pytorch_i3d(load_weights(source))
     if "logits.weight" not in state:
         raise ValueError(f"{source}: no logits.conv3d.weight; is this a pytorch-i3d checkpoint?")

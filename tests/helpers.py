@@ -9,10 +9,43 @@ import pytorch_lightning as pl
 import yaml
 
 from vidbench.bench.cells import Cell, DataSource, expand_cells, resolve_cell
+from vidbench.bench.cli import main
 from vidbench.bench.config import SweepConfig, TrainConfig
 from vidbench.bench.results import DataAccounting, Metrics, RunRecord, latest_by_cell
 from vidbench.datasets.clip_spec import FIELDS, ClipSpec
 from vidbench.datasets.datamodule import VideoDataModule
+from vidbench.datasets.synthetic import random_texture, render_motion
+from vidbench.datasets.video_writer import write_video
+from vidbench.models import VideoClassifier
+from vidbench.models.weights import save_checkpoint
+
+PREP = {"fps": 25.0, "short_side": 40, "crop_size": 32, "clip_len": 8, "frame_interval": 1}
+
+
+def cli(*args: str) -> int:
+    """`vidbench ARGS` in this process; argparse's usage errors give their exit code."""
+    try:
+        return main(list(args))
+    except SystemExit as exit_:
+        return int(exit_.code)
+
+
+def tiny_checkpoint(path: Path) -> Path:
+    """An untrained two-class C3D with everything `predict` needs."""
+    module = VideoClassifier(
+        "c3d",
+        2,
+        ["left", "right"],
+        model_options={"width": 0.125},
+        preprocessing={**PREP, "modalities": ["rgb"]},
+    )
+    return save_checkpoint(module, path)
+
+
+def moving_video(path: Path, frames: int = 20, height: int = 48, width: int = 64) -> Path:
+    texture = random_texture(np.random.default_rng(0), 200, 200)
+    write_video(path, render_motion(texture, "MoveRight", frames, height, width, 2.0, (0.0, 0.0)))
+    return path
 
 
 def tiny_datamodule(root, **options) -> VideoDataModule:

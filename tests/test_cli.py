@@ -128,7 +128,8 @@ def test_dry_run_prints_every_resolved_cell_and_what_a_run_would_do(
 
     c3d = Cell.model_validate(documents[0])  # the printed config is the cell's, in full
     append_record(out / "runs.jsonl", RunRecord(
-        cell=c3d.id, status="ok", config=c3d, config_hash=c3d.hash(), metrics={}, costs={},
+        cell=c3d.id, status="ok", config=c3d, config_hash=c3d.hash(),
+        metrics={"video": {"top1": 0.5}}, costs={},
         data={"num_classes": 8},
     ))  # fmt: skip
     written = sorted(out.iterdir())
@@ -164,7 +165,7 @@ def test_dry_run_before_the_synthetic_data_is_made_skips_finished_cells(tmp_path
     recorded.data.copy_files, recorded.data.copy_bytes = 6, 12345  # as the run made it
     append_record(out / "runs.jsonl", RunRecord(
         cell=recorded.id, status="ok", config=recorded, config_hash=recorded.hash(),
-        metrics={}, costs={}, data={"num_classes": 2},
+        metrics={"video": {"top1": 0.5}}, costs={}, data={"num_classes": 2},
     ))  # fmt: skip
     assert main(["run", str(sweep), "--out", str(out), "--dry-run"]) == 0
     printed = capsys.readouterr().out

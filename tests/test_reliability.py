@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import finished_record, markdown_rows, write_sweep
+from helpers import cli, finished_record, markdown_rows, moving_video, tiny_checkpoint, write_sweep
 
-from vidbench.bench.cli import main
 from vidbench.bench.config import SweepError, load_sweep
 from vidbench.bench.results import RunRecord, append_record, read_records
 from vidbench.datasets.annotations import VideoRecord
@@ -29,36 +28,7 @@ from vidbench.datasets.files import FolderBusy, FolderLock, walk_files
 from vidbench.datasets.flow import FlowConfig, extract_flow
 from vidbench.datasets.index import locate_videos
 from vidbench.datasets.synthetic import random_texture, render_motion, write_video
-from vidbench.models import VideoClassifier
-from vidbench.models.weights import load_classifier, save_checkpoint
-
-PREP = {"fps": 25.0, "short_side": 40, "crop_size": 32, "clip_len": 8, "frame_interval": 1}
-
-
-def cli(*args: str) -> int:
-    """`vidbench ARGS` in this process; argparse's usage errors give their exit code."""
-    try:
-        return main(list(args))
-    except SystemExit as exit_:
-        return int(exit_.code)
-
-
-def tiny_checkpoint(path: Path) -> Path:
-    """An untrained two-class C3D with everything `predict` needs."""
-    module = VideoClassifier(
-        "c3d",
-        2,
-        ["left", "right"],
-        model_options={"width": 0.125},
-        preprocessing={**PREP, "modalities": ["rgb"]},
-    )
-    return save_checkpoint(module, path)
-
-
-def moving_video(path: Path, frames: int = 20, height: int = 48, width: int = 64) -> Path:
-    texture = random_texture(np.random.default_rng(0), 200, 200)
-    write_video(path, render_motion(texture, "MoveRight", frames, height, width, 2.0, (0.0, 0.0)))
-    return path
+from vidbench.models.weights import load_classifier
 
 
 def record(cell: str, top1: float) -> RunRecord:

@@ -226,6 +226,7 @@ def add_flow_extract(flow: argparse._SubParsersAction) -> None:
 
 
 def flow_extract_command(args: argparse.Namespace) -> int:
+    from vidbench.datasets.files import refuse_nested
     from vidbench.datasets.flow import FlowConfig
     from vidbench.datasets.flow_extract import extract_all, list_videos, parse_shard, select_shard
 
@@ -234,6 +235,8 @@ def flow_extract_command(args: argparse.Namespace) -> int:
     if (args.dataset is None) != (args.annotations is None):
         raise ValueError("--dataset and --annotations go together (or leave both out)")
     existing_folder(args.videos, "--videos")
+    if args.annotations is not None:  # its lists are read again later: never written into
+        refuse_nested(args.out, args.annotations, "flow root")
     config = FlowConfig(args.algorithm, args.fps, args.bound)
     shard = parse_shard(args.shard) if args.shard else None
     if args.launcher == "inline" and (args.jobs or args.slurm or args.no_wait):

@@ -55,7 +55,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def predict_command(args: argparse.Namespace) -> int:
-    from vidbench.bench.predict import Predictor, load_model, predict_videos
+    from vidbench.bench.predict import Predictor, annotated_paths, load_model, predict_videos
 
     if args.stride is not None and args.window is None:
         raise ValueError("--stride goes with --window")
@@ -63,6 +63,8 @@ def predict_command(args: argparse.Namespace) -> int:
         raise ValueError("--smooth averages windows: give --window W (and --stride S)")
     if args.out is not None and len(args.videos) > 1 and args.out.suffix:
         raise ValueError(f"--out {args.out}: with several videos, give a folder")
+    if args.out is not None:  # before the model loads: a refusal costs nothing
+        annotated_paths(args.videos, args.out, args.checkpoint)
     device = resolve_device(args.device)
     predictor = Predictor(
         load_model(args.checkpoint), device, progress=wants_progress(args), timeout=args.timeout
@@ -71,6 +73,7 @@ def predict_command(args: argparse.Namespace) -> int:
         predictor,
         args.videos,
         args.out,
+        args.checkpoint,
         top_k=args.top_k,
         frames=args.frames,
         window=args.window,
