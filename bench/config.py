@@ -24,9 +24,10 @@ and sets `flip`; `eval` sets its test views. Command-line overrides use the same
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -70,7 +71,17 @@ PER_ARCH_INPUT_KEYS = ("clip_len", "frame_interval", "crop_size", "short_side", 
 # A sweep is a page of settings: YAML aliases that expand past this many values are a
 # "billion laughs" bomb, refused before anything is built from them.
 MAX_YAML_VALUES = 20_000
+# Names that become folder and cell names: plain, so none walks out of the results folder.
+SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+DATASET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+MAX_SEED = 2**32 - 1  # Lightning's seed_everything takes 0..2**32 - 1
+# Lightning's precision settings, and auto (bf16-mixed on a GPU, 32-true on the CPU)
+PRECISIONS = (
+    "auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true",
+    "transformer-engine", "transformer-engine-float16",
+)  # fmt: skip
 ECHO_CHARS = 200  # longest value quoted back in an error message
+QUIET = ("missing", "value_error")  # errors whose message says all (no value echoed)
 
 
 class SweepError(ValueError):
@@ -78,7 +89,35 @@ class SweepError(ValueError):
 
 
 class Strict(BaseModel):
+    """Unknown keys refused; true/false refused where a number is meant (pydantic would
+    read `max_steps: true` as 1)."""
+
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def no_booleans_for_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                if name in data and _holds_bool(data[name]) and not _takes_bool(field.annotation):
+                    raise ValueError(
+                        f"{name}: {data[name]!r} holds true/false where a value is meant"
+                    )
+        return data
+
+
+def _holds_bool(value: Any) -> bool:
+    if isinstance(value, list | tuple):
+        return any(_holds_bool(v) for v in value)
+    return isinstance(value, bool)
+
+
+def _takes_bool(annotation: Any) -> bool:
+    """Whether a field of type `annotation` may hold a boolean anywhere (bool, Any, or a
+    container of them)."""
+    if annotation is bool or annotation is Any:
+        return True
+    return any(_takes_bool(arg) for arg in get_args(annotation))
 
 
 class DatasetConfig(Strict):
@@ -130,7 +169,7 @@ class TrainConfig(Strict):
     # linear warm-up from lr / warmup_steps to lr over the first steps (scheduler none or
     # cosine; cosine then decays over the steps after it)
     warmup_steps: NonNegativeInt = 0
-    precision: str = "auto"  # bf16-mixed on GPU, 32-true on CPU
+    precision: Literal[PRECISIONS] = "auto"  # type: ignore[valid-type]  # auto: bf16-mixed on GPU, 32-true on CPU
     num_workers: NonNegativeInt = 2
     val_every_epochs: NonNegativeInt = 1
     # fixed / finetune start from it (scratch ignores it); {arch} and {modality} in the
@@ -145,6 +184,22 @@ class TrainConfig(Strict):
     # MB of decoded video held per process when a whole split fits (datasets.decode_cache;
     # 0: decode every clip from disk). The same frames either way, so not in the hash.
     decode_cache_mb: float = Field(DEFAULT_BUDGET_MB, ge=0, allow_inf_nan=False)
+
+    @field_validator("devices")
+    @classmethod
+    def devices_lightning_takes(cls, devices: int | str) -> int | str:
+        """A count (>= 1, or -1 for all), `auto`, or a list of indices as text (`0,1`)."""
+        ok = (
+            devices == -1 or devices >= 1
+            if isinstance(devices, int)
+            else devices == "auto" or re.fullmatch(r"-1|\d+(,\d+)*,?", devices.strip())
+        )
+        if not ok:
+            raise ValueError(
+                f"{devices!r}: give a number of devices (>= 1, or -1 for all), auto, or "
+                "device indices such as '0,1'"
+            )
+        return devices
 
     @model_validator(mode="after")
     def schedule_is_complete(self) -> TrainConfig:
@@ -284,13 +339,42 @@ class SweepConfig(Strict):
     # the sanity check of the paper's claim (smoke sweep): these must beat frame_avg
     expect_temporal_beats_frame_avg: bool = False
 
+    @field_validator("name")
+    @classmethod
+    def plain_sweep_name(cls, name: str) -> str:
+        if not SWEEP_NAME.fullmatch(name):
+            raise ValueError(
+                f"{name!r}: a sweep name is letters, digits, '_', '.' and '-', starting with a "
+                "letter or digit (it names folders)"
+            )
+        return name
+
+    @field_validator("datasets")
+    @classmethod
+    def plain_dataset_names(cls, datasets: dict[str, DatasetConfig]) -> dict[str, DatasetConfig]:
+        wrong = [name for name in datasets if not DATASET_NAME.fullmatch(name)]
+        if wrong:
+            raise ValueError(
+                f"dataset name(s) {wrong}: a dataset name is letters, digits and '_', starting "
+                "with a letter (it names cells and their folders)"
+            )
+        return datasets
+
+    @field_validator("seed")
+    @classmethod
+    def distinct_seeds(cls, seeds: list[int]) -> list[int]:
+        wrong = [s for s in seeds if isinstance(s, bool) or not 0 <= s <= MAX_SEED]
+        if wrong:
+            raise ValueError(f"seeds {wrong}: each a whole number in 0..{MAX_SEED}")
+        return _distinct(seeds, "seed")
+
     @field_validator("arch")
     @classmethod
     def known_architectures(cls, names: list[str]) -> list[str]:
         unknown = [n for n in names if n not in list_models()]
         if unknown:
             raise ValueError(f"unknown architecture(s) {unknown}; choose from {list_models()}")
-        return names
+        return _distinct(names, "arch")
 
     @field_validator("input")
     @classmethod
@@ -314,6 +398,14 @@ class SweepConfig(Strict):
             if unknown:
                 raise ValueError(f"unknown modality {unknown}; choose from {MODALITIES} or auto")
         return value
+
+
+def _distinct(values: list, key: str) -> list:
+    """`values`, or a ValueError naming those given twice (each would run twice)."""
+    twice = sorted({v for v in values if values.count(v) > 1}, key=str)
+    if twice:
+        raise ValueError(f"{twice} given twice in {key}; each runs once")
+    return values
 
 
 def arch_modalities(arch: str) -> tuple[str, ...]:
@@ -403,8 +495,9 @@ def validate(data: dict[str, Any], where: str = "sweep") -> SweepConfig:
     except ValidationError as error:
         problems = [
             shorten(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                + (f" (got {shorten(repr(e['input']))})" if e["type"] != "missing" else ""),
+                f"{'.'.join(str(p) for p in e['loc']) or 'sweep'}: {e['msg']}"
+                # our own validators name the value; pydantic's own messages do not
+                + (f" (got {shorten(repr(e['input']))})" if e["type"] not in QUIET else ""),
                 2 * ECHO_CHARS,
             )
             for e in error.errors()

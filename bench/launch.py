@@ -14,10 +14,13 @@ failed, naming its log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,8 +109,7 @@ def cell_job(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    done = latest_by_cell(read_records(out / RUNS_FILE)).get(cell.id)
-    if done and done.status == "ok" and done.config_hash == cell.hash():
+    if finished_record(out, cell):
         logging.getLogger(__name__).info("%s: finished already; a requeued job", cell.id)
         return "ok"
     here = code_version()
@@ -195,10 +197,21 @@ class CellProgress:
         self.bar.close()
 
 
-def record_since(out: Path, cell: Cell, since: str) -> RunRecord | None:
-    """The cell's latest record if it was written at or after `since` (ISO time)."""
+def finished_record(out: Path, cell: Cell) -> RunRecord | None:
+    """The cell's latest record if it finished with the cell's config, whoever wrote it."""
     record = latest_by_cell(read_records(out / RUNS_FILE)).get(cell.id)
-    return record if record and (record.finished or "") >= since else None
+    ok = record and record.status == "ok" and record.config_hash == cell.hash()
+    return record if ok else None
+
+
+def record_since(out: Path, cell: Cell, since: str) -> RunRecord | None:
+    """The cell's latest record if it was written at or after `since` (ISO time), or if it
+    finished with the cell's config at any time: another process (a job left running by a
+    launcher that was killed) may have finished the cell meanwhile."""
+    record = latest_by_cell(read_records(out / RUNS_FILE)).get(cell.id)
+    if record and (record.finished or "") >= since:
+        return record
+    return finished_record(out, cell)
 
 
 def record_lost_job(
@@ -265,7 +278,8 @@ def run_local(
                 executor.update_parameters(
                     timeout_min=settings.time_min, gpus_per_node=len(slot), visible_gpus=slot
                 )
-                job = executor.submit(CellJob(), sweep, cell, out, command, version, threads)
+                with stderr_into(folder / CONTROLLERS_LOG):
+                    job = executor.submit(CellJob(), sweep, cell, out, command, version, threads)
                 running[job.job_id] = (job, cell, slot, utc_now())
                 pending.remove(cell)
                 bar.started(cell, job.job_id, f"started (GPU {slot})" if slot else "started")
@@ -282,7 +296,31 @@ def run_local(
                 bar.ended(cell, job_id, record, job.paths.stderr)
     except BaseException:
         for job, *_ in running.values():
-            job.cancel(check=False)
+            job.cancel(check=False)  # SIGINT: the cell stops, keeping its last checkpoint
+        deadline = time.monotonic() + CANCEL_WAIT_S
+        while any(not job.done() for job, *_ in running.values()) and (time.monotonic() < deadline):
+            time.sleep(0.2)
         raise
     finally:
         bar.close()
+
+
+CONTROLLERS_LOG = "controllers.log"  # what submitit's job controllers print (under jobs/)
+CANCEL_WAIT_S = 60.0  # how long a stopped launcher waits for its cancelled jobs to end
+
+
+@contextlib.contextmanager
+def stderr_into(path: Path) -> Iterator[None]:
+    """Inside, file descriptor 2 is `path` (appended): a process started here (submitit's
+    job controller, which prints a traceback when its job is cancelled) writes there, not
+    on the user's terminal; its job's own output has log files of its own."""
+    sys.stderr.flush()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    saved = os.dup(2)
+    try:
+        with path.open("ab") as sink:
+            os.dup2(sink.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

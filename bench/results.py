@@ -170,11 +170,19 @@ def _runs_path(path: str | Path) -> Path:
 
 def record_files(runs: Path) -> list[Path]:
     """The record files of the results folder of `runs` (`records/<cell>/<id>.json`), in
-    the order their ids sort (the time they were written first)."""
+    the order their ids sort (the time they were written first); what is not a regular
+    file is skipped with a warning."""
     folder = runs.parent / RECORDS_DIR
     if not folder.is_dir():
         return []
-    files = [f for f in folder.glob("*/*.json") if not f.name.startswith(".")]
+    files = []
+    for file in folder.glob("*/*.json"):
+        if file.name.startswith("."):
+            continue
+        if not file.is_file():  # a folder, a FIFO (reading it would hang), a dangling link
+            log.warning("skipped %s: not a regular file, so not a record", file)
+            continue
+        files.append(file)
     return sorted(files, key=lambda f: f.stem)
 
 

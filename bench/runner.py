@@ -25,6 +25,7 @@ import sys
 import time
 import traceback
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,6 +147,26 @@ def dataset_flow_configs(sweep: SweepConfig, cells: list[CellKey]) -> dict[str, 
     }
 
 
+def check_output_folder(sweep: SweepConfig, out: Path) -> None:
+    """ValueError when `out` is or lies inside a dataset's video, annotation or flow
+    folder: its `cells/` and `records/` would be read as classes or videos (a folder-format
+    root), and a flow root must hold only flow."""
+    real = Path(out).resolve()
+    for name, dataset in sweep.datasets.items():
+        if dataset.synthetic is not None:
+            continue
+        for key in ("videos", "annotations", "flow"):
+            folder = getattr(dataset, key)
+            if folder is None:
+                continue
+            source = Path(folder).resolve()
+            if real == source or source in real.parents:
+                raise ValueError(
+                    f"--out {out} lies inside datasets.{name}.{key} ({folder}), whose files "
+                    "are read as data; give a results folder outside it"
+                )
+
+
 def plan_sweep(sweep: SweepConfig, out: Path) -> list[tuple[Cell, str]]:
     """Every cell of the sweep resolved, with what `run_sweep` would do with it: "run",
     "skip" (finished with this config) or "rerun" (its record has another config).
@@ -153,6 +174,7 @@ def plan_sweep(sweep: SweepConfig, out: Path) -> list[tuple[Cell, str]]:
     shows 0 files; its finished cells are compared with the size their records name, as
     the generator makes the same files from the same settings (the folder is named by
     their hash)."""
+    check_output_folder(sweep, out)
     cells = expand_cells(sweep)
     finished = {
         cid: r for cid, r in latest_by_cell(read_records(out / RUNS_FILE)).items()
@@ -296,6 +318,12 @@ def make_trainer(cell: Cell, cell_dir: Path, loggers: list, progress: bool) -> p
     precision = train.precision
     if precision == "auto":
         precision = "bf16-mixed" if on_gpu else "32-true"
+    if precision.startswith("16") and not on_gpu:
+        log.warning(
+            "%s: precision %s on the CPU is slow (a C3D training step took 20x as long as in "
+            "32-true on a 2-core x86 CPU); use 32-true or bf16-mixed on the CPU",
+            cell.id, precision,
+        )  # fmt: skip
     steps = train.max_steps
     checkpoints = ModelCheckpoint(
         dirpath=cell_dir / "checkpoints",
@@ -487,6 +515,19 @@ def join_curve(curve_dir: Path) -> None:
         part.unlink()
 
 
+@contextlib.contextmanager
+def interrupts_kept(trainer: pl.Trainer) -> Iterator[None]:
+    """Ctrl-C (or SIGTERM, which `vidbench run` turns into it) inside Lightning's fit or
+    test stays a KeyboardInterrupt: Lightning ends the loop, then calls `sys.exit(1)`,
+    which would end the sweep with status 1 and no word of what was kept."""
+    try:
+        yield
+    except SystemExit as exit_:
+        if trainer.interrupted:
+            raise KeyboardInterrupt from exit_
+        raise
+
+
 def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) -> dict[str, Any]:
     """Train (or resume), test and cost one cell; returns the results part of its record
     (empty on DDP ranks other than 0)."""
@@ -506,11 +547,12 @@ def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) ->
     trainer = make_trainer(cell, cell_dir, loggers, progress)
     timings = {}
     started = time.perf_counter()
-    if not cell.fuses and cell.train.max_steps != 0:
-        trainer.fit(module, datamodule=dm, ckpt_path=resume["from_checkpoint"])
-    timings["train_s"] = time.perf_counter() - started
-    started = time.perf_counter()
-    (result,) = trainer.test(module, datamodule=dm, verbose=False)
+    with interrupts_kept(trainer):
+        if not cell.fuses and cell.train.max_steps != 0:
+            trainer.fit(module, datamodule=dm, ckpt_path=resume["from_checkpoint"])
+        timings["train_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        (result,) = trainer.test(module, datamodule=dm, verbose=False)
     timings["test_s"] = time.perf_counter() - started
     if trainer.global_rank != 0:
         return {}
@@ -564,6 +606,7 @@ def run_sweep(
     from vidbench.bench import launch
 
     out, command = Path(out), command or invocation()
+    check_output_folder(sweep, out)
     if rank_zero_only.rank != 0:
         _run_inline(sweep, out, progress, command, todo_cells(sweep, out, progress, command))
         return []
@@ -660,7 +703,10 @@ def execute_cell(
     its record (before W&B is told); a failure is recorded with its error. `launcher`
     ({"kind", "threads", "job_id"...}) goes into the record and the W&B config. Returns
     the record; None on DDP ranks other than 0, and when another process is running the
-    cell (its lock is held) unless `wait` (a job waits for the one it replaces to end)."""
+    cell (its lock is held) unless `wait` (a job waits for the one it replaces to end).
+    A cell found finished with its config once its lock is held is not run again."""
+    from vidbench.bench import launch
+
     launcher = {**launcher, "threads": torch.get_num_threads()}
     with contextlib.ExitStack() as stack:
         if rank_zero_only.rank == 0:
@@ -676,6 +722,10 @@ def execute_cell(
                     if attempt == 0:
                         log.info("%s: waiting: %s", cell.id, busy)
                     time.sleep(5)
+            done = launch.finished_record(out, cell)  # by the process it waited for, say
+            if done:
+                log.info("%s: finished by another process meanwhile; not run again", cell.id)
+                return done
         return _execute_cell(sweep, cell, out, command, version, progress, launcher)
 
 

@@ -27,6 +27,11 @@ from vidbench.datasets.files import run_bounded
 log = logging.getLogger(__name__)
 BACKENDS = ("decord", "pyav")
 TIMED_OUT = "decode timed out"  # how a DecodeError from `call_with_timeout` starts
+# What a container may claim. Frames are re-timed to the sampling rate (25 fps; flow up to
+# 240): a claim of 1/10000 fps would turn 3 frames into 750,000, so rates outside this
+# range, and videos longer than a day, are refused when opened.
+MIN_FPS, MAX_FPS = 1.0, 1000.0
+MAX_SECONDS = 24 * 3600
 
 T = TypeVar("T")
 
@@ -172,7 +177,8 @@ def decord_installed() -> bool:
 
 
 def open_video(path: str | Path, backend: str = "decord", num_threads: int = 1) -> Video:
-    """Open `path`; raise DecodeError for a missing, empty or undecodable file. `decord`
+    """Open `path`; raise DecodeError for a missing, empty or undecodable file, or one
+    whose frame rate or length is absurd (`MIN_FPS`, `MAX_FPS`, `MAX_SECONDS`). `decord`
     reads with PyAV where decord is not installed (`decord_installed`)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown decoder {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -196,8 +202,19 @@ def open_video(path: str | Path, backend: str = "decord", num_threads: int = 1) 
             raise DecodeError(path, f"cannot open ({type(error).__name__}: {error})") from error
     if video.num_frames <= 0:
         raise DecodeError(path, "video has no frames")
-    if not math.isfinite(video.fps) or video.fps <= 0:
-        raise DecodeError(path, f"video reports an invalid frame rate ({video.fps})")
+    if not math.isfinite(video.fps) or not MIN_FPS <= video.fps <= MAX_FPS:
+        raise DecodeError(
+            path,
+            f"video reports {video.fps:g} fps; frame rates outside {MIN_FPS:g}-{MAX_FPS:g} "
+            "are refused (re-timing it would expand or drop frames absurdly)",
+        )
+    if video.num_frames / video.fps > MAX_SECONDS:
+        raise DecodeError(
+            path,
+            f"video reports {video.num_frames:,} frames at {video.fps:g} fps "
+            f"({video.num_frames / video.fps / 3600:,.1f} h); over {MAX_SECONDS // 3600} h "
+            "is refused",
+        )
     return video
 
 

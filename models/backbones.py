@@ -45,11 +45,8 @@ def torch_load(path: str | Path) -> Any:
         head = handle.read(4)
     if not head:
         raise ValueError(f"{path}: empty file (0 bytes), not a checkpoint")
-    if head == b"PK\x03\x04" and not zipfile.is_zipfile(path):
-        raise ValueError(
-            f"{path}: truncated checkpoint (an incomplete zip archive: was the copy or the "
-            "write cut short, by a full disk say?)"
-        )
+    if head == b"PK\x03\x04":
+        check_archive_sizes(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -67,6 +64,27 @@ def torch_load(path: str | Path) -> Any:
             f"{path}: truncated or not a PyTorch checkpoint "
             f"({type(error).__name__}: {_first_line(error)})"
         ) from None
+
+
+def check_archive_sizes(path: Path) -> None:
+    """ValueError naming `path` unless it is a complete zip archive whose entries, as its
+    directory declares them, add up to no more than the file: torch.save stores entries
+    uncompressed, so a larger total is a compressed archive that would expand (a 1 MB file
+    can declare 1 GB) and is refused before anything is read."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise ValueError(
+            f"{path}: truncated checkpoint (an incomplete zip archive: was the copy or the "
+            "write cut short, by a full disk say?)"
+        ) from None
+    size = path.stat().st_size
+    if declared > size:
+        raise ValueError(
+            f"{path}: refused, its entries declare {declared:,} bytes in a {size:,}-byte file "
+            "(compressed; torch.save writes uncompressed archives)"
+        )
 
 
 def _first_line(error: BaseException) -> str:

@@ -91,11 +91,42 @@ def load_numpy_pickle(path: str | Path) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a dict of arrays, found {type(data).__name__}")
+    check_tree(data, path)
     for key, value in flatten(data).items():
         if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
             kind = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
             raise ValueError(f"{path}: {key} is {kind}, not a numeric array")
     return data
+
+
+# The release's tree: 230 arrays, 6 levels deep. Far past either is not a weights file.
+MAX_TREE_ENTRIES, MAX_TREE_DEPTH = 100_000, 32
+
+
+def check_tree(tree: dict[str, Any], path: str | Path) -> None:
+    """ValueError naming `path` unless `tree` is a plain tree: no dict or list reached
+    twice (a pickle's shared references expand exponentially when walked: 2**30 paths
+    from 500 bytes), at most MAX_TREE_DEPTH levels and MAX_TREE_ENTRIES entries. Walks
+    each object once, without recursion."""
+    seen: set[int] = set()
+    stack: list[tuple[Any, int]] = [(tree, 1)]
+    entries = 0
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, dict | list):
+            continue
+        if id(node) in seen:
+            raise ValueError(
+                f"{path}: refused, a container is referenced twice (not a weights tree)"
+            )
+        seen.add(id(node))
+        if depth > MAX_TREE_DEPTH:
+            raise ValueError(f"{path}: refused, nested deeper than {MAX_TREE_DEPTH} levels")
+        children = node.values() if isinstance(node, dict) else node
+        entries += len(children)
+        if entries > MAX_TREE_ENTRIES:
+            raise ValueError(f"{path}: refused, more than {MAX_TREE_ENTRIES:,} entries")
+        stack.extend((child, depth + 1) for child in children)
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -6,16 +6,25 @@ clip's answer. One test or more per numbered finding of the second adversarial p
 from __future__ import annotations
 
 import json
+import os
+import pickle
+import re
+import shutil
+import signal
 import subprocess
 import sys
 import time
+import zipfile
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from helpers import cli, finished_record, moving_video, tiny_checkpoint
+import yaml
+from helpers import cli, finished_record, moving_video, tiny_checkpoint, write_sweep
 
-from vidbench.bench.results import append_record
-from vidbench.datasets.decoders import open_video
+from vidbench.bench.config import SweepError, load_sweep
+from vidbench.bench.results import append_record, read_records
+from vidbench.datasets.decoders import DecodeError, open_video
 from vidbench.datasets.files import walk_files
 from vidbench.datasets.synthetic import STAMP, WRITING
 
@@ -217,3 +226,261 @@ def test_two_flow_runs_on_one_folder_leave_each_others_temporaries_alone(tmp_pat
         lock_temporary(writer.fileno())  # as a running extraction holds its own
         assert remove_stale_temporaries(out, ["c.avi", "d.avi"]) == 1
         assert live.exists() and not abandoned.exists()
+
+
+# 5. ----------------------------------------------------------------------------------------
+
+
+def tiny_rate_video(path: Path, rate: Fraction, frames: int = 3) -> Path:
+    """A real H.264 video whose container claims `rate` frames per second."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(frames):
+            image = np.full((48, 64, 3), 60 * i, np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def test_an_absurd_frame_rate_is_refused_with_its_value(tmp_path, capsys):
+    video = tiny_rate_video(tmp_path / "slow.mkv", Fraction(1, 10000))
+    for backend in ("decord", "pyav"):
+        with pytest.raises(DecodeError, match=r"reports 0\.0001 fps; frame rates outside 1-1000"):
+            open_video(video, backend)
+    ckpt = tiny_checkpoint(tmp_path / "m.ckpt")
+    assert cli("predict", str(video), "--checkpoint", str(ckpt), "--no-progress") == 1
+    assert "0.0001 fps" in capsys.readouterr().out
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(video, videos / "slow.mkv")
+    flow = ("flow", "extract", "--videos", str(videos), "--out", str(tmp_path / "flow"))
+    assert cli(*flow, "--no-progress", "--algorithm", "farneback") == 1
+    assert "0.0001 fps" in capsys.readouterr().out
+
+
+# 6. and 7. ---------------------------------------------------------------------------------
+
+
+def test_a_pickle_of_shared_references_is_refused_before_it_is_walked(tmp_path):
+    import numpy as np
+
+    from vidbench.models.i3d_jax import load_numpy_pickle
+
+    tree = {"kernel": np.zeros(1, np.float32)}
+    for _ in range(30):  # 2**30 paths when walked, from a file of under 1 KB
+        tree = {"a": tree, "b": tree}
+    bomb = tmp_path / "bomb.ckpt"
+    bomb.write_bytes(pickle.dumps({"params": tree, "batch_stats": {}}))
+    assert bomb.stat().st_size < 1000
+    with pytest.raises(ValueError, match="referenced twice") as error:
+        load_numpy_pickle(bomb)
+    assert str(bomb) in str(error.value)
+    deep: dict = {"kernel": np.zeros(1, np.float32)}
+    for _ in range(200):
+        deep = {"a": deep}
+    (tmp_path / "deep.ckpt").write_bytes(pickle.dumps({"params": deep}))
+    with pytest.raises(ValueError, match="nested deeper than 32 levels"):
+        load_numpy_pickle(tmp_path / "deep.ckpt")
+
+
+PEAK_MEMORY = """
+import resource, sys
+from vidbench.models.backbones import torch_load
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    torch_load(sys.argv[1])
+except ValueError as error:
+    print(error)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_a_compressed_torch_archive_is_refused_from_its_directory(tmp_path):
+    import torch
+
+    torch.save({"w": torch.zeros(4)}, tmp_path / "small.pt")
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(tmp_path / "small.pt") as source, zipfile.ZipFile(bomb, "w") as out:
+        for info in source.infolist():
+            if info.filename.endswith("data/0"):  # 256 MB of zeros deflated to ~250 KB
+                out.writestr(info.filename, bytes(256 << 20), zipfile.ZIP_DEFLATED)
+            else:
+                out.writestr(info, source.read(info.filename))
+    assert bomb.stat().st_size < 1 << 20
+    result = subprocess.run(
+        [sys.executable, "-c", PEAK_MEMORY, str(bomb)], capture_output=True, text=True, check=True
+    )
+    message, grown_kb = result.stdout.strip().splitlines()
+    assert f"{bomb}: refused, its entries declare" in message
+    assert int(grown_kb) < 64 << 10, f"peak memory grew by {int(grown_kb) >> 10} MB"
+
+
+# 9. ----------------------------------------------------------------------------------------
+
+
+def test_run_refuses_an_output_folder_inside_a_video_root(synth_dataset, tmp_path, capsys):
+    root = tmp_path / "classes"  # a folder-format dataset: each folder is a class
+    shutil.copytree(synth_dataset / "videos", root)
+    sweep = write_sweep(tmp_path / "s.yaml", {"videos": root}, arch=["c3d"])
+    text = yaml.safe_load(sweep.read_text())
+    text["datasets"]["synth"] = {"format": "folder", "videos": str(root)}
+    sweep.write_text(yaml.safe_dump(text))
+    classes = sorted(p.name for p in root.iterdir())
+    for args in ((), ("--dry-run",)):
+        assert cli("run", str(sweep), "--out", str(root / "results"), *args) == 2
+        error = capsys.readouterr().err
+        assert "lies inside datasets.synth.videos" in error
+    assert sorted(p.name for p in root.iterdir()) == classes
+
+
+# 11. ---------------------------------------------------------------------------------------
+
+
+def test_what_is_not_a_regular_file_under_records_is_skipped(tmp_path, caplog):
+    runs = tmp_path / "runs.jsonl"
+    append_record(runs, finished_record("c3d-rgb-d1-scratch-s0", 50))
+    cell_folder = tmp_path / "records" / "c3d-rgb-d1-scratch-s0"
+    (cell_folder / "a-folder.json").mkdir()
+    os.mkfifo(cell_folder / "a-fifo.json")  # reading it would block for ever
+    (cell_folder / "dangling.json").symlink_to(tmp_path / "nothing")
+    runs.unlink()  # the index is rebuilt from the record files
+    append = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from helpers import finished_record
+from vidbench.bench.results import append_record
+append_record({str(runs)!r}, finished_record("c3d-rgb-d1-scratch-s1", 60))
+"""
+    appended = subprocess.run(  # in a process of its own: opening the FIFO would block
+        [sys.executable, "-c", append], capture_output=True, text=True, timeout=300
+    )
+    assert appended.returncode == 0, appended.stderr[-2000:]
+    assert sorted(r.cell for r in read_records(runs)) == [
+        "c3d-rgb-d1-scratch-s0",
+        "c3d-rgb-d1-scratch-s1",
+    ]
+    skipped = [r.getMessage() for r in caplog.records if "not a regular file" in r.getMessage()]
+    assert {Path(m.split()[1].rstrip(":")).name for m in skipped} == {  # named when read
+        "a-folder.json",
+        "a-fifo.json",
+        "dangling.json",
+    }
+
+
+# 12. ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "reason"),
+    [
+        ('datasets={"../../../escaped/x": {synthetic: {}}}', "dataset name(s)"),
+        ('datasets={"a/b": {synthetic: {}}}', "dataset name(s)"),
+        ("name=../../elsewhere", "a sweep name is"),
+        ("name=.hidden", "a sweep name is"),
+    ],
+)
+def test_names_that_become_folders_are_plain_names(override, reason, tmp_path):
+    with pytest.raises(SweepError, match=re.escape(reason)):
+        load_sweep("smoke", [override])
+    assert not (tmp_path / "escaped").exists()
+
+
+# 13. ---------------------------------------------------------------------------------------
+
+
+def start_run(
+    sweep: Path, out: Path, *args: str, output: int = subprocess.PIPE
+) -> subprocess.Popen:
+    """`vidbench run SWEEP --out OUT ARGS` in a process of its own; its stdout and stderr
+    are pipes (or `output`, such as DEVNULL)."""
+    command = [sys.executable, "-m", "vidbench", "run", str(sweep), "--out", str(out)]
+    return subprocess.Popen(
+        [*command, "--no-progress", *args], stdout=output, stderr=output, text=True
+    )
+
+
+def wait_for(path: Path, process: subprocess.Popen) -> None:
+    """Until `path` exists (the run got that far), or fail if the run ended first."""
+    while not path.exists():
+        assert process.poll() is None, (process.communicate()[1] or "")[-3000:]
+        time.sleep(0.1)
+
+
+def long_sweep(tmp_path: Path, data: dict, steps: int, seeds: list[int]) -> Path:
+    train = {"max_steps": steps, "batch_size": 2, "num_workers": 0, "val_every_epochs": 0,
+             "accelerator": "cpu", "optimizer": "adamw", "lr": 0.001}  # fmt: skip
+    return write_sweep(tmp_path / "long.yaml", data, arch=["c3d"], seed=seeds, train=train)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_inline_run_exits_130_saying_how_to_go_on(synth_with_flow, tmp_path, stop):
+    sweep = long_sweep(tmp_path, synth_with_flow, 100_000, [0])
+    out = tmp_path / "out"
+    run = start_run(sweep, out)
+    wait_for(out / "cells" / "c3d-rgb-synth1-scratch-s0" / "csv", run)  # training
+    run.send_signal(stop)
+    _, error = run.communicate(timeout=600)
+    assert run.returncode == 130, error[-3000:]
+    assert "Traceback" not in error
+    assert error.strip().splitlines()[-1].startswith("vidbench: interrupted:")
+    assert "run the same command again" in error
+    assert not read_records(out)  # nothing recorded as finished: the cell resumes
+
+
+def test_sigterm_stops_the_local_launchers_jobs(synth_with_flow, tmp_path):
+    sweep = long_sweep(tmp_path, synth_with_flow, 100_000, [0])
+    out = tmp_path / "out"
+    run = start_run(sweep, out, "--launcher", "local")
+    wait_for(out / "cells" / "c3d-rgb-synth1-scratch-s0" / "csv", run)
+    jobs = descendants(run.pid)
+    assert jobs, "the job runs in processes of the launcher's"
+    run.send_signal(signal.SIGTERM)
+    _, error = run.communicate(timeout=600)
+    assert run.returncode == 130 and "its jobs were stopped" in error
+    assert "Traceback" not in error, error[-3000:]
+    assert not [pid for pid in jobs if running(pid)]
+
+
+def test_a_rerun_after_kill_9_reads_what_the_orphaned_jobs_finished(synth_with_flow, tmp_path):
+    sweep = long_sweep(tmp_path, synth_with_flow, 200, [0, 1])
+    out = tmp_path / "out"
+    launcher = ("--launcher", "local", "--jobs", "1")
+    # no pipes: a job left running would hold them open, and reading them would wait for it
+    first = start_run(sweep, out, *launcher, output=subprocess.DEVNULL)
+    wait_for(out / "cells" / "c3d-rgb-synth1-scratch-s0" / "started.json", first)
+    first.kill()  # kill -9: its job goes on alone and records its cell
+    first.wait()
+    rerun = start_run(sweep, out, *launcher)
+    _, error = rerun.communicate(timeout=900)
+    assert rerun.returncode == 0, error[-3000:]
+    records = read_records(out)
+    assert sorted(r.cell for r in records) == [
+        "c3d-rgb-synth1-scratch-s0",
+        "c3d-rgb-synth1-scratch-s1",
+    ], "a cell was trained twice, or recorded as lost"
+    assert all(r.status == "ok" and not (r.resume or {}).get("note") for r in records)
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes below `pid` (its children, theirs...)."""
+    table = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True)
+    numbers = list(map(int, table.stdout.split()))
+    pairs = list(zip(numbers[::2], numbers[1::2], strict=True))
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in pairs if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` is a live process (not gone, not a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

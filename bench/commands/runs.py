@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -124,7 +128,18 @@ def run_command(args: argparse.Namespace) -> int:
     out = args.out or Path("results") / sweep.name
     if args.dry_run:
         return dry_run(sweep, out)
-    records = run_sweep(sweep, out, progress=wants_progress(args))
+    try:
+        with sigterm_as_interrupt():
+            records = run_sweep(sweep, out, progress=wants_progress(args))
+    except KeyboardInterrupt:
+        jobs = {"local": " its jobs were stopped;", "slurm": " its SLURM jobs go on;"}
+        print(
+            f"vidbench: interrupted:{jobs.get(launcher.kind, '')} finished cells are recorded "
+            f"in {out / 'runs.jsonl'} and an unfinished cell resumes from its last checkpoint: "
+            "run the same command again to go on",
+            file=sys.stderr,
+        )
+        return 130
     if rank_zero_only.rank != 0:  # DDP: the other ranks only helped train and test
         return 0
     if not launcher.wait:
@@ -152,6 +167,25 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"sanity check: {verdict}")
         code = code or (1 if passed is False else 0)
     return code
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Inside, SIGTERM (`kill`, a scheduler ending the run) stops the sweep as Ctrl-C does:
+    the local launcher cancels its jobs and the interrupted cell keeps its checkpoint."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave SIGTERM as it is
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def dry_run(sweep: SweepConfig, out: Path) -> int:
