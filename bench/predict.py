@@ -5,15 +5,22 @@ Preprocessing comes from the checkpoint (its `ClipSpec`, stored as
 frame interval, flow algorithm and bound), never from the user. Flow is computed on the
 fly and quantised exactly as stored flow is.
 
-- Whole-video mode: clips of `clip_len` frames (every `frame_interval`) tile the video, or
-  its first `frames` frames, and their softmax is averaged.
+- Whole-video mode follows the model's own test view: a model tested on the whole video
+  (I3D, `full_video_test`) sees it in one pass (a video over `MAX_PASS_FRAMES` in as few
+  equal passes as fit, a video shorter than a clip looped to one, as the test loader
+  does); a clip model's clips of `clip_len` frames (every `frame_interval`) tile the
+  video. Either way the softmax of each pass is weighted by the frames it sees, so a
+  15-frame remainder does not count as much as a 64-frame clip.
 - Window mode: a window of `window` frames every `stride` frames (at the checkpoint's
-  fps); each window's label comes from the average of the last `smooth` windows' softmax.
+  fps), and one ending at the last frame, so the tail is covered; each window's label
+  comes from the average of the last `smooth` windows' softmax.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,13 +77,60 @@ def load_model(checkpoints: list[str | Path]) -> VideoClassifier:
     return module.eval()
 
 
+# The longest single pass in whole-video mode: 10 s at 25 fps, the Kinetics clip the
+# paper tests I3D on whole; a longer video takes several (memory grows with the frames).
+MAX_PASS_FRAMES = 250
+
+
 @dataclass
 class Window:
-    """Retimed frames [start, end) and the model's softmax over classes (C,)."""
+    """Retimed frames [start, end) (`end` past the video's last frame: looped) and the
+    model's softmax over classes (C,); `frames`: how many of the video's frames it saw."""
 
     start: int
     end: int
     probs: torch.Tensor
+    frames: int
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A video as predict sees it: `frames` at `fps` after re-timing from the source's
+    `source_frames` at `source_fps`."""
+
+    frames: int
+    fps: float
+    source_frames: int
+    source_fps: float
+
+    @property
+    def resampled(self) -> bool:
+        return abs(self.source_fps - self.fps) > 1e-3 * self.fps
+
+
+def whole_video_spans(n: int, clip_frames: int, whole: bool) -> list[tuple[int, int]]:
+    """The windows whole-video mode runs over `n` retimed frames: for a model tested on the
+    whole video (`whole`), one span (looped to `clip_frames` if shorter), or as few equal
+    spans of at most MAX_PASS_FRAMES as cover it; else `clip_frames` tiles, the last one
+    what is left."""
+    if not whole:
+        return [(s, min(s + clip_frames, n)) for s in range(0, n, clip_frames)]
+    passes = math.ceil(n / MAX_PASS_FRAMES)
+    bounds = [round(i * n / passes) for i in range(passes + 1)]
+    spans = list(itertools.pairwise(bounds))
+    if passes == 1 and n < clip_frames:
+        spans = [(0, clip_frames)]  # looped, as the test loader does
+    return spans
+
+
+def sliding_spans(n: int, window: int, stride: int) -> list[tuple[int, int]]:
+    """Windows of `window` frames every `stride` over `n` frames, plus one ending at the
+    last frame when the stride does not land there (the tail is never left out)."""
+    last = max(0, n - window)
+    starts = list(range(0, last + 1, stride))
+    if starts[-1] < last:
+        starts.append(last)
+    return [(s, min(s + window, n)) for s in starts]
 
 
 class Predictor:
@@ -148,28 +202,27 @@ class Predictor:
         frames: int | None = None,
         window: int | None = None,
         stride: int | None = None,
-    ) -> tuple[list[Window], float, int]:
-        """Windows over `path` (whole-video tiling when `window` is None), the fps used and
-        the number of retimed frames covered."""
+    ) -> tuple[list[Window], Timeline]:
+        """The windows over `path` (whole-video mode when `window` is None: the model's own
+        test view, `whole_video_spans`) and the video's timeline."""
         video = call_with_timeout(lambda: open_video(path), self.timeout, path)
         timeline = retime(video.num_frames, video.fps, self.sampler.target_fps)
         if frames is not None:
             timeline = timeline[:frames]
         n = len(timeline)
         if window is None:
-            starts = range(0, n, self.clip_frames)
-            spans = [(s, min(s + self.clip_frames, n)) for s in starts]
+            spans = whole_video_spans(n, self.clip_frames, self.spec.full_video_test)
         else:
-            last = max(0, n - window)
-            starts = list(range(0, last + 1, stride or window))
-            spans = [(s, min(s + window, n)) for s in starts]
+            spans = sliding_spans(n, window, stride or window)
         size = tuple(self._read(video, np.array([0]))[0].shape[:2])
         out = []
         bar = tqdm(spans, desc=Path(path).name, unit="window", disable=not self.progress)
         for start, end in bar:
             logits = self.module(self.inputs(video, size, timeline, start, end))
-            out.append(Window(start, end, logits.float().softmax(dim=-1)[0].cpu()))
-        return out, float(self.spec.fps), n
+            probs = logits.float().softmax(dim=-1)[0].cpu()
+            out.append(Window(start, end, probs, frames=min(end, n) - start))
+        described = Timeline(n, float(self.spec.fps), video.num_frames, float(video.fps))
+        return out, described
 
     def top_k(self, probs: torch.Tensor, k: int) -> list[dict[str, Any]]:
         values, indices = probs.topk(min(k, len(probs)))
@@ -187,11 +240,20 @@ class Predictor:
         stride: int | None = None,
         smooth: int = 1,
     ) -> dict[str, Any]:
-        """{"video", "frames", "fps", "top_k": [{label, probability}], and in window mode
-        "windows": [{"start", "end" (seconds), "top_k"}] with smoothed probabilities}."""
-        spans, fps, n = self.windows(path, frames, window, stride)
-        video_probs = torch.stack([w.probs for w in spans]).mean(dim=0)
-        result = {"video": str(path), "frames": n, "fps": fps}
+        """{"video", "frames", "fps" (as the model saw it), "source_frames", "source_fps",
+        "resampled", "top_k": [{label, probability}] of the windows' softmax weighted by the
+        frames each saw, and in window mode "windows": [{"start", "end" (seconds),
+        "top_k"}] with smoothed probabilities}."""
+        spans, timeline = self.windows(path, frames, window, stride)
+        weights = torch.tensor([float(w.frames) for w in spans])
+        probs = torch.stack([w.probs for w in spans])
+        video_probs = (probs * weights[:, None]).sum(dim=0) / weights.sum()
+        fps = timeline.fps
+        result = {
+            "video": str(path), "frames": timeline.frames, "fps": fps,
+            "source_frames": timeline.source_frames, "source_fps": round(timeline.source_fps, 3),
+            "resampled": timeline.resampled,
+        }  # fmt: skip
         result["top_k"] = self.top_k(video_probs, top_k)
         if window is not None:
             result["windows"] = [

@@ -42,9 +42,13 @@ def tiny_checkpoint(path: Path) -> Path:
     return save_checkpoint(module, path)
 
 
-def moving_video(path: Path, frames: int = 20, height: int = 48, width: int = 64) -> Path:
+def moving_video(
+    path: Path, frames: int = 20, height: int = 48, width: int = 64, fps: float = 25
+) -> Path:
+    """A real encoded video of a texture moving right, `frames` frames at `fps`."""
     texture = random_texture(np.random.default_rng(0), 200, 200)
-    write_video(path, render_motion(texture, "MoveRight", frames, height, width, 2.0, (0.0, 0.0)))
+    motion = render_motion(texture, "MoveRight", frames, height, width, 2.0, (0.0, 0.0))
+    write_video(path, motion, fps)
     return path
 
 

@@ -100,12 +100,13 @@ def test_windows_are_timed_and_smoothing_averages(micro_run, tmp_path, capsys):
     )
     assert code == 0 and result["frames"] == 100 and result["fps"] == 25
     windows = result["windows"]
-    assert len(windows) == 1 + (100 - 16) // 8
-    assert [w["start"] for w in windows] == pytest.approx([0.32 * i for i in range(len(windows))])
+    starts = [8 * i for i in range(1 + (100 - 16) // 8)] + [100 - 16]  # the tail's too
+    assert [w["start"] for w in windows] == pytest.approx([s / 25 for s in starts])
     assert all(w["end"] - w["start"] == pytest.approx(0.64) for w in windows)
+    assert windows[-1]["end"] == pytest.approx(4.0)
 
     predictor = Predictor(load_model([ckpt]))
-    raw, _, _ = predictor.windows(video, window=16, stride=8)
+    raw, _ = predictor.windows(video, window=16, stride=8)
     smoothed = smooth_probs(raw, 3)
     assert torch.allclose(smoothed[5], torch.stack([w.probs for w in raw[3:6]]).mean(0))
     assert torch.allclose(smoothed[0], raw[0].probs)  # nothing before the first window

