@@ -13,6 +13,7 @@ page (`leaderboard_page`) adds where the numbers come from, plots and result car
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -228,10 +229,22 @@ def matrices(summary: dict[Group, dict[str, Any]]) -> dict[str, tuple[list[str],
     return out
 
 
+# Markdown that text from records and commands must not start: tables (|), HTML (<, >),
+# code (`), emphasis (*, and _ at a word's edge), links ([, ]), and backslashes themselves.
+_MARKUP = re.compile(r"([\\|<>`*\[\]])|(?<!\w)_|_(?!\w)")
+
+
+def md_escape(text: object) -> str:
+    """`text` as literal Markdown: markup characters escaped, line breaks made spaces, so
+    an error message or a file name cannot break a table or inject HTML."""
+    flat = " ".join(str(text).splitlines())
+    return _MARKUP.sub(lambda m: "\\" + m.group(0), flat)
+
+
 def markdown_table(header: list[str], rows: list[list[str]], text_columns: int) -> list[str]:
     aligns = ["---|" if i < text_columns else "--:|" for i in range(len(header))]
     return ["| " + " | ".join(header) + " |", "|" + "".join(aligns)] + [
-        "| " + " | ".join(r) + " |" for r in rows
+        "| " + " | ".join(md_escape(cell) for cell in r) + " |" for r in rows
     ]
 
 
@@ -309,14 +322,14 @@ def write_leaderboard(
     from vidbench.bench.leaderboard_page import html_page, provenance
 
     out.mkdir(parents=True, exist_ok=True)
-    about = "\n".join(f"- {k}: {v}" for k, v in provenance(records, command).items())
+    about = "\n".join(f"- {k}: {md_escape(v)}" for k, v in provenance(records, command).items())
     text = f"{about}\n\n{markdown(records)}\n### Result cards\n"
     for card in result_cards(records):
-        text += f"\n**{card['cell']}**: " + "; ".join(
-            f"{k} {v}" for k, v in card.items() if k != "cell"
+        text += f"\n**{md_escape(card['cell'])}**: " + "; ".join(
+            f"{k} {md_escape(v)}" for k, v in card.items() if k != "cell"
         )
         text += "\n"
     paths = {"markdown": out / "leaderboard.md", "html": out / "leaderboard.html"}
-    atomic_write_text(paths["markdown"], f"# {title}\n\n{text}")
+    atomic_write_text(paths["markdown"], f"# {md_escape(title)}\n\n{text}")
     atomic_write_text(paths["html"], html_page(records, title, command))
     return paths

@@ -104,6 +104,16 @@ def make_baseline(records: list[RunRecord]) -> dict[str, Any]:
 
 
 def write_baseline(records: list[RunRecord], path: Path) -> Path:
+    """Write the baseline of `records` to `path`, which must be new or a baseline already
+    (ValueError naming it otherwise: a record file, say, is never written over)."""
+    if path.exists():
+        try:
+            read_baseline(path)
+        except (OSError, ValueError) as error:
+            raise ValueError(
+                f"{path} exists and is not a baseline ({error}); --update replaces only a "
+                "baseline: give a new file"
+            ) from None
     atomic_write_text(path, json.dumps(make_baseline(records), indent=2) + "\n")
     return path
 
@@ -113,7 +123,7 @@ def read_baseline(path: Path) -> dict[str, Any]:
     cell; anything else is a ValueError naming the file and what is wrong."""
     try:
         baseline = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: not a JSON baseline ({error})") from None
     cells = baseline.get("cells") if isinstance(baseline, dict) else None
     if not isinstance(cells, dict):

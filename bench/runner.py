@@ -59,7 +59,7 @@ from vidbench.bench.results import (
     read_records,
     utc_now,
 )
-from vidbench.bench.throughput import measure
+from vidbench.bench.throughput import SLOW_FLOAT16_ON_CPU, measure
 from vidbench.datasets.datamodule import VideoDataModule
 from vidbench.datasets.files import (
     FolderBusy,
@@ -318,12 +318,13 @@ def make_trainer(cell: Cell, cell_dir: Path, loggers: list, progress: bool) -> p
     precision = train.precision
     if precision == "auto":
         precision = "bf16-mixed" if on_gpu else "32-true"
-    if precision.startswith("16") and not on_gpu:
+    if precision == "16-mixed" and not on_gpu:
         log.warning(
-            "%s: precision %s on the CPU is slow (a C3D training step took 20x as long as in "
-            "32-true on a 2-core x86 CPU); use 32-true or bf16-mixed on the CPU",
-            cell.id, precision,
+            "%s: precision 16-mixed on the CPU: Lightning trains it as bf16-mixed there "
+            "(float16 autocast is for GPUs)", cell.id,
         )  # fmt: skip
+    elif precision == "16-true" and not on_gpu:
+        log.warning("%s: precision 16-true %s", cell.id, SLOW_FLOAT16_ON_CPU)
     steps = train.max_steps
     checkpoints = ModelCheckpoint(
         dirpath=cell_dir / "checkpoints",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import posixpath
 import re
 from collections.abc import Iterable
@@ -24,6 +25,7 @@ DATASETS = ("ucf101", "hmdb51", "kinetics400", "kinetics600", "kinetics700", "fo
 SPLITS = ("train", "val", "test")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
 UNLABELLED = -1
+log = logging.getLogger(__name__)
 
 
 class AnnotationError(ValueError):
@@ -48,8 +50,12 @@ class VideoRecord:
 
 @dataclass
 class Annotations:
+    """Class names in label order; per split its videos; `notes`: what was dropped from
+    the lists as given (duplicates, training videos also listed for evaluation), counted."""
+
     class_names: list[str]
     splits: dict[str, list[VideoRecord]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
@@ -62,14 +68,54 @@ def load_annotations(dataset: str, path: str | Path, fold: int = 1) -> Annotatio
     if not path.exists():
         raise FileNotFoundError(f"annotation path {str(path)!r} does not exist")
     if dataset == "ucf101":
-        return parse_ucf101(path, fold)
-    if dataset == "hmdb51":
-        return parse_hmdb51(path, fold)
-    if dataset.startswith("kinetics") and dataset in DATASETS:
-        return parse_kinetics(path)
-    if dataset == "folder":
-        return parse_folder(path) if path.is_dir() else parse_list(path)
-    raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+        parsed = parse_ucf101(path, fold)
+    elif dataset == "hmdb51":
+        parsed = parse_hmdb51(path, fold)
+    elif dataset.startswith("kinetics") and dataset in DATASETS:
+        parsed = parse_kinetics(path)
+    elif dataset == "folder":
+        parsed = parse_folder(path) if path.is_dir() else parse_list(path)
+    else:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    return without_repeats(parsed, path)
+
+
+EVALUATED = ("val", "test")
+
+
+def without_repeats(annotations: Annotations, where: Path) -> Annotations:
+    """`annotations` with a video listed twice in a split kept once, and a training video
+    also listed for evaluation kept out of training (never trained on what is tested);
+    each warned about and counted in `notes`. The same video listed twice in a split with
+    two labels is an AnnotationError naming it."""
+    for split, records in annotations.splits.items():
+        first: dict[str, VideoRecord] = {}
+        for record in records:
+            other = first.setdefault(record.path, record)
+            if other.label != record.label:
+                raise AnnotationError(
+                    f"{where}: {record.path} is listed in {split} twice, with labels "
+                    f"{other.label} and {record.label}"
+                )
+        if len(first) < len(records):
+            _note(annotations, f"{split}: {len(records) - len(first)} repeated entries dropped")
+            annotations.splits[split] = list(first.values())
+    evaluated = {r.path for s in EVALUATED for r in annotations.splits.get(s, [])}
+    train = annotations.splits.get("train", [])
+    both = [r.path for r in train if r.path in evaluated]
+    if both:
+        _note(
+            annotations,
+            f"train: {len(both)} videos also listed for evaluation left out of training "
+            f"(first: {', '.join(both[:3])})",
+        )
+        annotations.splits["train"] = [r for r in train if r.path not in evaluated]
+    return annotations
+
+
+def _note(annotations: Annotations, note: str) -> None:
+    log.warning("annotations: %s", note)
+    annotations.notes.append(note)
 
 
 def safe_relative_path(raw: str, where: str) -> str:
@@ -319,7 +365,7 @@ def parse_folder(root: Path) -> Annotations:
             c.name
             for d in split_dirs.values()
             for c in d.iterdir()
-            if c.is_dir() and not c.name.startswith(".")
+            if c.is_dir() and not c.name.startswith(".") and not _links_above(c, root)
         }
     )
     if not class_names:
@@ -333,6 +379,18 @@ def parse_folder(root: Path) -> Annotations:
                 records.append(VideoRecord(video.relative_to(root).as_posix(), label, video.stem))
         splits[split] = records
     return Annotations(class_names, split_by_hash(splits["train"]) if flat else splits)
+
+
+def _links_above(folder: Path, root: Path) -> bool:
+    """Whether the class folder `folder` is a link to `root` or a folder above it (it would
+    be a phantom class holding every video); warned about when it is."""
+    if not folder.is_symlink():
+        return False
+    real, top = folder.resolve(), root.resolve()
+    if real == top or real in top.parents:
+        log.warning("skipped %s: a link to %s, which holds the dataset, not a class", folder, real)
+        return True
+    return False
 
 
 def split_by_hash(records: list[VideoRecord]) -> dict[str, list[VideoRecord]]:

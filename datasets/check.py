@@ -70,7 +70,7 @@ class Manifest:
                 return cls(path, data["entries"])
         except FileNotFoundError:
             pass
-        except (json.JSONDecodeError, KeyError, AttributeError) as error:
+        except (OSError, ValueError, KeyError, AttributeError) as error:
             log.warning("ignoring unreadable manifest cache %s (%s)", path, error)
         return cls(path, {})
 
@@ -88,9 +88,22 @@ class Manifest:
         return None
 
     def save(self) -> None:
-        atomic_write_text(
-            self.path, json.dumps({"version": MANIFEST_VERSION, "entries": self.entries})
-        )
+        """Write the manifest; a cache that cannot be written is warned about (the check's
+        results stand, they are only not remembered)."""
+        try:
+            atomic_write_text(
+                self.path, json.dumps({"version": MANIFEST_VERSION, "entries": self.entries})
+            )
+        except OSError as error:
+            log.warning("probe results not cached: %s", error)
+
+    def writable(self) -> bool:
+        """Whether the manifest's folder can be written (made if absent)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return False
+        return os.access(self.path.parent, os.W_OK)
 
 
 def timed_out(entry: dict[str, Any]) -> bool:
@@ -128,12 +141,18 @@ def check_dataset(
 
     Returns {"dataset", "split": fold, "num_classes", "splits": {name: {"expected",
     "found", "missing", "unreadable"}}, plus "probed" (videos opened this run), "cached"
-    (unchanged videos taken from the manifest), "problems" ({path: reason}), "stats" and
-    "manifest" (its path)}.
+    (unchanged videos taken from the manifest), "problems" ({path: reason}), "notes"
+    (what the annotations' own repeats cost), "stats" and "manifest" (its path)}.
     """
     parsed = load_annotations(dataset, annotations, fold)
     root = Path(videos)
     manifest = Manifest.load(manifest_path(root, decoder, cache_dir))
+    if not manifest.writable():  # said before the probes, not after them
+        log.warning(
+            "the manifest cache %s cannot be written: every video is opened and nothing is "
+            "remembered for the next check (--cache chooses another folder)",
+            manifest.path.parent,
+        )
     located = {split: locate_videos(records, root) for split, records in parsed.splits.items()}
     present = sorted({p for paths in located.values() for p in paths if p is not None})
     results: dict[Path, dict[str, Any]] = {}
@@ -195,6 +214,7 @@ def check_dataset(
         "probed": len(to_probe),
         "cached": len(present) - len(to_probe),
         "problems": problems,
+        "notes": parsed.notes,
         "stats": stats,
         "manifest": str(manifest.path),
     }
@@ -221,6 +241,7 @@ def format_report(report: dict[str, Any], shown: int = 20) -> str:
             f"fps: {', '.join(f'{fps:g} ({n})' for fps, n in stats['fps'])}; "
             f"sizes: {', '.join(f'{size} ({n})' for size, n in stats['sizes'])}"
         )
+    lines += [f"  annotations: {note}" for note in report.get("notes", [])]
     problems = report["problems"]
     for path, reason in list(problems.items())[:shown]:
         lines.append(

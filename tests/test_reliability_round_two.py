@@ -568,3 +568,175 @@ def test_labels_under_a_tenth_of_a_percent_are_not_printed():
            {"label": "c", "probability": 0.0001}]  # fmt: skip
     assert [g["label"] for g in shown(top)] == ["a", "b"]
     assert [g["label"] for g in shown([{"label": "x", "probability": 0.0002}])] == ["x"]
+
+
+# Minor findings, one table ------------------------------------------------------------------
+
+
+def ucf_lists(tmp_path: Path) -> dict[str, str]:
+    """UCF-101 lists with a line given twice and a video in both training and test."""
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "classInd.txt").write_text("1 A\n2 B\n")
+    (lists / "trainlist01.txt").write_text("A/a1.avi 1\nA/a1.avi 1\nB/b1.avi 2\nB/b2.avi 2\n")
+    (lists / "testlist01.txt").write_text("A/a2.avi\nB/b2.avi\n")
+    for rel in ("A/a1.avi", "A/a2.avi", "B/b1.avi", "B/b2.avi"):
+        moving_video(tmp_path / "videos" / rel, frames=4)
+    return {"lists": str(lists), "videos": str(tmp_path / "videos")}
+
+
+def linked_parent(tmp_path: Path) -> dict[str, str]:
+    for rel in ("A/a1.avi", "A/a2.avi", "B/b1.avi", "B/b2.avi"):
+        moving_video(tmp_path / "root" / rel, frames=4)
+    (tmp_path / "root" / "everything").symlink_to(tmp_path / "root")
+    return {"root": str(tmp_path / "root")}
+
+
+def results_with(tmp_path: Path, *edits: dict) -> dict[str, str]:
+    """A results folder whose runs file holds finished records changed by `edits`."""
+    lines = []
+    for seed, edit in enumerate(edits):
+        record = json.loads(finished_record(f"c3d-rgb-d1-scratch-s{seed}", 50).to_json())
+        for dotted, value in edit.items():
+            *path, key = dotted.split(".")
+            node = record
+            for part in path:
+                node = node[part]
+            if value is None:
+                del node[key]
+            else:
+                node[key] = value
+        lines.append(json.dumps(record))
+    (tmp_path / "runs.jsonl").write_text("\n".join(lines) + "\n")
+    return {"results": str(tmp_path)}
+
+
+def baseline_and_record(tmp_path: Path) -> dict[str, str]:
+    append_record(tmp_path / "out" / "runs.jsonl", finished_record("c3d-rgb-d1-scratch-s0", 50))
+    (record_file,) = (tmp_path / "out" / "records").glob("*/*.json")
+    (tmp_path / "binary.json").write_bytes(bytes(range(256)))
+    return {"out": str(tmp_path / "out"), "record": str(record_file)}
+
+
+def a_folder_to_predict(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "clips").mkdir()
+    return {"ckpt": str(tiny_checkpoint(tmp_path / "m.ckpt")), "clips": str(tmp_path / "clips")}
+
+
+def unwritable_cache(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "a-file").write_text("")  # a cache folder below a file cannot be made
+    return {**linked_parent(tmp_path), "cache": str(tmp_path / "a-file" / "cache")}
+
+
+def nothing(tmp_path: Path) -> dict[str, str]:
+    return {}
+
+
+DRY = ("run", "smoke", "--dry-run", "--out", "{tmp}/o", "--set")
+MINOR = {
+    "negative seed": (nothing, (*DRY, "seed=[-1]"), 2, "each a whole number in 0..4294967295"),
+    "huge seed": (nothing, (*DRY, "seed=[4294967296]"), 2, "each a whole number in 0.."),
+    "devices=0": (nothing, (*DRY, "train.devices=0"), 2, "give a number of devices"),
+    "precision=bogus": (nothing, (*DRY, "train.precision=bogus"), 2, "'32-true', 'bf16-mixed'"),
+    "arch twice": (nothing, (*DRY, "arch=[c3d,c3d]"), 2, "['c3d'] given twice in arch"),
+    "seed twice": (nothing, (*DRY, "seed=[0,0]"), 2, "[0] given twice in seed"),
+    "boolean as a number": (nothing, (*DRY, "train.max_steps=true"), 2, "max_steps: True holds"),
+    "repeated and leaked lines": (
+        ucf_lists,
+        ("data", "check", "--dataset", "ucf101", "--annotations", "{lists}", "--videos",
+         "{videos}", "--no-progress"),
+        0,
+        "train: 1 repeated entries dropped",
+    ),
+    "train video also in test": (
+        ucf_lists,
+        ("data", "check", "--dataset", "ucf101", "--annotations", "{lists}", "--videos",
+         "{videos}", "--no-progress"),
+        0,
+        "train: 1 videos also listed for evaluation left out of training (first: B/b2.avi)",
+    ),
+    "link to a parent is no class": (
+        linked_parent,
+        ("data", "check", "--dataset", "folder", "--videos", "{root}", "--no-progress"),
+        0,
+        "folder (fold 1): 2 classes",
+    ),
+    "finished record without top-1": (
+        lambda t: results_with(t, {}, {"metrics.video.top1": None}),
+        ("leaderboard", "{results}"),
+        0,
+        "1 cells finished",
+    ),
+    "accuracy of 1e11 %": (
+        lambda t: results_with(t, {}, {"metrics.video.top1": 1e9}),
+        ("leaderboard", "{results}"),
+        0,
+        "1 cells finished",
+    ),
+    "markup in an error": (
+        lambda t: results_with(t, {"status": "failed", "error": "<b>|x</b>", "metrics": None}),
+        ("leaderboard", "{results}"),
+        0,
+        "\\<b\\>\\|x\\</b\\>",
+    ),
+    "--update over a record file": (
+        baseline_and_record,
+        ("regress", "--update", "--baseline", "{record}", "{out}"),
+        2,
+        "exists and is not a baseline",
+    ),
+    "binary baseline": (
+        baseline_and_record,
+        ("regress", "--baseline", "{tmp}/binary.json", "{out}"),
+        2,
+        "binary.json: not a JSON baseline",
+    ),
+    "unwritable manifest cache": (
+        unwritable_cache,
+        ("data", "check", "--dataset", "folder", "--videos", "{root}", "--cache", "{cache}",
+         "--no-progress"),
+        0,
+        "cannot be written: every video is opened and nothing is remembered",
+    ),
+    "predict a folder": (
+        a_folder_to_predict,
+        ("predict", "{clips}", "--checkpoint", "{ckpt}", "--no-progress"),
+        1,
+        "a folder, not a video file",
+    ),
+    "throughput --batch 1": (
+        nothing,
+        ("throughput", "--arch", "c3d", "--batch", "1", "--runs", "1", "--min-time", "0",
+         "--device", "cpu"),
+        0,
+        "--batch 1: inference only",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(MINOR))
+def test_minor_findings(case, tmp_path, capsys, caplog):
+    setup, args, code, expected = MINOR[case]
+    values = {"tmp": str(tmp_path), **setup(tmp_path)}
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*.json") if p.is_file()}
+    assert cli(*(a.format(**values) for a in args)) == code
+    captured = capsys.readouterr()
+    said = captured.out + captured.err + caplog.text
+    for board in tmp_path.glob("leaderboard.md"):
+        said += board.read_text()
+    assert expected in said, said[-3000:]
+    assert "Traceback" not in said and "100000000000" not in said
+    assert all(p.read_bytes() == data for p, data in before.items())  # no input rewritten
+
+
+@pytest.mark.parametrize(
+    ("precision", "said"),
+    [("16-mixed", "Lightning trains it as bf16-mixed"), ("16-true", "20x as long as in 32-true")],
+)
+def test_16_bit_training_on_the_cpu_is_warned_about(tmp_path, caplog, precision, said):
+    from vidbench.bench.runner import make_trainer
+
+    cell = finished_record("c3d-rgb-d1-scratch-s0", 50).config
+    train = cell.train.model_copy(update={"precision": precision, "accelerator": "cpu"})
+    make_trainer(cell.model_copy(update={"train": train}), tmp_path, [], progress=False)
+    assert f"precision {precision}" in caplog.text and said in caplog.text

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 from vidbench.bench.commands import NON_NEGATIVE, POSITIVE_INT, resolve_device
+
+log = logging.getLogger("vidbench")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -137,7 +140,15 @@ def throughput_command(args: argparse.Namespace) -> int:
     device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = create_model(args.arch, args.num_classes, **options)
     inputs = example_inputs(model.input_spec, args.batch)
-    result = measure(model, inputs, device, args.precision, args.runs, min_run_time=args.min_time)
+    train = args.batch > 1
+    if not train:
+        log.warning(
+            "--batch 1: inference only; a training step needs 2 clips or more (BatchNorm "
+            "normalises over the batch in training)"
+        )
+    result = measure(
+        model, inputs, device, args.precision, args.runs, train=train, min_run_time=args.min_time
+    )
     result.update(
         arch=args.arch, gmacs_per_clip=count_macs(args.arch, args.num_classes, **options)[0] / 1e9
     )
