@@ -152,7 +152,7 @@ def resolve_cell(sweep: SweepConfig, key: CellKey, data: DataSource) -> Cell:
         model_options=cell_model_options(sweep, key.arch, key.modality),
         input=cell_spec(sweep, key.arch, key.modality),
         flip=sweep.flip,
-        train=cell_train(sweep, key.modality),
+        train=cell_train(sweep, key.arch, key.modality),
         throughput_batches=sweep.eval.throughput_batches,
     )
 

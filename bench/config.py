@@ -60,6 +60,7 @@ BUILTIN_SWEEPS = (
     "table2",
     "table2_kinetics",
     "table4",
+    "table5",
     "splits",
     "transfer",
 )
@@ -516,7 +517,7 @@ def _check_arch_keys(sweep: SweepConfig, where: str) -> None:
     for arch, options in sweep.per_arch.items():
         if arch not in list_models():  # one left out of `arch` (by an override) is fine
             raise SweepError(f"{where}: per_arch.{arch}: unknown; choose from {list_models()}")
-        allowed = [*model_options(arch), *PER_ARCH_INPUT_KEYS]
+        allowed = [*model_options(arch), *PER_ARCH_INPUT_KEYS, "train"]
         unknown = sorted(set(options) - set(allowed))
         if unknown:
             raise SweepError(f"{where}: per_arch.{arch}: unknown key(s) {unknown}; {allowed=}")
@@ -546,15 +547,24 @@ def _check_arch_keys(sweep: SweepConfig, where: str) -> None:
                 cell_spec(sweep, arch, modality)
             except ValueError as error:
                 raise SweepError(f"{where}: {arch} {modality} input: {error}") from None
-    for modality in sweep.per_modality:
-        try:
-            cell_train(sweep, modality)
-        except ValidationError as error:
-            first = error.errors()[0]
-            raise SweepError(
-                f"{where}: per_modality.{modality}.{'.'.join(map(str, first['loc']))}: "
-                f"{first['msg']}"
-            ) from None
+    for arch in sweep.arch:
+        for modality in cell_modalities(sweep, arch):
+            try:
+                cell_train(sweep, arch, modality)
+            except ValidationError as error:
+                first = error.errors()[0]
+                field = ".".join(map(str, first["loc"]))
+                source = (
+                    f"per_arch.{arch}.train"
+                    if field in (sweep.per_arch.get(arch, {}).get("train") or {})
+                    else f"per_modality.{modality}"
+                )
+                raise SweepError(f"{where}: {source}.{field}: {first['msg']}") from None
+            except TypeError:
+                raise SweepError(
+                    f"{where}: per_arch.{arch}.train: a mapping of train settings, got "
+                    f"{shorten(repr(sweep.per_arch[arch]['train']))}"
+                ) from None
     if any(p != "scratch" for p in sweep.protocol) and not sweep.train.init_checkpoint:
         raise SweepError(
             f"{where}: protocol {sweep.protocol} needs train.init_checkpoint (the pretrained "
@@ -566,9 +576,14 @@ def cell_modalities(sweep: SweepConfig, arch: str) -> tuple[str, ...]:
     return arch_modalities(arch) if sweep.modality == "auto" else tuple(sweep.modality)
 
 
-def cell_train(sweep: SweepConfig, modality: str) -> TrainConfig:
-    """The sweep's `train`, with the `per_modality` settings of `modality` applied."""
-    changes = sweep.per_modality.get(modality)
+def cell_train(sweep: SweepConfig, arch: str, modality: str) -> TrainConfig:
+    """The sweep's `train`, with the `per_modality` settings of `modality`, then the
+    `per_arch.<arch>.train` settings applied (the paper trained the 3D ConvNets on
+    Kinetics with twice the replicas of the others, so a larger global batch)."""
+    changes = {
+        **(sweep.per_modality.get(modality) or {}),
+        **(sweep.per_arch.get(arch, {}).get("train") or {}),
+    }
     if not changes:
         return sweep.train
     return TrainConfig.model_validate({**sweep.train.model_dump(), **changes})

@@ -19,7 +19,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from vidbench.bench.paper import ARCH_NAMES, PAPER_ORDER, paper_result
+from vidbench.bench.citation import citation_problems
+from vidbench.bench.paper import ARCH_NAMES, PAPER_ORDER, PaperResult, paper_result
 from vidbench.bench.results import RunRecord
 from vidbench.datasets.files import atomic_write_text
 
@@ -62,6 +63,7 @@ def summarise(records: list[RunRecord]) -> dict[Group, dict[str, Any]]:
         classes = ok[0].data.num_classes if ok else None
         summary[key] = {
             "config": runs[0].config,
+            "records": ok,
             "official": official,
             "seeds": len(ok),
             "failed": len(runs) - len(ok),
@@ -75,11 +77,29 @@ def summarise(records: list[RunRecord]) -> dict[Group, dict[str, Any]]:
             "train_clips_per_s": costs.get("train_clips_per_s"),
             "infer_clips_per_s": costs.get("infer_clips_per_s"),
             "infer_clips_per_s_iqr": costs.get("infer_clips_per_s_iqr"),
-            "paper": paper_result(
-                key.arch, official, key.fold, key.modality, key.protocol, key.start
-            ),
         }
+        summary[key].update(
+            cited(
+                paper_result(key.arch, official, key.fold, key.modality, key.protocol, key.start),
+                ok,
+            )
+        )
     return summary
+
+
+def cited(paper: PaperResult | None, records: list[RunRecord]) -> dict[str, Any]:
+    """{"paper": the paper's number when `records` meet every condition of
+    `citation.citation_problems` (else None), "not_cited": why they do not ("" when they
+    do, or when the paper has no number for them)}."""
+    if paper is None or not records:
+        return {"paper": None, "not_cited": ""}
+    problems = list(dict.fromkeys(p for r in records for p in citation_problems(r, paper)))
+    if problems:
+        return {
+            "paper": None,
+            "not_cited": f"Table {paper.table} {number(paper.top1)}: " + "; ".join(problems),
+        }
+    return {"paper": paper, "not_cited": ""}
 
 
 NUMERIC_COLUMNS = [
@@ -111,6 +131,7 @@ HEADER = [
     "Δ paper", "Table",
 ]  # fmt: skip
 TEXT_COLUMNS = 4  # the first four are names; the rest are numbers (right-aligned)
+NOT_CITED = "Paper number not cited because"  # a last column, where a row has one
 
 
 def number(value: float | None, digits: int = 1, signed: bool = False) -> str:
@@ -147,18 +168,21 @@ def tables(summary: dict[Group, dict[str, Any]]) -> dict[str, tuple[list[str], l
             folds[k.dataset].add(k.fold)
         fmt = {k.dataset: summary[k]["config"].data.format for k in keys}
         show_failed = any(summary[k]["failed"] for k in keys)
-        rows = []
+        rows, notes = [], []
         for k in keys:
             entry, splits = summary[k], len(folds[k.dataset])
             split = str(k.fold) if splits > 1 or fmt[k.dataset] in SPLIT_FORMATS else ""
-            rows.append(row(k, split, entry, entry["paper"]))
-            if show_failed:
-                rows[-1].append(str(entry["failed"]))
+            rows.append(row(k, split, entry, entry["paper"]) + [str(entry["failed"])] * show_failed)
+            notes.append(entry["not_cited"])
             siblings = [g for g in keys if g[:4] + g[5:] == k[:4] + k[5:]]
             if splits > 1 and k == siblings[-1]:
-                mean = split_mean(k, [summary[g] for g in siblings], splits)
-                rows.extend(r + [""] * show_failed for r in mean)
+                for mean, note in split_mean(k, [summary[g] for g in siblings], splits):
+                    rows.append(mean + [""] * show_failed)
+                    notes.append(note)
         header = HEADER + ["Failed"] * show_failed
+        if any(notes):  # why a paper number is not beside a row, where one is not
+            header.append(NOT_CITED)
+            rows = [[*r, note] for r, note in zip(rows, notes, strict=True)]
         out[table_title(protocol, start)] = (header, rows)
     return out
 
@@ -178,8 +202,12 @@ def row(key: Group, split: str, entry: dict[str, Any], paper: Any) -> list[str]:
     ]  # fmt: skip
 
 
-def split_mean(last: Group, entries: list[dict[str, Any]], splits: int) -> list[list[str]]:
-    """The row of the mean over a dataset's splits (the paper's Table 5), when all ran."""
+def split_mean(
+    last: Group, entries: list[dict[str, Any]], splits: int
+) -> list[tuple[list[str], str]]:
+    """The row of the mean over a dataset's splits (the paper's Table 5), when all ran,
+    and why the paper's mean is not cited beside it ("" when it is or has none): it is
+    cited only when every split's cells meet the conditions."""
     values = [e["top1"] for e in entries if e["top1"] is not None]
     if len(values) != splits:
         return []
@@ -189,8 +217,10 @@ def split_mean(last: Group, entries: list[dict[str, Any]], splits: int) -> list[
         if splits == 3
         else None
     )
+    records = [r for e in entries for r in e["records"]]
+    verdict = cited(paper, records)
     mean = {"top1": statistics.mean(values), "seeds": entries[0]["seeds"]}
-    return [row(last, f"mean of {splits}", mean, paper)]
+    return [(row(last, f"mean of {splits}", mean, verdict["paper"]), verdict["not_cited"])]
 
 
 def matrices(summary: dict[Group, dict[str, Any]]) -> dict[str, tuple[list[str], list[list[str]]]]:

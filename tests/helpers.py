@@ -10,7 +10,7 @@ import yaml
 
 from vidbench.bench.cells import Cell, DataSource, expand_cells, resolve_cell
 from vidbench.bench.cli import main
-from vidbench.bench.config import SweepConfig, TrainConfig
+from vidbench.bench.config import SweepConfig, TrainConfig, load_sweep
 from vidbench.bench.results import DataAccounting, Metrics, RunRecord, latest_by_cell
 from vidbench.datasets.clip_spec import FIELDS, ClipSpec
 from vidbench.datasets.datamodule import VideoDataModule
@@ -125,6 +125,47 @@ def finished_record(
                "input_shape": {"rgb": [3, 8, 32, 32]}, "device": "cpu",
                "precision": "32-true", "batch_size": 1, "torch": "x", "cudnn": None},
     )  # fmt: skip
+
+
+# Test videos a record lists: UCF-101 split 1's 3,783; for Kinetics a round number in its
+# test split's range (the figure is not what is tested, the share evaluated is)
+LISTED = {"ucf101": 3783, "kinetics400": 38000}
+
+
+def paper_record(
+    sweep: str,
+    cell_id: str,
+    overrides: tuple[str, ...] = (),
+    *,
+    start: str = "imagenet",
+    top1: float = 60.0,
+    **data_changes,
+) -> RunRecord:
+    """A finished record of cell `cell_id` of built-in `sweep` (with `--set` overrides) as a
+    full run would write it: every listed test video evaluated, the sweep's global batch,
+    on the dataset's official classes and test split; its network started from `start`,
+    its video top-1 is `top1` (%). `data_changes` replace fields of its data accounting."""
+    config = load_sweep(sweep, list(overrides))
+    (key,) = [k for k in expand_cells(config) if k.id == cell_id]
+    dataset = config.datasets[key.dataset]
+    source = DataSource(format=dataset.format, videos="/v", annotations="/a", flow="/f",
+                        fold=None, copy_files=1, copy_bytes=1)  # fmt: skip
+    cell = resolve_cell(config, key, source)
+    listed = LISTED[key.dataset]
+    data = {"num_classes": 400 if key.dataset.startswith("kinetics") else 101,
+            "official_classes": key.dataset, "evaluated_videos": listed,
+            "test": {"expected": listed, "missing": 0, "unreadable": 0},
+            "test_split": "test", **data_changes}  # fmt: skip
+    template = finished_record(cell_id, top1)
+    return template.model_copy(
+        update={
+            "config": cell,
+            "config_hash": cell.hash(),
+            "batch": cell.train.batch_plan(1),
+            "data": DataAccounting(**data),
+            "started_from": {"start": start, "weights": None, "checkpoint": None},
+        }
+    )
 
 
 def markdown_rows(text: str) -> list[dict[str, str]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from browser import find_chromium, render
-from helpers import finished_record, markdown_rows
+from helpers import finished_record, markdown_rows, paper_record
 
 from vidbench.bench.leaderboard import markdown, summarise, write_leaderboard
 from vidbench.bench.leaderboard_page import html_page, plots
@@ -24,12 +24,13 @@ def mixed_records() -> list[RunRecord]:
     """Two seeds of one cell, a cell with a paper number, a failed seed with a long error
     (a card must wrap it), three splits with their mean."""
     records = [finished_record(f"c3d-rgb-syn1-scratch-s{s}", v) for s, v in ((0, 40), (1, 60))]
-    records.append(finished_record("i3d-rgb-kinetics1-scratch-s0", 60.0, "kinetics400"))
-    failed = finished_record("i3d-rgb-kinetics1-scratch-s1", 0.0, "kinetics400")
+    kinetics = ("table2_kinetics", "i3d-rgb-kinetics4001-scratch-s{}", ("seed=[0,1]",))
+    records.append(paper_record(kinetics[0], kinetics[1].format(0), kinetics[2], start="scratch"))
+    failed = paper_record(kinetics[0], kinetics[1].format(1), kinetics[2], start="scratch")
     error = "RuntimeError: " + "a_path_without_spaces/" * 20 + " is not readable"
     records.append(failed.model_copy(update={"status": "failed", "error": error}))
     records += [
-        finished_record(f"i3d-rgb+flow-ucf{s}-finetune-s0", v, "ucf101", "kinetics")
+        paper_record("table5", f"i3d-rgb+flow-ucf101{s}-finetune-s0", start="kinetics", top1=v)
         for s, v in ((1, 97.0), (2, 98.0), (3, 99.0))
     ]
     return [r.model_copy(update={"command": "vidbench run mixed"}) for r in records]
@@ -44,12 +45,12 @@ def test_each_column_holds_one_number_and_the_paper_only_under_its_conditions():
     )  # fmt: skip
     assert (c3d["Chance %"], c3d["Params (M)"], c3d["GMACs/clip"]) == ("12.5", "0.00", "1.00")
     assert c3d["Paper top-1 %"] == c3d["Δ paper"] == ""  # synthetic data: no paper number
-    kinetics = by_cell["Two-Stream I3D", "kinetics", "1"]
+    kinetics = by_cell["Two-Stream I3D", "kinetics400", ""]
     assert (kinetics["Top-1 %"], kinetics["Seeds"], kinetics["Failed"]) == ("60.0", "1", "1")
     assert (kinetics["Paper top-1 %"], kinetics["Δ paper"], kinetics["Table"]) == (
         "68.4", "-8.4", "3",
     )  # fmt: skip
-    mean = by_cell["Two-Stream I3D", "ucf", "mean of 3"]
+    mean = by_cell["Two-Stream I3D", "ucf101", "mean of 3"]
     assert (mean["Top-1 %"], mean["Paper top-1 %"], mean["Δ paper"]) == ("98.0", "97.8", "+0.2")
     for row in rows:  # numbers only, where there is one
         for column in ("Top-1 %", "Top-5 %", "Chance %", "Infer clips/s", "Paper top-1 %"):
@@ -107,7 +108,7 @@ def test_the_page_says_where_its_numbers_come_from_and_plots_them_with_legend_an
         # matplotlib writes each text it draws as paths, after a comment holding the text
         labels = (
             "3D-ConvNet · RGB · scratch · syn · split 1",
-            *(f"Two-Stream I3D · RGB+Flow · finetune · ucf · split {s}" for s in (1, 2, 3)),
+            *(f"Two-Stream I3D · RGB+Flow · finetune · ucf101 · split {s}" for s in (1, 2, 3)),
         )
         for text in ("chance (8 classes)", *labels):
             assert f"<!-- {text} -->" in svg, text

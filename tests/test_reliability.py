@@ -17,7 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import cli, finished_record, markdown_rows, moving_video, tiny_checkpoint, write_sweep
+from helpers import (
+    cli,
+    finished_record,
+    markdown_rows,
+    moving_video,
+    paper_record,
+    tiny_checkpoint,
+    write_sweep,
+)
 
 from vidbench.bench.config import SweepError, load_sweep
 from vidbench.bench.results import RunRecord, append_record, read_records
@@ -315,11 +323,12 @@ def test_the_leaderboard_counts_each_seed_once_and_cites_the_paper_only_for_real
     assert (row["Top-1 %"], row["± s.d."], row["Seeds"]) == ("50.0", "14.1", "2")
     assert row["Paper top-1 %"] == row["Δ paper"] == ""  # UCF-101's format is not UCF-101
 
-    real = finished_record("c3d-rgb-ucf1-scratch-s0", 50.0, official_classes="ucf101")
-    copy = finished_record("c3d-rgb-syn1-scratch-s0", 50.0)
+    real = paper_record("table2", "c3d-rgb-ucf1011-scratch-s0", start="scratch", top1=50.0)
+    copy = real.model_copy(update={"data": real.data.model_copy(update={"official_classes": None})})
+    copy.config = copy.config.model_copy(update={"dataset": "syn"})
     entries = summarise([real, copy]).values()
     papers = {e["config"].dataset: e["paper"] and e["paper"].top1 for e in entries}
-    assert papers == {"ucf": 51.6, "syn": None}
+    assert papers == {"ucf101": 51.6, "syn": None}  # the same run on classes not UCF-101's
 
 
 def test_official_datasets_are_recognised_by_their_class_lists():
@@ -628,29 +637,34 @@ def test_records_written_before_clipspec_still_read(tmp_path, capsys):
 
 
 def test_a_paper_number_is_cited_only_under_the_same_conditions(tmp_path, capsys):
-    """SPEC 3: dataset, split, modality, protocol and start must all match."""
-    from vidbench.bench.leaderboard import markdown, summarise
+    """Dataset, split, modality, protocol and start must all match (paper, Tables 2-5);
+    the run's model, input, budget and coverage are tests/test_citation.py's."""
+    from vidbench.bench.leaderboard import markdown
+    from vidbench.bench.paper import paper_result
 
-    def paper(cell: str, start: str, official: str = "kinetics400") -> float | None:
-        (entry,) = summarise([finished_record(cell, 60.0, official, start)]).values()
-        return entry["paper"] and entry["paper"].top1
+    def paper(arch, official, split, modality, protocol, start) -> float | None:
+        found = paper_result(arch, official, split, modality, protocol, start)
+        return found and found.top1
 
-    assert paper("i3d-rgb-kinetics1-scratch-s0", "scratch") == 68.4  # Table 3, from scratch
-    assert paper("i3d-rgb-kinetics1-scratch-s0", "imagenet") == 71.1  # Table 2/3, ImageNet
-    assert paper("i3d-rgb-kinetics1-scratch-s0", "kinetics") is None  # no such protocol
-    assert paper("i3d-rgb-ucf1-finetune-s0", "imagenet+kinetics", "ucf101") is None  # T4: both
-    assert paper("i3d-rgb+flow-ucf1-finetune-s0", "imagenet+kinetics", "ucf101") == 98.0
-    assert paper("i3d-rgb+flow-ucf1-finetune-s0", "kinetics", "ucf101") == 97.6
-    assert paper("c3d-rgb-hmdb1-fixed-s0", "kinetics", "hmdb51") == 47.0
-    assert paper("c3d-rgb-hmdb2-scratch-s0", "scratch", "hmdb51") is None  # split 2: none
-    board = markdown([finished_record("i3d-rgb-kinetics1-scratch-s0", 60.0, "kinetics400")])
+    assert paper("i3d", "kinetics400", 1, "rgb", "scratch", "scratch") == 68.4  # Table 3
+    assert paper("i3d", "kinetics400", 1, "rgb", "scratch", "imagenet") == 71.1  # Table 2/3
+    assert paper("i3d", "kinetics400", 1, "rgb", "scratch", "kinetics") is None  # no protocol
+    assert paper("i3d", "ucf101", 1, "rgb", "finetune", "imagenet+kinetics") is None  # T4: both
+    assert paper("i3d", "ucf101", 1, "rgb+flow", "finetune", "imagenet+kinetics") == 98.0
+    assert paper("i3d", "ucf101", 1, "rgb+flow", "finetune", "kinetics") == 97.6
+    assert paper("c3d", "hmdb51", 1, "rgb", "fixed", "kinetics") == 47.0
+    assert paper("c3d", "hmdb51", 2, "rgb", "scratch", "scratch") is None  # split 2: none
+    kinetics = paper_record("table2_kinetics", "i3d-rgb-kinetics4001-scratch-s0", start="scratch")
+    board = markdown([kinetics])
     assert "Protocol: scratch, from scratch" in board
     (row,) = markdown_rows(board)
     assert (row["Top-1 %"], row["Top-5 %"], row["Paper top-1 %"]) == ("60.0", "100.0", "68.4")
     assert (row["Δ paper"], row["Table"]) == ("-8.4", "3")
     # Table 5: the mean of three fine-tuned splits against the paper's mean
-    splits = [finished_record(f"i3d-rgb+flow-ucf{s}-finetune-s0", v, "ucf101", "kinetics")
-              for s, v in ((1, 97.0), (2, 98.0), (3, 99.0))]  # fmt: skip
+    splits = [
+        paper_record("table5", f"i3d-rgb+flow-ucf101{s}-finetune-s0", start="kinetics", top1=v)
+        for s, v in ((1, 97.0), (2, 98.0), (3, 99.0))
+    ]
     rows = markdown_rows(markdown(splits))
     assert [r["Split"] for r in rows] == ["1", "2", "3", "mean of 3"]
     assert (rows[-1]["Top-1 %"], rows[-1]["Paper top-1 %"], rows[-1]["Table"]) == (

@@ -378,9 +378,9 @@ def test_global_batch_is_met_by_accumulation_or_refused():
     assert kinetics.train.lr_schedule[1] == (97000, 0.01)
     from vidbench.bench.config import cell_train
 
-    flow = cell_train(kinetics, "flow")
+    flow = cell_train(kinetics, "i3d", "flow")
     assert flow.max_steps == 155_000 and flow.lr_schedule[-1] == (150000, 0.001)
-    assert cell_train(kinetics, "rgb").max_steps == 115_000
+    assert cell_train(kinetics, "i3d", "rgb").max_steps == 115_000
 
 
 def test_the_runner_trains_at_the_global_batch_and_records_it(synth_with_flow, tmp_path):

@@ -41,7 +41,7 @@ def add_run(commands: argparse._SubParsersAction) -> None:
         nargs="?",
         default=None,
         help="sweep YAML file or built-in name (smoke, diagnostic, table2, table2_kinetics, "
-        "table4, splits, transfer; default smoke)",
+        "table4, table5, splits, transfer; default smoke)",
     )
     add_key_values(
         run, "--set", "override sweep keys, e.g. --set arch=[i3d,c3d] train.max_steps=200"

@@ -1,0 +1,66 @@
+"""A paper number is cited only for a run that matches: the built-in sweep's model, input
+and budget, at least 95% of the listed test videos evaluated, and Kinetics on its test
+split. Records made of the real types, resolved from the built-in sweeps."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import markdown_rows, paper_record
+
+from vidbench.bench.citation import citation_problems
+from vidbench.bench.leaderboard import NOT_CITED, markdown
+from vidbench.bench.paper import paper_result
+
+I3D_UCF = ("table2", "i3d-rgb-ucf1011-scratch-s0")
+
+
+def test_a_run_of_the_paper_sweep_is_cited():
+    record = paper_record(*I3D_UCF)
+    paper = paper_result("i3d", "ucf101", 1, "rgb", "scratch", "imagenet")
+    assert paper is not None and paper.top1 == 84.5
+    assert citation_problems(record, paper) == []
+    (row,) = markdown_rows(markdown([record]))
+    assert row["Paper top-1 %"] == "84.5" and row["Δ paper"] == "-24.5"
+    assert NOT_CITED not in row
+
+
+@pytest.mark.parametrize(
+    ("sweep", "cell", "overrides", "data", "reason"),
+    [
+        (*I3D_UCF, ("model.width=0.125",), {}, "model options {'width': 0.125}"),
+        (*I3D_UCF, ("input.clip_len=16",), {}, "input clip_len 16 (paper 64)"),
+        (*I3D_UCF, ("train.max_steps=5",), {}, "budget max_steps 5 (paper 5000)"),
+        (*I3D_UCF, ("train.global_batch=null",), {}, "budget global batch 6 (paper 96)"),
+        (
+            *I3D_UCF,
+            (),
+            {"evaluated_videos": 1891},
+            "1891 of 3783 listed test videos evaluated",
+        ),
+        (*I3D_UCF, (), {"evaluated_videos": 23}, "23 of 3783 listed test videos"),
+        (
+            "table2_kinetics",
+            "i3d-rgb-kinetics4001-scratch-s0",
+            (),
+            {"test_split": "val"},
+            "tested on Kinetics val; the paper's Kinetics numbers are on its test split",
+        ),
+    ],
+)
+def test_a_run_that_differs_is_not_cited_and_says_why(sweep, cell, overrides, data, reason):
+    record = paper_record(sweep, cell, overrides, **data)
+    (row,) = markdown_rows(markdown([record]))
+    assert row["Paper top-1 %"] == "" and row["Δ paper"] == ""
+    assert reason in row[NOT_CITED].replace("\\", "")
+
+
+def test_the_split_mean_is_cited_only_when_every_split_is():
+    cells = [f"i3d-rgb+flow-ucf101{fold}-finetune-s0" for fold in (1, 2, 3)]
+    good = [paper_record("table5", c, start="imagenet+kinetics") for c in cells]
+    rows = {r["Split"]: r for r in markdown_rows(markdown(good))}
+    assert rows["mean of 3"]["Paper top-1 %"] == "98.0"  # Table 5, Two-Stream I3D
+    short = [*good[:2], paper_record("table5", cells[2], start="imagenet+kinetics",
+                                     evaluated_videos=100)]  # fmt: skip
+    rows = {r["Split"]: r for r in markdown_rows(markdown(short))}
+    assert rows["mean of 3"]["Paper top-1 %"] == ""
+    assert "100 of 3783 listed test videos" in rows["mean of 3"][NOT_CITED]
