@@ -33,7 +33,7 @@ from vidbench.models.registry import streams_trained_apart
 RESULT_NEUTRAL = {"train": {"decode_cache_mb"}}
 # Settings added after results were recorded, whose default computes what those results
 # computed: hashed only when set to something else, so the older records keep their hash.
-HASHED_WHEN_SET = {"train": {"warmup_steps": 0}}
+HASHED_WHEN_SET = {"train": {"warmup_steps": 0, "val_holdout": 0.1}, "data": {"test_split": None}}
 
 
 class CellKey(BaseModel):
@@ -75,6 +75,7 @@ class DataSource(Strict):
     copy_files: int
     copy_bytes: int
     synthetic: bool = False
+    test_split: Literal["test", "val"] | None = None  # None: test, or val if test is unlabelled
 
 
 class Cell(CellKey):

@@ -128,6 +128,9 @@ class DatasetConfig(Strict):
     flow: str | None = None  # for synthetic data the runner extracts it (cached)
     folds: list[int] = Field(default=[1], min_length=1)
     synthetic: SynthConfig | None = None  # the built-in synthetic-motion data, made and cached
+    # the split the final test reads: test or val (None: test, or val where the test split
+    # is unlabelled); a cell whose test split has no video present fails before training
+    test_split: Literal["test", "val"] | None = None
 
     @model_validator(mode="after")
     def has_a_source(self) -> DatasetConfig:
@@ -173,6 +176,9 @@ class TrainConfig(Strict):
     precision: Literal[PRECISIONS] = "auto"  # type: ignore[valid-type]  # auto: bf16-mixed on GPU, 32-true on CPU
     num_workers: NonNegativeInt = 2
     val_every_epochs: NonNegativeInt = 1
+    # where a dataset has no validation split (UCF-101, HMDB-51), this fraction of the
+    # training split's groups validates (only when validation runs; never the test split)
+    val_holdout: float = Field(0.1, gt=0, lt=1, allow_inf_nan=False)
     # fixed / finetune start from it (scratch ignores it); {arch} and {modality} in the
     # path are replaced by the cell's, so each stream finds its own checkpoint
     init_checkpoint: str | None = None

@@ -133,7 +133,7 @@ def prepare_data(
     return DataSource(
         format=dataset.format, videos=str(videos), annotations=str(annotations), flow=flow,
         fold=None, copy_files=len(sizes), copy_bytes=sum(sizes),
-        synthetic=dataset.synthetic is not None,
+        synthetic=dataset.synthetic is not None, test_split=dataset.test_split,
     )  # fmt: skip
 
 
@@ -268,6 +268,8 @@ def data_module(cell: Cell) -> VideoDataModule:
         max_bad_fraction=train.max_bad_fraction,
         flow_root=data.flow if "flow" in cell.input.modalities else None,
         flip=cell.flip,
+        val_holdout=train.val_holdout if train.val_every_epochs > 0 else 0.0,
+        test_split=data.test_split,
     )
 
 
@@ -541,6 +543,7 @@ def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) ->
 
     pl.seed_everything(cell.seed, workers=True, verbose=False)
     dm = data_module(cell)
+    dm.dataset("test")  # a test split with no video present fails here, before training
     module = build_module(cell, dm, out)
     loggers = [CSVLogger(cell_dir, name="", version=CURVE_DIR)] + (
         [wandb_logger] if wandb_logger else []
@@ -581,6 +584,7 @@ def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) ->
             "train": accounting.get(dm.split_for("train")) if not cell.fuses else None,
             "test": accounting.get(dm.split_for("test")),
             "test_split": dm.split_for("test"),
+            "validated_on": dm.validation_source if cell.train.val_every_epochs > 0 else None,
             "evaluated_videos": int(metrics["video"].get("videos", 0)),
             "num_classes": dm.num_classes,
             "official_classes": official_dataset(dm.class_names),

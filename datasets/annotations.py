@@ -15,7 +15,7 @@ import json
 import logging
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -393,24 +393,57 @@ def _links_above(folder: Path, root: Path) -> bool:
     return False
 
 
-def split_by_hash(records: list[VideoRecord]) -> dict[str, list[VideoRecord]]:
-    """{"train", "val"}: per class, the videos whose path hashes below FOLDER_VAL_FRACTION
-    go to `val`, and the lowest-hashing one when none does (classes of two or more)."""
+def split_by_hash(
+    records: list[VideoRecord],
+    fraction: float = FOLDER_VAL_FRACTION,
+    key: Callable[[VideoRecord], str] = lambda record: record.path,
+) -> dict[str, list[VideoRecord]]:
+    """{"train", "val"}: per class, the units (`key`: a video's path, or its group) whose
+    hash falls below `fraction` go to `val` with all their videos, and the lowest-hashing
+    unit when none does; a class of one unit keeps it for training, and no class gives
+    all of its units to `val`. A unit's side depends on its own key (and its class's
+    other units only at those edges), so adding a video moves no other."""
 
-    def position(record: VideoRecord) -> float:  # uniform in [0, 1), fixed per path
-        return int(hashlib.sha256(record.path.encode()).hexdigest()[:8], 16) / 2**32
+    def position(unit: str) -> float:  # uniform in [0, 1), fixed per unit
+        return int(hashlib.sha256(unit.encode()).hexdigest()[:8], 16) / 2**32
 
     val: set[str] = set()
     for label in {r.label for r in records}:
-        members = sorted((r for r in records if r.label == label), key=position)
-        chosen = [r.path for r in members if position(r) < FOLDER_VAL_FRACTION]
-        if not chosen and len(members) > 1:
-            chosen = [members[0].path]
-        val.update(chosen)
+        units = sorted({key(r) for r in records if r.label == label}, key=position)
+        chosen = [unit for unit in units if position(unit) < fraction]
+        if not chosen and len(units) > 1:
+            chosen = units[:1]
+        val.update(chosen[: len(units) - 1])  # at least one unit trains
     return {
-        "train": [r for r in records if r.path not in val],
-        "val": [r for r in records if r.path in val],
+        "train": [r for r in records if key(r) not in val],
+        "val": [r for r in records if key(r) in val],
     }
+
+
+# The group a video belongs to: UCF-101's `v_<Class>_gNN_cNN` clips of one group (gNN)
+# come from one long video, HMDB-51's `<source>_<N>` clips from one source; clips of a
+# group must not straddle two splits.
+_CLIP_SUFFIX = re.compile(r"(_c\d+|_\d+)$")
+
+
+def video_group(record: VideoRecord) -> str:
+    """`Class:<video id without its clip number>`: the unit a held-out split is drawn by."""
+    return f"{record.label}:{_CLIP_SUFFIX.sub('', record.video_id)}"
+
+
+def hold_out(annotations: Annotations, fraction: float) -> tuple[Annotations, dict[str, int]]:
+    """`annotations` with `fraction` of the training split's groups (`video_group`) moved
+    to a `val` split, where it has none (UCF-101, HMDB-51); unchanged where it has one.
+    Also returns what was held out: {"groups", "videos"} (empty when nothing was)."""
+    if annotations.splits.get("val") or not annotations.splits.get("train"):
+        return annotations, {}
+    parts = split_by_hash(annotations.splits["train"], fraction, video_group)
+    splits = {**annotations.splits, **parts}
+    held = {
+        "groups": len({video_group(r) for r in parts["val"]}),
+        "videos": len(parts["val"]),
+    }
+    return Annotations(annotations.class_names, splits, list(annotations.notes)), held
 
 
 def parse_list(file: Path) -> Annotations:

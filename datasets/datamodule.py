@@ -13,7 +13,7 @@ from torch import distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
-from vidbench.datasets.annotations import UNLABELLED, Annotations, load_annotations
+from vidbench.datasets.annotations import UNLABELLED, Annotations, hold_out, load_annotations
 from vidbench.datasets.clip_dataset import BadVideoLog, VideoClipDataset, collate_clips
 from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.datasets.decode_cache import DEFAULT_BUDGET_MB
@@ -27,10 +27,13 @@ log = logging.getLogger(__name__)
 class VideoDataModule(pl.LightningDataModule):
     """Train / val / test clip loaders for UCF-101, HMDB-51, Kinetics or a custom folder.
 
-    Splits: `train` trains; validation uses `val`, or `test` where the dataset has no
-    `val` (UCF-101, HMDB-51); testing uses `test`, or `val` where the test split is
-    unlabelled (Kinetics). `spec` says what a sample holds (modalities, clip geometry,
-    flow settings) and which views a test video gives (the whole video: batch size 1).
+    Splits: `train` trains; validation uses `val`, or, where the dataset has none
+    (UCF-101, HMDB-51), `val_holdout` of the training split's groups held out
+    (`annotations.hold_out`: no group on both sides, stable when videos are added; 0:
+    no validation); the test split is never read before testing. Testing uses
+    `test_split`, else `test`, or `val` where the test split is unlabelled (Kinetics).
+    `spec` says what a sample holds (modalities, clip geometry, flow settings) and which
+    views a test video gives (the whole video: batch size 1).
     `annotation_path` may be None for the `folder` format (class folders under
     `video_root`; without train/val/test folders a train/val split is drawn,
     `annotations.parse_folder`).
@@ -68,8 +71,14 @@ class VideoDataModule(pl.LightningDataModule):
         prefetch_factor: int = 2,
         pin_memory: bool | None = None,
         decode_cache_mb: float = DEFAULT_BUDGET_MB,
+        val_holdout: float = 0.0,
+        test_split: str | None = None,
     ) -> None:
         super().__init__()
+        if not 0 <= val_holdout < 1:
+            raise ValueError(f"val_holdout is a fraction in [0, 1), got {val_holdout!r}")
+        if test_split not in (None, "test", "val"):
+            raise ValueError(f"test_split is test, val or None, got {test_split!r}")
         if annotation_path is None and dataset != "folder":
             raise ValueError(
                 f"{dataset} needs annotation_path (its official lists); only the folder "
@@ -86,6 +95,9 @@ class VideoDataModule(pl.LightningDataModule):
         self.hparams["spec"] = spec.to_dict()
         self.video_root = Path(video_root)
         self.annotations: Annotations = load_annotations(dataset, annotation_path, fold)
+        self.held_out: dict[str, int] = {}
+        if val_holdout > 0:
+            self.annotations, self.held_out = hold_out(self.annotations, val_holdout)
         self.bad_videos = BadVideoLog(max_bad_fraction)
         self._datasets: dict[str, VideoClipDataset] = {}
 
@@ -123,18 +135,47 @@ class VideoDataModule(pl.LightningDataModule):
     def class_names(self) -> list[str]:
         return list(self.annotations.class_names)
 
+    @property
+    def validation_source(self) -> str | None:
+        """What validates (what a record says): the dataset's own `val` split, a held-out
+        part of `train`, or None (no validation split)."""
+        if self.held_out:
+            return (
+                f"{self.hparams.val_holdout:.0%} of the train split's groups held out "
+                f"({self.held_out['groups']} groups, {self.held_out['videos']} videos)"
+            )
+        return "val" if self.annotations.splits.get("val") else None
+
     def split_for(self, stage: str) -> str:
-        """The annotation split that serves `stage` (`train`, `val` or `test`)."""
+        """The annotation split that serves `stage` (`train`, `val` or `test`); validation
+        never falls back on the test split."""
         splits = self.annotations.splits
         if stage == "train":
             order = ["train"]
         elif stage == "val":
-            order = ["val", "test"]
+            if not splits.get("val"):
+                why = (
+                    "and no training group could be held out (each class has one)"
+                    if self.hparams.val_holdout
+                    else "give val_holdout (a part of the training split held out by group)"
+                )
+                raise ValueError(
+                    f"no validation split: {self.hparams.dataset} has none, {why}; the test "
+                    "split is read only for the final test"
+                )
+            order = ["val"]
         else:
             labelled = [
                 s for s in ("test", "val") if any(r.label != UNLABELLED for r in splits.get(s, []))
             ]
-            order = labelled or ["test"]
+            chosen = self.hparams.test_split
+            if chosen and chosen not in labelled:
+                state = "unlabelled" if splits.get(chosen) else "absent"
+                raise ValueError(
+                    f"test_split {chosen}: the {self.hparams.dataset} annotations' {chosen} "
+                    f"split is {state}; labelled splits: {labelled or 'none'}"
+                )
+            order = [chosen] if chosen else labelled or ["test"]
         for split in order:
             if splits.get(split):
                 return split
@@ -151,7 +192,8 @@ class VideoDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
         for name in wanted.get(stage or "", ("train", "val", "test")):
-            self.dataset(name)
+            if name != "val" or self.validation_source or stage == "validate":
+                self.dataset(name)
 
     def _build(self, stage: str) -> VideoClipDataset:
         hp = self.hparams

@@ -64,3 +64,40 @@ def test_the_split_mean_is_cited_only_when_every_split_is():
     rows = {r["Split"]: r for r in markdown_rows(markdown(short))}
     assert rows["mean of 3"]["Paper top-1 %"] == ""
     assert "100 of 3783 listed test videos" in rows["mean of 3"][NOT_CITED]
+
+
+def dry_run_cells(capsys, sweep: str) -> list[dict]:
+    """Every cell of built-in `sweep` as `vidbench run SWEEP --dry-run` prints it."""
+    import yaml
+
+    from vidbench.bench.cli import main
+
+    capsys.readouterr()
+    assert main(["run", sweep, "--dry-run", "--out", "/nonexistent/out"]) == 0
+    return [cell for cell in yaml.safe_load_all(capsys.readouterr().out) if cell]
+
+
+@pytest.mark.parametrize("sweep", ["table2", "table4", "splits", "table5"])
+def test_the_ucf_and_hmdb_sweeps_resolve_to_the_papers_budget(capsys, sweep):
+    cells = dry_run_cells(capsys, sweep)
+    assert cells and {c["data"]["format"] for c in cells} == {"ucf101", "hmdb51"}
+    for cell in cells:
+        train = cell["train"]
+        # 16 GPUs x 6 clips; on one device, 16 accumulation steps
+        assert (train["global_batch"], train["batch_size"], train["devices"]) == (96, 6, 1)
+        assert (train["max_steps"], train["scheduler"]) == (5000, "plateau")
+        # the plateau rule watches a tenth of the training groups, never the test split
+        assert train["val_every_epochs"] == 1 and train["val_holdout"] == 0.1
+        assert cell["data"]["test_split"] == "test"
+
+
+def test_the_kinetics_sweep_gives_the_3d_convnets_twice_the_batch(capsys):
+    cells = dry_run_cells(capsys, "table2_kinetics")
+    batch = {(c["arch"], c["modality"]): c["train"]["global_batch"] for c in cells}
+    assert {a: b for (a, _), b in batch.items()} == {
+        "convnet_lstm": 192, "two_stream": 192, "fused_two_stream": 192, "c3d": 384, "i3d": 384,
+    }  # fmt: skip
+    for cell in cells:
+        steps = 155_000 if cell["modality"] == "flow" else 115_000
+        assert (cell["train"]["scheduler"], cell["train"]["max_steps"]) == ("piecewise", steps)
+        assert cell["data"]["test_split"] == "test"  # the paper's Kinetics numbers

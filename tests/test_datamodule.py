@@ -12,7 +12,9 @@ from helpers import quiet_trainer, tiny_datamodule
 from torch import nn
 
 from vidbench.datasets import TooManyBadVideos, VideoDataModule
+from vidbench.datasets.annotations import VideoRecord, hold_out, video_group
 from vidbench.datasets.clip_spec import ClipSpec
+from vidbench.datasets.synthetic import SynthConfig, make_synthetic_dataset
 
 
 @pytest.fixture
@@ -59,8 +61,9 @@ class MeanColour(pl.LightningModule):
 def test_exposes_classes_and_batches(synth_dataset):
     dm = tiny_datamodule(synth_dataset, test_clips=2, test_crops=3)
     assert dm.num_classes == 8 and dm.class_names[:2] == ["MoveRight", "MoveLeft"]
-    assert dm.split_for("val") == "test"  # UCF-101 has no val split
-    dm.setup("fit")
+    with pytest.raises(ValueError, match=r"give val_holdout .* read only for the final test"):
+        dm.split_for("val")  # UCF-101 has no val split, and none is held out
+    dm.setup("fit")  # trains; nothing validates
     batch = dm.to_device(next(iter(dm.train_dataloader())))
     assert batch["rgb"].shape == (4, 3, 4, 32, 32) and batch["label"].dtype == torch.int64
     assert "errors" not in batch
@@ -68,12 +71,20 @@ def test_exposes_classes_and_batches(synth_dataset):
     assert len(dm.dataset("test")) == len(dm.annotations.splits["test"]) * 6
 
 
-def test_loaders_keep_workers_and_pin_only_for_cuda(synth_dataset):
-    dm = tiny_datamodule(synth_dataset, num_workers=1, prefetch_factor=3)
+@pytest.fixture(scope="module")
+def grouped(tmp_path_factory):
+    """Two classes of four groups of four videos (UCF-101 layout): three groups a class
+    train, one tests."""
+    config = SynthConfig(classes=2, videos_per_class=16, frames=16, size=32)
+    return make_synthetic_dataset(tmp_path_factory.mktemp("grouped"), config, progress=False)
+
+
+def test_loaders_keep_workers_and_pin_only_for_cuda(grouped):
+    dm = tiny_datamodule(grouped, num_workers=1, prefetch_factor=3, val_holdout=0.5)
     for loader in (dm.train_dataloader(), dm.val_dataloader(), dm.test_dataloader()):
         assert loader.persistent_workers and loader.prefetch_factor == 3
         assert not loader.pin_memory  # no trainer on a CUDA device
-    pinned = tiny_datamodule(synth_dataset, num_workers=0, pin_memory=True)
+    pinned = tiny_datamodule(grouped, num_workers=0, pin_memory=True)
     assert pinned.train_dataloader().pin_memory
     assert not pinned.train_dataloader().persistent_workers  # no workers to keep
 
@@ -93,7 +104,7 @@ def test_trainer_counts_missing_and_broken_videos(synth_copy):
     broken.write_bytes(broken.read_bytes()[:300])
     dm = tiny_datamodule(synth_copy, num_workers=2, max_bad_fraction=0.2)
     model = MeanColour(dm.num_classes)
-    trainer = quiet_trainer(max_epochs=2)
+    trainer = quiet_trainer(max_epochs=2, limit_val_batches=0)  # UCF-101: no val split
     pl.seed_everything(0, workers=True)
     trainer.fit(model, datamodule=dm)
     trainer.test(model, datamodule=dm, verbose=False)
@@ -171,3 +182,58 @@ def test_a_sweep_dataset_in_the_folder_format_needs_only_its_videos():
     assert DatasetConfig(format="folder", videos="clips").annotations == "clips"
     with pytest.raises(ValidationError, match="annotations may be left out for the folder"):
         DatasetConfig(format="ucf101", videos="clips")
+
+
+def test_validation_is_a_held_out_part_of_train_never_the_test_split(grouped):
+    dm = tiny_datamodule(grouped, val_holdout=0.3)
+    original = tiny_datamodule(grouped).annotations.splits
+    train, val = dm.annotations.splits["train"], dm.annotations.splits["val"]
+    assert val and sorted(train + val, key=str) == sorted(original["train"], key=str)
+    assert dm.annotations.splits["test"] == original["test"]
+    assert not {video_group(r) for r in train} & {video_group(r) for r in val}
+    assert {r.label for r in train} == {r.label for r in val} == {0, 1}
+    assert dm.split_for("val") == "val" and dm.split_for("test") == "test"
+    assert dm.validation_source.startswith("30% of the train split's groups held out (")
+
+
+def test_the_held_out_part_stays_put_when_videos_are_added(grouped):
+    annotations = tiny_datamodule(grouped).annotations
+    before, _ = hold_out(annotations, 0.3)
+    grown = annotations.splits["train"] + [
+        VideoRecord(f"MoveRight/v_MoveRight_g{g:02d}_c01.avi", 0, f"v_MoveRight_g{g:02d}_c01")
+        for g in range(10, 30)  # twenty new groups
+    ]
+    annotations.splits["train"] = grown
+    after, _ = hold_out(annotations, 0.3)
+    held = {r.path for r in after.splits["val"]}
+    for record in before.splits["train"] + before.splits["val"]:  # every video keeps its side
+        assert (record.path in held) == (record in before.splits["val"]), record.path
+
+
+def test_fitting_reads_no_test_video(grouped, monkeypatch):
+    from vidbench.models import VideoClassifier
+
+    dm = tiny_datamodule(grouped, val_holdout=0.3)
+
+    def no_test(*args, **kwargs):
+        raise AssertionError("the test loader was asked for during fit")
+
+    monkeypatch.setattr(VideoDataModule, "test_dataloader", no_test)
+    module = VideoClassifier("c3d", 2, dm.class_names, model_options={"width": 0.125},
+                             scheduler="plateau", plateau_patience=0)  # fmt: skip
+    trainer = quiet_trainer(max_epochs=2, check_val_every_n_epoch=1)
+    trainer.fit(module, datamodule=dm)
+    assert "val/loss" in trainer.logged_metrics  # the plateau rule had a validation to watch
+    read = {record.path for data in dm._datasets.values() for _, record in data.videos}
+    tested = {record.path for record in dm.annotations.splits["test"]}
+    assert sorted(dm._datasets) == ["train", "val"] and read and not read & tested
+
+
+def test_the_test_split_is_the_one_asked_for(grouped):
+    assert tiny_datamodule(grouped, test_split="test").split_for("test") == "test"
+    with pytest.raises(
+        ValueError, match=r"test_split val: the ucf101 annotations' val split is absent"
+    ):
+        tiny_datamodule(grouped, test_split="val").split_for("test")
+    held = tiny_datamodule(grouped, test_split="val", val_holdout=0.3)
+    assert held.split_for("test") == "val"  # asked for: the held-out part (never cited)

@@ -162,6 +162,20 @@ def test_failing_cell_is_recorded_and_the_sweep_goes_on(synth_with_flow, tmp_pat
     assert str(empty) in failed.error
 
 
+def test_a_cell_whose_test_videos_are_absent_fails_before_training(synth_dataset, tmp_path):
+    videos = tmp_path / "videos"
+    shutil.copytree(synth_dataset / "videos", videos)
+    tests = (synth_dataset / "annotations" / "testlist01.txt").read_text().split()
+    for rel in tests:  # a copy with the training videos only
+        (videos / rel).unlink()
+    data = {"videos": videos, "annotations": synth_dataset / "annotations"}
+    sweep = write_sweep(tmp_path / "s.yaml", data, arch=["c3d"])
+    assert run_cli(str(sweep), "--out", str(tmp_path / "out")) == 1
+    (record,) = read_records(tmp_path / "out")
+    assert record.status == "failed" and f"none of the {len(tests)} test videos" in record.error
+    assert not (tmp_path / "out" / "cells" / record.cell / "csv").exists()  # never trained
+
+
 def test_checkpoint_is_not_tested_on_another_split(synth_with_flow, tmp_path):
     annotations = tmp_path / "annotations"
     shutil.copytree(synth_with_flow["annotations"], annotations)
