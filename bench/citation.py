@@ -23,6 +23,7 @@ from functools import cache
 from typing import Any
 
 from vidbench.bench.config import (
+    WEIGHT_FILE_OPTIONS,
     SweepConfig,
     cell_model_options,
     cell_spec,
@@ -41,8 +42,6 @@ REFERENCE_SWEEPS = {
     ("4", None): "table4",
     ("5", None): "table5",
 }
-# Options that name weight files: what they load is the record's start, checked apart.
-WEIGHT_OPTIONS = ("backbone_weights", "inflate_from")
 # What decides the training budget (the learning rate itself may be tuned on validation).
 BUDGET_FIELDS = ("max_steps", "max_epochs", "scheduler", "lr_schedule")
 
@@ -54,10 +53,10 @@ def reference_sweep(table: str, dataset: str) -> SweepConfig:
 
 
 def network_options(options: dict[str, Any]) -> dict[str, Any]:
-    """The options that shape the network: all but weight files and the modalities (the
-    cell's modality is matched apart)."""
+    """The options that shape the network: all but weight files (what they load is the
+    record's start, matched apart) and the modalities (the cell's modality, likewise)."""
     return {
-        k: v for k, v in options.items() if k not in (*WEIGHT_OPTIONS, "modalities")
+        k: v for k, v in options.items() if k not in (*WEIGHT_FILE_OPTIONS, "modalities")
     }  # fmt: skip
 
 

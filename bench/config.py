@@ -356,6 +356,16 @@ class SweepConfig(Strict):
             )
         return name
 
+    @field_validator("datasets", mode="before")
+    @classmethod
+    def without_dropped_datasets(cls, datasets: Any) -> Any:
+        """`--set datasets.hmdb51=null` leaves a dataset out of a sweep."""
+        if isinstance(datasets, dict):
+            datasets = {name: value for name, value in datasets.items() if value is not None}
+            if not datasets:
+                raise ValueError("no dataset left: every one is null")
+        return datasets
+
     @field_validator("datasets")
     @classmethod
     def plain_dataset_names(cls, datasets: dict[str, DatasetConfig]) -> dict[str, DatasetConfig]:
@@ -485,6 +495,8 @@ def load_sweep(source: str | Path | None, overrides: list[str] = ()) -> SweepCon
     data = load_yaml(text, where)
     if not isinstance(data, dict):
         raise SweepError(f"{where}: a sweep is a mapping of keys, got {type(data).__name__}")
+    if str(source) not in BUILTIN_SWEEPS:
+        anchor_paths(data, Path(source).resolve().parent)
     for override in overrides:
         keys, value = parse_override(override)
         node = data
@@ -494,6 +506,37 @@ def load_sweep(source: str | Path | None, overrides: list[str] = ()) -> SweepCon
                 raise SweepError(f"override {override!r}: {key} is not a section")
         node[keys[-1]] = value
     return validate(data, where)
+
+
+# Keys whose values are paths: in a sweep file, relative ones are relative to its folder.
+DATASET_PATHS = ("videos", "annotations", "flow")
+WEIGHT_FILE_OPTIONS = ("backbone_weights", "inflate_from")
+
+
+def anchor_paths(data: dict[str, Any], folder: Path) -> None:
+    """Make the relative paths of a sweep file's `data` relative to `folder` (the file's
+    own): dataset folders, `train.init_checkpoint` and weight-file options. Paths given
+    with `--set`, and those of the built-in sweeps, stay relative to the current folder."""
+
+    def anchored(value: Any) -> Any:
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            return str(folder / value)
+        return value
+
+    for dataset in (data.get("datasets") or {}).values():
+        if isinstance(dataset, dict):
+            for key in DATASET_PATHS:
+                if key in dataset:
+                    dataset[key] = anchored(dataset[key])
+    train = data.get("train")
+    if isinstance(train, dict) and "init_checkpoint" in train:
+        train["init_checkpoint"] = anchored(train["init_checkpoint"])
+    options = [data.get("model"), *(data.get("per_arch") or {}).values()]
+    for section in options:
+        if isinstance(section, dict):
+            for key in WEIGHT_FILE_OPTIONS:
+                if key in section:
+                    section[key] = anchored(section[key])
 
 
 def validate(data: dict[str, Any], where: str = "sweep") -> SweepConfig:

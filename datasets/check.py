@@ -29,7 +29,7 @@ from vidbench.datasets.decoders import (
     read_frames,
 )
 from vidbench.datasets.files import atomic_write_text, default_cache_dir
-from vidbench.datasets.index import locate_videos
+from vidbench.datasets.index import locate_videos, unmatched_files
 
 log = logging.getLogger(__name__)
 MANIFEST_VERSION = 1
@@ -142,7 +142,8 @@ def check_dataset(
     Returns {"dataset", "split": fold, "num_classes", "splits": {name: {"expected",
     "found", "missing", "unreadable"}}, plus "probed" (videos opened this run), "cached"
     (unchanged videos taken from the manifest), "problems" ({path: reason}), "notes"
-    (what the annotations' own repeats cost), "stats" and "manifest" (its path)}.
+    (what the annotations' own repeats cost), "unmatched" (Kinetics: video files under
+    `videos` that no entry names), "stats" and "manifest" (its path)}.
     """
     parsed = load_annotations(dataset, annotations, fold)
     root = Path(videos)
@@ -181,6 +182,11 @@ def check_dataset(
                     manifest.entries[str(video)] = entry
         manifest.save()
 
+    unmatched = (  # Kinetics copies name their clips in several ways; the others as listed
+        unmatched_files(root, [p for paths in located.values() for p in paths])
+        if dataset.startswith("kinetics")
+        else []
+    )
     splits, problems = {}, {}
     for split, records in parsed.splits.items():
         counts = {"expected": len(records), "found": 0, "missing": 0, "unreadable": 0}
@@ -215,9 +221,16 @@ def check_dataset(
         "cached": len(present) - len(to_probe),
         "problems": problems,
         "notes": parsed.notes,
+        "unmatched": [str(path.relative_to(root)) for path in unmatched],
         "stats": stats,
         "manifest": str(manifest.path),
     }
+
+
+# What Kinetics clips may be called (the unmatched-files line)
+KINETICS_NAMES = (
+    "<youtube_id>_<start:06d>_<end:06d>.<ext> or <youtube_id>.<ext>, flat or in class folders"
+)
 
 
 def format_report(report: dict[str, Any], shown: int = 20) -> str:
@@ -242,6 +255,12 @@ def format_report(report: dict[str, Any], shown: int = 20) -> str:
             f"sizes: {', '.join(f'{size} ({n})' for size, n in stats['sizes'])}"
         )
     lines += [f"  annotations: {note}" for note in report.get("notes", [])]
+    unmatched = report.get("unmatched", [])
+    if unmatched:
+        lines.append(
+            f"  {len(unmatched)} video files under the video folder match no annotation entry "
+            f"(first: {', '.join(unmatched[:3])}); expected names: {KINETICS_NAMES}"
+        )
     problems = report["problems"]
     for path, reason in list(problems.items())[:shown]:
         lines.append(

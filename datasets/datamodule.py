@@ -210,15 +210,19 @@ class VideoDataModule(pl.LightningDataModule):
             if not ok
         ]
         self.bad_videos.start_split(split, len(records), missing)
-        if missing:
+        absent = [r.path for r, p in zip(records, paths, strict=True) if p is None]
+        no_flow = [r.path for r, p, ok in zip(records, paths, usable, strict=True) if p and not ok]
+        if absent:
             log.warning(
                 "%s: %d of %d videos are missing under %s (first: %s)",
-                split,
-                len(missing),
-                len(records),
-                self.video_root,
-                missing[0],
-            )
+                split, len(absent), len(records), self.video_root, absent[0],
+            )  # fmt: skip
+        if no_flow:
+            log.warning(
+                "%s: flow missing under %s for %d of %d videos (first: %s); extract it with "
+                "`vidbench flow extract`",
+                split, hp.flow_root, len(no_flow), len(records), no_flow[0],
+            )  # fmt: skip
         keep = [i for i, ok in enumerate(usable) if ok]
         if not keep:
             raise FileNotFoundError(

@@ -186,10 +186,9 @@ def open_video(path: str | Path, backend: str = "decord", num_threads: int = 1) 
         backend = "pyav"
     if not os.path.exists(path):
         raise DecodeError(path, "file not found")
-    if not os.path.isfile(path):
-        kind = "a folder" if os.path.isdir(path) else "not a regular file"
-        raise DecodeError(path, f"{kind}, not a video file")
-    if os.path.getsize(path) == 0:
+    if os.path.isdir(path):
+        raise DecodeError(path, "a folder, not a video file")
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
         raise DecodeError(path, "file is empty (0 bytes)")
     try:
         video = (DecordVideo if backend == "decord" else PyAVVideo)(path, num_threads)

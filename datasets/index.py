@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +24,9 @@ def locate_videos(records: Sequence[VideoRecord], root: str | Path) -> list[Path
     """Absolute path of each record's video under `root`, or None when it is absent.
 
     Tried in order: the exact relative path; the same path ignoring case; any video file
-    under `root` whose stem equals the record's `video_id` (case-insensitive).
+    under `root` whose stem equals the record's `video_id` (case-insensitive); for a
+    Kinetics clip (`<youtube_id>_<start>_<end>`), a file named by its YouTube id alone
+    (`<youtube_id>.mp4`, as some copies name them).
     """
     root = Path(root)
     found: list[Path | None] = []
@@ -44,6 +47,9 @@ def locate_videos(records: Sequence[VideoRecord], root: str | Path) -> list[Path
         hit = by_path.get(record.path.lower())
         if hit is None:
             hits = by_stem.get(record.video_id.lower(), [])
+            clip = KINETICS_CLIP.fullmatch(record.video_id)
+            if not hits and clip:
+                hits = by_stem.get(clip["youtube_id"].lower(), [])
             ambiguous += len(hits) > 1
             hit = hits[0] if hits else None
         found[i] = hit
@@ -52,6 +58,17 @@ def locate_videos(records: Sequence[VideoRecord], root: str | Path) -> list[Path
             "%d videos matched several files under %s; took the first of each", ambiguous, root
         )
     return found
+
+
+# `annotations.kinetics_clip_name`: <youtube_id>_<start:06d>_<end:06d>
+KINETICS_CLIP = re.compile(r"(?P<youtube_id>.+)_\d{6}_\d{6}")
+
+
+def unmatched_files(root: str | Path, located: Sequence[Path | None]) -> list[Path]:
+    """The video files under `root` that no annotation entry was located at: what a copy
+    holds under names the annotations do not give (`data check` counts them)."""
+    taken = {path.resolve() for path in located if path is not None}
+    return [path for path in walk_files(root, VIDEO_EXTENSIONS) if path.resolve() not in taken]
 
 
 def _walk(root: Path) -> tuple[dict[str, Path], dict[str, list[Path]]]:

@@ -176,6 +176,23 @@ def test_locate_kinetics_clips_flat_or_in_class_folders(tmp_path):
         videos / "archery" / "b_000005_000015.mkv",
         None,
     ]
+    (videos / "gone.mp4").write_bytes(b"x")  # a copy that names clips by YouTube id alone
+    assert locate_videos(records, videos)[2] == videos / "gone.mp4"
+
+
+def test_data_check_counts_kinetics_files_that_match_no_entry(tmp_path, capsys):
+    from helpers import cli, moving_video
+
+    file = tmp_path / "k.csv"
+    file.write_text("label,youtube_id,time_start,time_end,split\nyoga,a_b-c,0,10,train\n")
+    videos = tmp_path / "videos"
+    moving_video(videos / "yoga" / "a_b-c.mp4", frames=4)  # found by its YouTube id
+    moving_video(videos / "yoga" / "a_b-c_0_10.mp4", frames=4)  # a naming nothing matches
+    args = ("data", "check", "--dataset", "kinetics400", "--annotations", str(file))
+    assert cli(*args, "--videos", str(videos), "--no-progress") == 0
+    report = capsys.readouterr().out
+    assert "1 video files under the video folder match no annotation entry" in report
+    assert "first: yoga/a_b-c_0_10.mp4" in report and "<youtube_id>.<ext>" in report
 
 
 def test_locate_ucf_path_whose_case_differs_on_disk(tmp_path, ucf_lists):

@@ -42,7 +42,9 @@ def test_check_json_has_exactly_the_documented_keys(synth_dataset, capsys):
     report = check_json(capsys, synth_dataset)
     assert set(report) == {
         "dataset", "split", "num_classes", "splits", "missing", "unreadable", "fail_on", "failed",
+        "notes", "unmatched",
     }  # fmt: skip
+    assert (report["notes"], report["unmatched"]) == ([], [])
     assert (report["missing"], report["unreadable"], report["failed"]) == ([], {}, False)
     assert report["dataset"] == "ucf101" and report["split"] == 1 and report["num_classes"] == 8
     assert report["splits"]["train"] == {"expected": 32, "found": 32, "missing": 0, "unreadable": 0}

@@ -11,9 +11,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-from helpers import finished_record, markdown_rows, write_sweep
+import yaml
+from helpers import finished_record, markdown_rows, tiny_datamodule, write_sweep
 
 from vidbench.bench.cells import expand_cells
 from vidbench.bench.cli import main
@@ -454,3 +456,38 @@ def test_wandb_runs_as_its_users_expect(synth_with_flow, tmp_path, monkeypatch):
     assert started[1]["group"] == "mine"
     runs = sorted((out / "wandb" / "wandb").glob(f"offline-run-*-{run['id']}"))
     assert len(runs) == 2  # both attempts logged under the one run id, synced as one run
+
+
+def test_a_dataset_is_dropped_with_null_and_file_paths_are_the_files(tmp_path, capsys):
+    sweep = load_sweep("table2", ["datasets.hmdb51=null"])
+    assert list(sweep.datasets) == ["ucf101"]
+    with pytest.raises(SweepError, match="no dataset left"):
+        load_sweep("table2", ["datasets.hmdb51=null", "datasets.ucf101=null"])
+    folder = tmp_path / "sweeps"
+    folder.mkdir()
+    text = yaml.safe_load((Path(__file__).parents[1] / "bench/sweeps/table2.yaml").read_text())
+    text["datasets"]["ucf101"]["videos"] = "/abs/UCF-101"
+    (folder / "mine.yaml").write_text(yaml.safe_dump(text))
+    mine = load_sweep(str(folder / "mine.yaml"), ["datasets.hmdb51.flow=here/flow"])
+    ucf, hmdb = mine.datasets["ucf101"], mine.datasets["hmdb51"]
+    assert ucf.videos == "/abs/UCF-101"  # absolute: as written
+    assert ucf.annotations == str(folder / "data/ucf101/ucfTrainTestlist")  # the file's folder
+    assert mine.per_arch["i3d"]["inflate_from"] == str(
+        folder / "data/weights/googlenet-imagenet.pth"
+    )
+    assert hmdb.flow == "here/flow"  # --set: relative to where the command runs
+    assert load_sweep("table2").datasets["ucf101"].videos == "data/ucf101/videos"  # built-in
+
+
+def test_missing_flow_is_named_by_its_root(synth_with_flow, tmp_path, caplog):
+    flow = tmp_path / "flow"
+    shutil.copytree(synth_with_flow["flow"], flow)
+    gone = sorted(flow.rglob("*.mp4"))[0]
+    gone.unlink()
+    dm = tiny_datamodule(
+        synth_with_flow["videos"].parent, modalities=("rgb", "flow"), flow_root=flow,
+        flow_algorithm="farneback",
+    )  # fmt: skip
+    dm.setup("test")
+    dm.dataset("train")
+    assert f"flow missing under {flow} for 1 of" in caplog.text

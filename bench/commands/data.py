@@ -102,7 +102,7 @@ def check_command(args: argparse.Namespace) -> int:
     )
     failed = check_fails(report, args.fail_on)
     if args.json:
-        keys = ("dataset", "split", "num_classes", "splits", "notes")
+        keys = ("dataset", "split", "num_classes", "splits", "notes", "unmatched")
         problems = report["problems"]
         print(json.dumps({
             **{key: report[key] for key in keys},
