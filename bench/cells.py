@@ -28,12 +28,16 @@ from vidbench.bench.config import (
 from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.models.registry import streams_trained_apart
 
+FINAL_CHECKPOINT = "final.ckpt"  # what a finished cell leaves in `cells/<id>/`
 # Settings that change what a cell costs but not what it computes (tested): left out of
 # its hash, so changing them does not make finished cells run again.
 RESULT_NEUTRAL = {"train": {"decode_cache_mb"}}
 # Settings added after results were recorded, whose default computes what those results
 # computed: hashed only when set to something else, so the older records keep their hash.
-HASHED_WHEN_SET = {"train": {"warmup_steps": 0, "val_holdout": 0.1}, "data": {"test_split": None}}
+HASHED_WHEN_SET = {
+    "train": {"warmup_steps": 0, "val_holdout": 0.1},
+    "data": {"test_split": None, "min_coverage": 0.95},
+}
 
 
 class CellKey(BaseModel):
@@ -76,6 +80,7 @@ class DataSource(Strict):
     copy_bytes: int
     synthetic: bool = False
     test_split: Literal["test", "val"] | None = None  # None: test, or val if test is unlabelled
+    min_coverage: float = 0.95  # of the test split's listed videos (`bench.preflight`)
 
 
 class Cell(CellKey):

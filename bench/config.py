@@ -131,6 +131,9 @@ class DatasetConfig(Strict):
     # the split the final test reads: test or val (None: test, or val where the test split
     # is unlabelled); a cell whose test split has no video present fails before training
     test_split: Literal["test", "val"] | None = None
+    # the share of the test split's listed videos (and their flow) that must be present
+    # (`bench.preflight`); lower it to run on a partial copy, which every record then says
+    min_coverage: float = Field(0.95, ge=0, le=1, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def has_a_source(self) -> DatasetConfig:
@@ -636,6 +639,17 @@ def cell_train(sweep: SweepConfig, arch: str, modality: str) -> TrainConfig:
     if not changes:
         return sweep.train
     return TrainConfig.model_validate({**sweep.train.model_dump(), **changes})
+
+
+def cell_init_checkpoint(train: TrainConfig, key: Any) -> str | None:
+    """The checkpoint a fixed or finetune cell (`key`: a CellKey or Cell) trained with
+    `train` starts from, `{arch}`, `{modality}`, `{dataset}` and `{fold}` in its path
+    replaced by the cell's; None for scratch."""
+    if key.protocol == "scratch" or not train.init_checkpoint:
+        return None
+    return train.init_checkpoint.format(
+        arch=key.arch, modality=key.modality, dataset=key.dataset, fold=key.fold
+    )
 
 
 def cell_model_options(sweep: SweepConfig, arch: str, modality: str) -> dict[str, Any]:

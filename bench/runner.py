@@ -39,6 +39,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from vidbench.bench import tracking
 from vidbench.bench.cells import (
+    FINAL_CHECKPOINT,
     Cell,
     CellKey,
     DataSource,
@@ -46,9 +47,10 @@ from vidbench.bench.cells import (
     expand_cells,
     resolve_cell,
 )
-from vidbench.bench.config import SweepConfig, cell_spec
+from vidbench.bench.config import SweepConfig, cell_init_checkpoint, cell_spec
 from vidbench.bench.leaderboard import NUMERIC_COLUMNS, numeric_rows, summarise, write_leaderboard
 from vidbench.bench.paper import official_dataset
+from vidbench.bench.preflight import PreflightError, preflight
 from vidbench.bench.results import (
     RUNS_FILE,
     RunRecord,
@@ -85,7 +87,6 @@ if TYPE_CHECKING:
     from vidbench.datasets.synthetic import SynthConfig
 
 log = logging.getLogger(__name__)
-FINAL_CHECKPOINT = "final.ckpt"
 
 
 def synthetic_folder(synth: SynthConfig) -> Path:
@@ -134,6 +135,7 @@ def prepare_data(
         format=dataset.format, videos=str(videos), annotations=str(annotations), flow=flow,
         fold=None, copy_files=len(sizes), copy_bytes=sum(sizes),
         synthetic=dataset.synthetic is not None, test_split=dataset.test_split,
+        min_coverage=dataset.min_coverage,
     )  # fmt: skip
 
 
@@ -358,14 +360,8 @@ def make_trainer(cell: Cell, cell_dir: Path, loggers: list, progress: bool) -> p
 
 
 def init_checkpoint(cell: Cell) -> str | None:
-    """The checkpoint a fixed or finetune cell starts from (None for scratch), with
-    `{arch}`, `{modality}`, `{dataset}` and `{fold}` in its path replaced by the cell's."""
-    init = cell.train.init_checkpoint if cell.protocol != "scratch" else None
-    if init:
-        init = init.format(
-            arch=cell.arch, modality=cell.modality, dataset=cell.dataset, fold=cell.fold
-        )
-    return init
+    """The checkpoint a fixed or finetune cell starts from (None for scratch)."""
+    return cell_init_checkpoint(cell.train, cell)
 
 
 def build_module(cell: Cell, dm: VideoDataModule, out: Path) -> VideoClassifier:
@@ -612,11 +608,15 @@ def run_sweep(
 
     out, command = Path(out), command or invocation()
     check_output_folder(sweep, out)
+    checked = preflight(sweep, out)  # on every DDP rank, so that all refuse the same cells
     if rank_zero_only.rank != 0:
-        _run_inline(sweep, out, progress, command, todo_cells(sweep, out, progress, command))
+        cells = todo_cells(sweep, out, progress, command, checked.problems)
+        _run_inline(sweep, out, progress, command, cells)
         return []
     with FolderLock(out, f"vidbench run {sweep.name}"):
-        cells = todo_cells(sweep, out, progress, command)
+        for line in checked.lines:
+            log.info("preflight: %s", line)
+        cells = todo_cells(sweep, out, progress, command, checked.problems)
         if sweep.launcher.kind == "inline":
             _run_inline(sweep, out, progress, command, cells)
         else:
@@ -626,10 +626,15 @@ def run_sweep(
     return records
 
 
-def todo_cells(sweep: SweepConfig, out: Path, progress: bool, command: str) -> list[Cell]:
+def todo_cells(
+    sweep: SweepConfig, out: Path, progress: bool, command: str,
+    refused: dict[str, list[str]] | None = None,
+) -> list[Cell]:  # fmt: skip
     """The sweep's cells that have no finished record with their config, resolved (the
-    data made on first use). A cell that cannot be resolved (its data is missing, say) is
-    recorded as failed here, with its error, and left out."""
+    data made on first use). A cell that cannot be resolved (its data is missing, say), or
+    whose dataset the preflight `refused` ({dataset: problems}), is recorded as failed
+    here, with its error, and left out."""
+    refused = refused or {}
     runs = out / RUNS_FILE
     cells = expand_cells(sweep)
     finished = {cid: r for cid, r in latest_by_cell(read_records(runs)).items() if r.status == "ok"}
@@ -638,6 +643,8 @@ def todo_cells(sweep: SweepConfig, out: Path, progress: bool, command: str) -> l
     todo, skipped = [], 0
     for key in cells:
         try:
+            if key.dataset in refused:
+                raise PreflightError("preflight: " + "; ".join(refused[key.dataset]))
             if key.dataset not in data:
                 data[key.dataset] = prepare_data(
                     key.dataset, sweep, flow_configs.get(key.dataset), progress

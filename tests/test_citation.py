@@ -73,8 +73,10 @@ def dry_run_cells(capsys, sweep: str) -> list[dict]:
     from vidbench.bench.cli import main
 
     capsys.readouterr()
-    assert main(["run", sweep, "--dry-run", "--out", "/nonexistent/out"]) == 0
-    return [cell for cell in yaml.safe_load_all(capsys.readouterr().out) if cell]
+    code = main(["run", sweep, "--dry-run", "--out", "/nonexistent/out"])
+    printed = capsys.readouterr().out
+    assert code == 1 and "# preflight PROBLEM: datasets." in printed  # no data here
+    return [cell for cell in yaml.safe_load_all(printed) if cell]
 
 
 @pytest.mark.parametrize("sweep", ["table2", "table4", "splits", "table5"])

@@ -190,9 +190,11 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def dry_run(sweep: SweepConfig, out: Path) -> int:
     """`run --dry-run`: each cell's resolved config as YAML, headed by its id and what a run
-    would do with it, then the counts."""
+    would do with it, then the counts and the preflight (`bench.preflight`); exit status 1
+    when the preflight finds problems (a run would fail those datasets' cells)."""
     import yaml
 
+    from vidbench.bench.preflight import preflight
     from vidbench.bench.runner import plan_sweep
 
     plan = plan_sweep(sweep, out)
@@ -205,7 +207,15 @@ def dry_run(sweep: SweepConfig, out: Path) -> int:
         f"# sweep {sweep.name}: {len(plan)} cells, {counts['run']} to run, {counts['rerun']} "
         f"to run again (config changed), {counts['skip']} finished; results would go to {out}"
     )
-    return 0
+    checked = preflight(sweep, out)
+    for line in checked.lines:
+        print(f"# preflight: {line}")
+    problems = list(dict.fromkeys(p for dataset in checked.problems.values() for p in dataset))
+    for problem in problems:
+        print(f"# preflight PROBLEM: {problem}")
+    if problems:
+        print(f"# {len(problems)} preflight problem(s): a run would fail those datasets' cells")
+    return 1 if problems else 0
 
 
 def add_leaderboard(commands: argparse._SubParsersAction) -> None:
