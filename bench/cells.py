@@ -37,6 +37,7 @@ RESULT_NEUTRAL = {"train": {"decode_cache_mb"}}
 HASHED_WHEN_SET = {
     "train": {"warmup_steps": 0, "val_holdout": 0.1},
     "data": {"test_split": None, "min_coverage": 0.95},
+    None: {"max_videos": None},  # fields of the cell itself
 }
 
 
@@ -95,6 +96,7 @@ class Cell(CellKey):
     flip: bool
     train: TrainConfig
     throughput_batches: int  # timed blocks of batches per cost figure (`measure_costs`)
+    max_videos: int | None = None  # evaluated videos per split at most (eval.max_videos)
 
     @model_validator(mode="before")
     @classmethod
@@ -118,9 +120,10 @@ class Cell(CellKey):
     def hash(self) -> str:
         resolved = self.model_dump(mode="json", exclude=RESULT_NEUTRAL)
         for section, defaults in HASHED_WHEN_SET.items():
+            fields = resolved if section is None else resolved[section]
             for name, default in defaults.items():
-                if resolved[section].get(name) == default:
-                    del resolved[section][name]
+                if fields.get(name) == default:
+                    del fields[name]
         return config_hash(resolved)
 
 
@@ -160,6 +163,7 @@ def resolve_cell(sweep: SweepConfig, key: CellKey, data: DataSource) -> Cell:
         flip=sweep.flip,
         train=cell_train(sweep, key.arch, key.modality),
         throughput_batches=sweep.eval.throughput_batches,
+        max_videos=sweep.eval.max_videos,
     )
 
 

@@ -12,7 +12,8 @@ being cited against `result` ([] when nothing does):
   (`REFERENCE_SWEEPS`), as it resolves the same architecture and modality;
 - budget: the global batch, steps, epochs and learning-rate schedule are that sweep's;
 - coverage: at least `MIN_COVERAGE` of the test split's listed videos were evaluated
-  (a video without its flow is not evaluated, so this covers flow too);
+  (a video without its flow is not evaluated, so this covers flow too); a quick look
+  (`eval.max_videos`) is never cited;
 - split: the paper's Kinetics numbers are on the test split, so a Kinetics cell tested
   on validation is not cited against them.
 """
@@ -100,8 +101,11 @@ def citation_problems(record: RunRecord, result: PaperResult) -> list[str]:
         budget.insert(0, f"global batch {batch} (paper {train.global_batch})")
     if budget:
         problems.append("budget " + ", ".join(budget))
+    if cell.max_videos:
+        problems.append(f"evaluated at most {cell.max_videos} videos a split (eval.max_videos)")
     test = (record.data.test if record.data else None) or {}
-    listed, evaluated = test.get("expected"), record.data.evaluated_videos if record.data else 0
+    listed = getattr(record.data, "test_listed", None) or test.get("expected")
+    evaluated = record.data.evaluated_videos if record.data else 0
     if not listed:
         problems.append("test coverage not recorded")
     elif evaluated < MIN_COVERAGE * listed:

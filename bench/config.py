@@ -284,6 +284,9 @@ class EvalConfig(Strict):
     crops: Literal[1, 3] = 1
     full_video: bool = False
     throughput_batches: PositiveInt = 5  # timed blocks of batches per cost figure (>= 0.1 s each)
+    # a quick look: validate and test on at most this many videos of each split (a fixed
+    # subset spread over the list); recorded, and never cited against the paper
+    max_videos: PositiveInt | None = None
 
     @model_validator(mode="after")
     def clips_go_with_clip_views(self) -> EvalConfig:

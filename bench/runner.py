@@ -272,6 +272,7 @@ def data_module(cell: Cell) -> VideoDataModule:
         flip=cell.flip,
         val_holdout=train.val_holdout if train.val_every_epochs > 0 else 0.0,
         test_split=data.test_split,
+        max_eval_videos=cell.max_videos,
     )
 
 
@@ -315,6 +316,27 @@ class StderrProgressBar(TQDMProgressBar):
             return super().init_test_tqdm()
 
 
+class TestProgressLog(pl.Callback):
+    """Where no progress bar shows (a log file, a batch job): one log line each tenth of
+    the test pass, with the views tested so far and the total."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.done = self.shown = 0
+
+    def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.done = self.shown = 0
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        total = len(trainer.test_dataloaders.dataset)
+        self.done += len(batch["label"])
+        tenth = 10 * self.done // max(total, 1)
+        if tenth > self.shown:
+            self.shown = tenth
+            log.info("%s: tested %d of %d views (%d%%)", self.label, self.done, total,
+                     100 * self.done // total)  # fmt: skip
+
+
 def make_trainer(cell: Cell, cell_dir: Path, loggers: list, progress: bool) -> pl.Trainer:
     train = cell.train
     accelerator = train.accelerator
@@ -346,7 +368,7 @@ def make_trainer(cell: Cell, cell_dir: Path, loggers: list, progress: bool) -> p
         max_steps=steps,
         max_epochs=train.max_epochs,
         logger=loggers,
-        callbacks=[checkpoints, *([StderrProgressBar()] if progress else [])],
+        callbacks=[checkpoints, StderrProgressBar() if progress else TestProgressLog(cell.id)],
         plugins=[AtomicCheckpointIO()],
         enable_progress_bar=progress,
         enable_model_summary=False,
@@ -580,6 +602,7 @@ def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) ->
             "train": accounting.get(dm.split_for("train")) if not cell.fuses else None,
             "test": accounting.get(dm.split_for("test")),
             "test_split": dm.split_for("test"),
+            "test_listed": dm.listed.get(dm.split_for("test")),
             "validated_on": dm.validation_source if cell.train.val_every_epochs > 0 else None,
             "evaluated_videos": int(metrics["video"].get("videos", 0)),
             "num_classes": dm.num_classes,

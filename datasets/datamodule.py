@@ -24,6 +24,13 @@ from vidbench.datasets.transforms import to_model_input
 log = logging.getLogger(__name__)
 
 
+def evenly_spread(records: list, count: int) -> list:
+    """`count` records spread evenly over the list (so over its classes, where the list is
+    ordered by class): a fixed subset for a quick look."""
+    step = len(records) / count
+    return [records[int(i * step)] for i in range(count)]
+
+
 class VideoDataModule(pl.LightningDataModule):
     """Train / val / test clip loaders for UCF-101, HMDB-51, Kinetics or a custom folder.
 
@@ -32,6 +39,8 @@ class VideoDataModule(pl.LightningDataModule):
     (`annotations.hold_out`: no group on both sides, stable when videos are added; 0:
     no validation); the test split is never read before testing. Testing uses
     `test_split`, else `test`, or `val` where the test split is unlabelled (Kinetics).
+    `max_eval_videos` evaluates at most that many videos of each evaluated split, spread
+    over its list (a quick look; `listed` keeps each split's full count).
     `spec` says what a sample holds (modalities, clip geometry, flow settings) and which
     views a test video gives (the whole video: batch size 1).
     `annotation_path` may be None for the `folder` format (class folders under
@@ -73,6 +82,7 @@ class VideoDataModule(pl.LightningDataModule):
         decode_cache_mb: float = DEFAULT_BUDGET_MB,
         val_holdout: float = 0.0,
         test_split: str | None = None,
+        max_eval_videos: int | None = None,
     ) -> None:
         super().__init__()
         if not 0 <= val_holdout < 1:
@@ -99,6 +109,7 @@ class VideoDataModule(pl.LightningDataModule):
         if val_holdout > 0:
             self.annotations, self.held_out = hold_out(self.annotations, val_holdout)
         self.bad_videos = BadVideoLog(max_bad_fraction)
+        self.listed: dict[str, int] = {}  # videos each split lists, before max_eval_videos
         self._datasets: dict[str, VideoClipDataset] = {}
 
     @classmethod
@@ -199,6 +210,11 @@ class VideoDataModule(pl.LightningDataModule):
         hp = self.hparams
         split = self.split_for(stage)
         records = self.annotations.splits[split]
+        self.listed[split] = len(records)
+        if stage != "train" and hp.max_eval_videos and len(records) > hp.max_eval_videos:
+            records = evenly_spread(records, hp.max_eval_videos)
+            log.info("%s: evaluating %d of its %d videos (max_videos)", split, len(records),
+                     self.listed[split])  # fmt: skip
         paths = locate_videos(records, self.video_root)
         flows = [self._flow_path(p) for p in paths]
         usable = [

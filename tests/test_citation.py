@@ -31,6 +31,7 @@ def test_a_run_of_the_paper_sweep_is_cited():
         (*I3D_UCF, ("input.clip_len=16",), {}, "input clip_len 16 (paper 64)"),
         (*I3D_UCF, ("train.max_steps=5",), {}, "budget max_steps 5 (paper 5000)"),
         (*I3D_UCF, ("train.global_batch=null",), {}, "budget global batch 6 (paper 96)"),
+        (*I3D_UCF, ("eval.max_videos=100",), {}, "at most 100 videos a split (eval.max_videos)"),
         (
             *I3D_UCF,
             (),

@@ -491,3 +491,21 @@ def test_missing_flow_is_named_by_its_root(synth_with_flow, tmp_path, caplog):
     dm.setup("test")
     dm.dataset("train")
     assert f"flow missing under {flow} for 1 of" in caplog.text
+
+
+def test_a_quick_look_tests_a_fixed_subset_says_so_and_logs_its_progress(synth_dataset, tmp_path):
+    data = {"videos": synth_dataset / "videos", "annotations": synth_dataset / "annotations"}
+    sweep = write_sweep(tmp_path / "s.yaml", data, arch=["c3d"],
+                        eval={"views": "clips", "clips": 1, "throughput_batches": 1,
+                              "max_videos": 5})  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "vidbench", "run", str(sweep), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    (record,) = read_records(tmp_path / "out")
+    listed = len((synth_dataset / "annotations" / "testlist01.txt").read_text().split())
+    assert record.config.max_videos == 5 and record.data.evaluated_videos == 5
+    assert record.data.test_listed == listed > 5
+    assert "evaluating 5 of its" in run.stderr
+    assert "c3d-rgb-synth1-scratch-s0: tested 5 of 5 views (100%)" in run.stderr  # no terminal
