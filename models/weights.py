@@ -269,3 +269,44 @@ def fused_preprocessing(rgb: dict | None, flow: dict | None) -> dict | None:
             + ", ".join(f"{k} {ours[k]} vs {theirs[k]}" for k in differ)
         )
     return flow_spec.replace(modalities=("rgb", "flow")).to_dict()
+
+
+# Where the built-in sweeps look for the 2D Inception-v1's ImageNet weights
+IMAGENET_GOOGLENET = "data/weights/googlenet-imagenet.pth"
+
+
+def import_torchvision_googlenet(source: str | Path | None, out: str | Path) -> Path:
+    """Write torchvision's ImageNet GoogLeNet (Inception-v1 with BN; the 2D trunk every
+    model but C3D starts from, and I3D is inflated from) to `out` as a state dict: from
+    the file `source` (torchvision's `googlenet-*.pth`, or any state dict of that
+    layout), else downloaded by torchvision where the network allows. The weights are
+    checked to load into vidbench's Inception-v1 (aux heads dropped) before `out` is
+    written; an error names what is wrong and, without network, where to get the file."""
+    from torchvision.models import GoogLeNet_Weights
+
+    from vidbench.models.inception import InceptionV1
+
+    release = GoogLeNet_Weights.IMAGENET1K_V1
+    if source is None:
+        try:
+            state = torch.hub.load_state_dict_from_url(release.url, progress=False)
+        except (OSError, RuntimeError) as error:  # URLError is an OSError
+            raise OSError(
+                f"could not download torchvision's GoogLeNet weights ({error}); fetch "
+                f"{release.url} where the network allows and give that file: vidbench "
+                "weights import torchvision-googlenet FILE"
+            ) from None
+        where = release.url
+    else:
+        refuse_same_file(out, [source], "--out")
+        state, where = load_weights(source), str(source)
+    state = {k: v for k, v in state.items() if not k.startswith("aux")}
+    try:
+        InceptionV1(num_classes=len(state["fc.bias"])).load_state_dict(state)
+    except (KeyError, RuntimeError) as error:
+        first = str(error).strip().splitlines()[0]
+        raise ValueError(
+            f"{where}: not torchvision's GoogLeNet layout ({first}); give "
+            "googlenet-*.pth or a state dict with its keys"
+        ) from None
+    return atomic_write(out, lambda handle: torch.save(state, handle))

@@ -293,3 +293,41 @@ def test_i3d_batchnorm_can_match_deepminds_release():
     assert all(n.weight.requires_grad and n.momentum == 0.1 for n in ours)
     with pytest.raises(ValueError, match="batchnorm 'tf' is not one of"):
         create_model("i3d", 3, batchnorm="tf")
+
+
+def test_weights_import_torchvision_googlenet_writes_what_the_sweeps_load(tmp_path, monkeypatch):
+    from helpers import cli
+
+    from vidbench.bench.config import load_sweep
+    from vidbench.models.weights import IMAGENET_GOOGLENET
+
+    release = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True)
+    torch.save(release.state_dict(), tmp_path / "googlenet-1378be20.pth")  # with aux heads
+    monkeypatch.chdir(tmp_path)
+    assert cli("weights", "import", "torchvision-googlenet", "googlenet-1378be20.pth") == 0
+    assert load_sweep("table2").per_arch["i3d"]["inflate_from"] == IMAGENET_GOOGLENET
+    written = torch.load(tmp_path / IMAGENET_GOOGLENET, weights_only=True)
+    assert not any(k.startswith("aux") for k in written)
+    reference = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False)
+    reference.load_state_dict(written)
+    reference.eval().transform_input = False
+    ours = InceptionV1(1000).eval()
+    ours.load_state_dict(written)
+    image = torch.randn(1, 3, 64, 64)
+    assert torch.allclose(ours(image), reference(image), atol=1e-5)
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    assert cli("weights", "import", "torchvision-googlenet", "other.pth", "--out", "x.pth") == 2
+    assert not (tmp_path / "x.pth").exists()
+
+
+def test_weights_import_torchvision_googlenet_offline_says_where_to_get_it(tmp_path, capsys):
+    from unittest import mock
+    from urllib.error import URLError
+
+    from helpers import cli
+
+    with mock.patch("torch.hub.load_state_dict_from_url", side_effect=URLError("no network")):
+        assert cli("weights", "import", "torchvision-googlenet", "--out", str(tmp_path / "g")) == 2
+    error = capsys.readouterr().err
+    assert "https://download.pytorch.org/models/googlenet-1378be20.pth" in error
+    assert "weights import torchvision-googlenet FILE" in error

