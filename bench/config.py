@@ -48,6 +48,7 @@ from vidbench.datasets.decode_cache import DEFAULT_BUDGET_MB
 from vidbench.datasets.synthetic import SynthConfig
 from vidbench.models.classifier import WARMUP_SCHEDULERS
 from vidbench.models.registry import (
+    auto_modalities,
     default_input_spec,
     list_models,
     model_options,
@@ -572,7 +573,7 @@ def _check_arch_keys(sweep: SweepConfig, where: str) -> None:
     for arch, options in sweep.per_arch.items():
         if arch not in list_models():  # one left out of `arch` (by an override) is fine
             raise SweepError(f"{where}: per_arch.{arch}: unknown; choose from {list_models()}")
-        allowed = [*model_options(arch), *PER_ARCH_INPUT_KEYS, "train"]
+        allowed = [*model_options(arch), *PER_ARCH_INPUT_KEYS, "train", "modality"]
         unknown = sorted(set(options) - set(allowed))
         if unknown:
             raise SweepError(f"{where}: per_arch.{arch}: unknown key(s) {unknown}; {allowed=}")
@@ -584,14 +585,18 @@ def _check_arch_keys(sweep: SweepConfig, where: str) -> None:
                 f"{where}: model: no architecture of this sweep takes {unknown}; "
                 f"they take {sorted(takers)}"
             )
-    if sweep.modality != "auto":
-        for arch in sweep.arch:
-            wrong = [m for m in sweep.modality if m not in arch_modalities(arch)]
-            if wrong:
-                raise SweepError(
-                    f"{where}: modality {wrong} is not one {arch} can take; it takes "
-                    f"{list(arch_modalities(arch))} (modality: auto runs each on what it has)"
-                )
+    for arch in sweep.arch:
+        chosen = sweep.per_arch.get(arch, {}).get("modality", sweep.modality)
+        if chosen == "auto":
+            continue
+        if not isinstance(chosen, list) or not chosen:
+            raise SweepError(f"{where}: per_arch.{arch}.modality: a list of modalities or auto")
+        wrong = [m for m in chosen if m not in arch_modalities(arch)]
+        if wrong:
+            raise SweepError(
+                f"{where}: modality {wrong} is not one {arch} can take; it takes "
+                f"{list(arch_modalities(arch))} (modality: auto runs each on what it has)"
+            )
     needs_flow = any("flow" in m for arch in sweep.arch for m in cell_modalities(sweep, arch))
     for name, dataset in sweep.datasets.items():
         if needs_flow and dataset.flow is None and dataset.synthetic is None:
@@ -628,7 +633,12 @@ def _check_arch_keys(sweep: SweepConfig, where: str) -> None:
 
 
 def cell_modalities(sweep: SweepConfig, arch: str) -> tuple[str, ...]:
-    return arch_modalities(arch) if sweep.modality == "auto" else tuple(sweep.modality)
+    """The modalities `arch` runs on in `sweep`: its `per_arch.<arch>.modality`, else the
+    sweep's `modality` (`auto`: those the architecture declares, else all it takes)."""
+    chosen = sweep.per_arch.get(arch, {}).get("modality", sweep.modality)
+    if chosen == "auto":
+        return auto_modalities(arch) or arch_modalities(arch)
+    return tuple(chosen)
 
 
 def cell_train(sweep: SweepConfig, arch: str, modality: str) -> TrainConfig:
@@ -657,11 +667,13 @@ def cell_init_checkpoint(train: TrainConfig, key: Any) -> str | None:
 
 def cell_model_options(sweep: SweepConfig, arch: str, modality: str) -> dict[str, Any]:
     """The options `arch` is built with in a cell: the sweep's `model` and `per_arch`
-    options it takes, and the cell's modalities where it takes them."""
+    options it takes, and the cell's modalities where it takes them (not where the cell's
+    modality is the one the architecture declares for `auto`: it is built so by default,
+    and its cells keep the configuration they had before it took other modalities)."""
     takes = set(model_options(arch))
     chosen = {**sweep.model, **sweep.per_arch.get(arch, {})}
     options = {k: v for k, v in chosen.items() if k in takes}
-    if "modalities" in takes:
+    if "modalities" in takes and modality not in (auto_modalities(arch) or ()):
         options["modalities"] = modality.split("+")
     return options
 

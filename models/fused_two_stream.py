@@ -1,8 +1,10 @@
-"""3D-Fused Two-Stream, SPEC 1d: two 2D Inception-v1 trunks on 5 RGB frames 10 apart and
-their flow stacks; the grids before the last average pool (1024 x 7 x 7 a frame) of both
-streams are stacked over time and concatenated, then a 3x3x3 conv with 512 outputs (BN,
-ReLU), a 3x3x3 max pool (stride 2) and a fully connected layer, on average-pooled
-features. New layers start from Gaussian noise. 39.5M parameters plus the classifier.
+"""3D-Fused Two-Stream (paper, section 2.4): two 2D Inception-v1 trunks on 5 RGB frames 10
+apart and their flow stacks; the grids before the last average pool (1024 x 7 x 7 a
+frame) of both streams are stacked over time and concatenated, then a 3x3x3 conv with 512
+outputs (BN, ReLU), a 3x3x3 max pool (stride 2) and a fully connected layer, on
+average-pooled features. New layers start from Gaussian noise. 39.5M parameters plus the
+classifier. `modalities=("rgb",)` or `("flow",)` keeps one trunk, whose grid alone is
+fused: the single-stream rows of the paper's Table 2.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ class FusedTwoStream(nn.Module):
     """`rgb` (B, 3, T, H, W) and `flow` (B, 2*flow_stack, T, H, W) -> logits (B, num_classes)."""
 
     # tested on 25 RGB frames and 250 flow fields as 5 windows of 5 frames 10 apart, spread
-    # over the video, predictions averaged (SPEC 1d)
+    # over the video, predictions averaged (paper, Table 1)
     imagenet_option = "backbone_weights"
+    auto_modalities = ("rgb+flow",)  # what `modality: auto` runs: the two-stream network
     input_spec = ClipSpec(
         modalities=("rgb", "flow"), clip_len=5, frame_interval=10, crop_size=224,
         flow_stack=FLOW_STACK, test_clips=5,
@@ -38,16 +41,25 @@ class FusedTwoStream(nn.Module):
         dropout: float = 0.5,
         flow_stack: int = FLOW_STACK,
         backbone_weights: str | None = None,
+        modalities: tuple[str, ...] = ("rgb", "flow"),
     ) -> None:
+        """num_classes: classes of the head; backbone: `inception_v1` or a timm model;
+        width: channel multiplier (tiny CPU configurations); dropout: before the head;
+        flow_stack: flow fields a time step; backbone_weights: ImageNet weights of the
+        trunks (a torchvision googlenet state dict); modalities: the trunks to fuse."""
         super().__init__()
-        self.input_spec = self.input_spec.replace(flow_stack=flow_stack)
-        self.rgb = create_backbone(backbone, 3, width, backbone_weights)
-        self.flow = create_backbone(backbone, 2 * flow_stack, width, backbone_weights)
+        self.modalities = tuple(modalities)
+        if not self.modalities or not set(self.modalities) <= {"rgb", "flow"}:
+            raise ValueError(f"modalities {self.modalities}: rgb, flow or both")
+        self.input_spec = self.input_spec.replace(flow_stack=flow_stack, modalities=self.modalities)
+        channels = {"rgb": 3, "flow": 2 * flow_stack}
+        for modality in self.modalities:  # self.rgb, self.flow
+            setattr(self, modality, create_backbone(backbone, channels[modality], width,
+                                                    backbone_weights))  # fmt: skip
+        features = sum(getattr(self, m).num_features for m in self.modalities)
         fused = scaled(512, width)
         self.fusion = nn.Sequential(
-            nn.Conv3d(
-                self.rgb.num_features + self.flow.num_features, fused, 3, padding=1, bias=False
-            ),
+            nn.Conv3d(features, fused, 3, padding=1, bias=False),
             nn.BatchNorm3d(fused),
             nn.ReLU(inplace=True),
             nn.MaxPool3d(3, 2, padding=1),
@@ -59,7 +71,7 @@ class FusedTwoStream(nn.Module):
                 nn.init.normal_(module.weight, std=0.01)
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        grids = [per_frame(self.rgb, inputs["rgb"]), per_frame(self.flow, inputs["flow"])]
+        grids = [per_frame(getattr(self, m), inputs[m]) for m in self.modalities]
         x = torch.cat(grids, dim=2).transpose(1, 2)  # (B, F_rgb + F_flow, T, h, w)
         x = self.fusion(x)  # (B, 512, 3, 4, 4) for 5 frames at 224
         return self.fc(self.dropout(x.mean(dim=(2, 3, 4))))

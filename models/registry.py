@@ -6,6 +6,8 @@ Every model takes `num_classes` first and is a plain `nn.Module` with one small 
 - `input_spec`: the `ClipSpec` it is fed by default (its paper input), declared once on
   the class; a constructor option named like a ClipSpec field (`modalities`,
   `flow_stack`) sets that field, and the instance holds the changed spec;
+- `auto_modalities` (optional): the modalities a sweep's `modality: auto` runs it on
+  (default: every one it takes);
 - `streams_trained_apart` (optional, default False): its `rgb+flow` is the sum of an rgb
   and a flow model trained separately (I3D, SPEC 1e), not one network trained on both;
 - `imagenet_option` (optional): the constructor option that takes a file of 2D ImageNet
@@ -86,6 +88,11 @@ def rgb_motion(name: str) -> str:
     if kind not in RGB_MOTION:
         raise ValueError(f"model {name!r}: rgb_motion {kind!r} is not one of {RGB_MOTION}")
     return kind
+
+
+def auto_modalities(name: str) -> tuple[str, ...] | None:
+    """The modalities architecture `name` declares for `modality: auto` (None: all)."""
+    return getattr(_constructor(name), "auto_modalities", None)
 
 
 def streams_trained_apart(name: str) -> bool:

@@ -104,3 +104,13 @@ def test_the_kinetics_sweep_gives_the_3d_convnets_twice_the_batch(capsys):
         steps = 155_000 if cell["modality"] == "flow" else 115_000
         assert (cell["train"]["scheduler"], cell["train"]["max_steps"]) == ("piecewise", steps)
         assert cell["data"]["test_split"] == "test"  # the paper's Kinetics numbers
+
+
+@pytest.mark.parametrize(("modality", "paper"), [("rgb", "83.2"), ("flow", "85.8")])
+def test_the_3d_fused_single_stream_cells_of_table_2_are_run_and_cited(modality, paper):
+    record = paper_record("table2", f"fused_two_stream-{modality}-ucf1011-scratch-s0")
+    assert record.config.model_options["modalities"] == [modality]
+    (row,) = markdown_rows(markdown([record]))
+    assert (row["Modality"], row["Paper top-1 %"], row["Table"]) == (
+        {"rgb": "RGB", "flow": "Flow"}[modality], paper, "2",
+    )  # fmt: skip

@@ -331,3 +331,15 @@ def test_weights_import_torchvision_googlenet_offline_says_where_to_get_it(tmp_p
     error = capsys.readouterr().err
     assert "https://download.pytorch.org/models/googlenet-1378be20.pth" in error
     assert "weights import torchvision-googlenet FILE" in error
+
+
+@pytest.mark.parametrize("modalities", [("rgb",), ("flow",), ("rgb", "flow")])
+def test_3d_fused_runs_on_one_stream_or_both(modalities):
+    net = create_model("fused_two_stream", 7, width=0.125, modalities=modalities)
+    assert net.input_spec.modalities == modalities
+    assert {name for name, _ in net.named_children()} >= set(modalities)
+    assert not ({"rgb", "flow"} - set(modalities)) & {name for name, _ in net.named_children()}
+    inputs = {"rgb": torch.randn(2, 3, 5, 48, 48), "flow": torch.randn(2, 20, 5, 48, 48)}
+    assert net({m: inputs[m] for m in modalities}).shape == (2, 7)
+    with pytest.raises(ValueError, match="rgb, flow or both"):
+        create_model("fused_two_stream", 7, modalities=("depth",))

@@ -330,7 +330,7 @@ def test_shipped_sweeps_validate_and_expand():
     cells = {name: expand_cells(load_sweep(name)) for name in BUILTIN_SWEEPS}
     assert len(cells["smoke"]) == 10  # 5 architectures + frame_avg, every modality they have
     assert len(cells["diagnostic"]) == 4 * 10 * 3  # 4 tasks, the smoke's cells, 3 seeds
-    assert len(cells["table2"]) == 2 * (1 + 1 + 3 + 1 + 3)  # UCF-101 and HMDB-51 split 1
+    assert len(cells["table2"]) == 2 * (1 + 1 + 3 + 3 + 3)  # UCF-101 and HMDB-51 split 1
     assert {c.protocol for c in cells["table4"]} == {"scratch", "fixed", "finetune"}
     five = {"convnet_lstm", "c3d", "two_stream", "fused_two_stream", "i3d"}
     assert {c.arch for c in cells["table4"]} == five == {c.arch for c in cells["table2"]}
