@@ -35,6 +35,11 @@ FLOW_SUFFIX = ".mp4"
 FORMAT_VERSION = 1
 MAX_FPS = 240.0  # frame rates flow can be computed at
 MAX_BOUND = 255.0  # truncation in pixels (the paper's is 20)
+# Flow vectors are in pixels of the frame at a shorter side of at most this (the paper's
+# 256): computed at the source's size and scaled down for a larger source, so the bound
+# means one motion in every video (20 px at 256 lines would be 56 px at 720).
+UNIT_SHORT_SIDE = 256
+UNITS = f"px of the frame at a shorter side of at most {UNIT_SHORT_SIDE}"
 QUANT_LEVELS = 127  # q = round(v / bound * 127) + 128, q in [1, 255]
 QUANTISATION = "uint8: q = round(clip(v, -bound, bound) / bound * 127) + 128; R=dx, G=dy, B=128"
 # q -> v / bound in [-1, 1] (`transforms.to_model_input` computes the same on the device)
@@ -105,6 +110,7 @@ class FlowConfig:
             "bound": self.bound,
             "fps": self.fps,
             "quantisation": QUANTISATION,
+            "units": UNITS,
         }
 
 
@@ -117,8 +123,14 @@ def provenance_path(path: str | Path) -> Path:
     return Path(path).with_suffix(".json")
 
 
+def vector_scale(height: int, width: int) -> float:
+    """What flow measured on a frame of this size is multiplied by to be in `UNITS`."""
+    return min(1.0, UNIT_SHORT_SIDE / min(height, width))
+
+
 class FlowEstimator:
-    """Dense flow between two grayscale uint8 frames -> float32 (H, W, 2) in px."""
+    """Dense flow between two grayscale uint8 frames (H, W) -> float32 (H, W, 2), in
+    pixels of the frame at a shorter side of at most UNIT_SHORT_SIDE (`UNITS`)."""
 
     def __init__(self, config: FlowConfig) -> None:
         self.config = config
@@ -139,6 +151,11 @@ class FlowEstimator:
             )
 
     def __call__(self, previous: np.ndarray, following: np.ndarray) -> np.ndarray:
+        field = self._at_source_size(previous, following)
+        scale = vector_scale(*previous.shape[:2])
+        return field if scale == 1.0 else field * np.float32(scale)
+
+    def _at_source_size(self, previous: np.ndarray, following: np.ndarray) -> np.ndarray:
         if self.config.algorithm == "tvl1":
             return self._tvl1.calc(previous, following, None)
         p = self.config.resolved_params
@@ -257,6 +274,10 @@ def check_provenance(path: str | Path, config: FlowConfig) -> dict[str, Any]:
     """The provenance of the flow at `path`; FlowMismatch naming every field that differs."""
     record = read_provenance(path)
     wanted = config.provenance()
+    source = record.get("source") or {}
+    small = min(source.get("height") or 10**9, source.get("width") or 10**9) <= UNIT_SHORT_SIDE
+    if "units" not in record and small:  # extracted before units were recorded: the same
+        record = {**record, "units": UNITS}
     differences = [
         f"{key}: stored {record.get(key)!r}, asked {value!r}"
         for key, value in wanted.items()

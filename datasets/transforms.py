@@ -15,7 +15,8 @@ depends on its direction:
   (bilinear, half-pixel centres like OpenCV's), which keeps the worker at decode speed.
 Crop and flip are drawn once per sample (`CropParams`) so every modality of a sample gets
 the same ones; the flip travels with the sample (`flip`) and is applied on the device.
-Flow values stay in source-pixel units (they are not rescaled with the box).
+Flow values stay in the units they were stored in (pixels of the frame at a shorter side
+of at most 256, `flow.UNITS`); they are not rescaled with the box.
 
 Samples leave the workers as uint8, a quarter of the bytes of float32, and the copy to a
 GPU is 4x smaller.

@@ -279,3 +279,38 @@ def test_resume_after_kill_leaves_no_partial_file_and_redoes_nothing(tmp_path):
     assert summary["skipped"] == len(finished) and summary["extracted"] == 6 - len(finished)
     assert all(out.joinpath(name).stat().st_mtime_ns == mtime for name, mtime in before.items())
     assert not [p for p in out.iterdir() if ".tmp" in p.name]
+
+
+def test_flow_above_256_lines_is_measured_at_256(tmp_path):
+    """The same motion, 4 px a frame at 256 lines, in a 512-line video (8 px there) and a
+    256-line one: both stored as 4 px, so the +-20 bound means one thing in both."""
+    from vidbench.datasets.flow import UNITS
+
+    texture = random_texture(np.random.default_rng(3), 1400, 1400)
+    dx = {}
+    for lines in (256, 512):
+        speed = 4.0 * lines / 256
+        frames = render_motion(texture, "MoveRight", 6, lines, lines, speed, (0.0, 0.0))
+        video = tmp_path / f"v{lines}.mp4"
+        write_video(video, frames)
+        record = extract_flow(video, tmp_path / f"f{lines}.mp4", FlowConfig("farneback"))
+        assert record["units"] == UNITS
+        field = load_flow(tmp_path / f"f{lines}.mp4") * 20  # px in UNITS
+        dx[lines] = float(np.median(field[..., 0]))
+    assert dx[256] == pytest.approx(4.0, abs=0.3) and dx[512] == pytest.approx(4.0, abs=0.3)
+
+
+def test_flow_extracted_before_units_were_recorded_still_loads_under_256_lines(tmp_path):
+    from vidbench.datasets.flow import check_provenance, provenance_path
+
+    video = tmp_path / "v.mp4"
+    write_video(video, np.random.default_rng(0).integers(0, 255, (4, 48, 64, 3), np.uint8))
+    extract_flow(video, tmp_path / "f.mp4", FlowConfig("farneback"))
+    meta = provenance_path(tmp_path / "f.mp4")
+    older = {k: v for k, v in json.loads(meta.read_text()).items() if k != "units"}
+    meta.write_text(json.dumps(older))
+    check_provenance(tmp_path / "f.mp4", FlowConfig("farneback"))  # 48 lines: no scaling
+    older["source"]["height"] = older["source"]["width"] = 720  # a large source: not the same
+    meta.write_text(json.dumps(older))
+    with pytest.raises(FlowMismatch, match="units"):
+        check_provenance(tmp_path / "f.mp4", FlowConfig("farneback"))
