@@ -192,9 +192,9 @@ def test_datamodule_serves_aligned_rgb_and_flow(flow_dataset):
         clip_len=6,
         batch_size=4,
     )
-    dm.setup("fit")
+    dm.setup("test")
     torch.manual_seed(0)
-    batch = next(iter(dm.val_dataloader()))  # as the workers ship it: uint8
+    batch = next(iter(dm.test_dataloader()))  # centre clips, as the workers ship them: uint8
     assert batch["rgb"].shape == (4, 6, 32, 32, 3) and batch["flow"].shape == (4, 6, 32, 32, 2)
     assert batch["rgb"].dtype == batch["flow"].dtype == torch.uint8
     batch = dm.to_device(batch)  # as a training step sees it
@@ -211,7 +211,7 @@ def test_datamodule_serves_aligned_rgb_and_flow(flow_dataset):
         clip_len=3,
         flow_stack=10,
     )
-    sample = stacked.dataset("val")[0]
+    sample = stacked.dataset("test")[0]
     assert set(sample) >= {"flow", "label"} and "rgb" not in sample
     assert sample["flow"].shape == (30, 32, 32, 2)  # L fields per sampled time step
     batch = stacked.to_device(collate_clips([sample]))
