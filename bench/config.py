@@ -180,6 +180,10 @@ class TrainConfig(Strict):
     precision: Literal[PRECISIONS] = "auto"  # type: ignore[valid-type]  # auto: bf16-mixed on GPU, 32-true on CPU
     num_workers: NonNegativeInt = 2
     val_every_epochs: NonNegativeInt = 1
+    # learning-rate selection on validation: each rate of the grid trains `lr_search_steps`
+    # at a constant rate from the same start, the best validation top-1 trains the cell
+    lr_grid: list[PositiveFloat] | None = Field(None, min_length=2)
+    lr_search_steps: PositiveInt = 500
     # where a dataset has no validation split (UCF-101, HMDB-51), this fraction of the
     # training split's groups validates (only when validation runs; never the test split)
     val_holdout: float = Field(0.1, gt=0, lt=1, allow_inf_nan=False)
@@ -234,6 +238,8 @@ class TrainConfig(Strict):
             )
         if self.scheduler == "plateau" and self.val_every_epochs == 0:
             raise ValueError("scheduler plateau watches the validation loss: set val_every_epochs")
+        if self.lr_grid and self.scheduler == "piecewise":
+            raise ValueError("lr_grid chooses the learning rate; a piecewise schedule fixes it")
         self.accumulation()  # a global batch that cannot be met is refused here
         return self
 

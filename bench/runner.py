@@ -270,7 +270,7 @@ def data_module(cell: Cell) -> VideoDataModule:
         max_bad_fraction=train.max_bad_fraction,
         flow_root=data.flow if "flow" in cell.input.modalities else None,
         flip=cell.flip,
-        val_holdout=train.val_holdout if train.val_every_epochs > 0 else 0.0,
+        val_holdout=train.val_holdout if train.val_every_epochs > 0 or train.lr_grid else 0.0,
         test_split=data.test_split,
         max_eval_videos=cell.max_videos,
     )
@@ -549,6 +549,62 @@ def interrupts_kept(trainer: pl.Trainer) -> Iterator[None]:
         raise
 
 
+LR_SEARCH_FILE = "lr_search.json"  # in the cell's folder: a resumed cell keeps its choice
+
+
+def learning_rate_search(
+    cell: Cell, dm: VideoDataModule, out: Path, progress: bool
+) -> dict[str, Any]:
+    """The cell's learning-rate search (`select_learning_rate`), made once: a cell resumed
+    after an interruption reads the one it made before."""
+    path = out / "cells" / cell.id / LR_SEARCH_FILE
+    try:
+        made = json.loads(path.read_text())
+        if made.get("config_hash") == cell.hash():
+            return made["search"]
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass
+    search = select_learning_rate(cell, dm, out, progress)
+    atomic_write_text(path, json.dumps({"config_hash": cell.hash(), "search": search}))
+    return search
+
+
+def select_learning_rate(
+    cell: Cell, dm: VideoDataModule, out: Path, progress: bool
+) -> dict[str, Any]:
+    """Learning-rate selection on validation (the paper tuned each model's rate on
+    Kinetics validation): each rate of `train.lr_grid` trains `lr_search_steps` steps at a
+    constant rate from the cell's seed, then the validation split (never the test split)
+    is evaluated; the best top-1 (then the lower loss) wins. Returns {"chosen", "by",
+    "steps", "candidates": [{"lr", "val_top1", "val_loss"}]}, what the record keeps."""
+    train = cell.train
+    candidates = []
+    for lr in train.lr_grid or []:
+        short = train.model_copy(update={
+            "lr": lr, "max_steps": train.lr_search_steps, "max_epochs": None,
+            "scheduler": "none", "lr_schedule": None, "warmup_steps": 0,
+            "val_every_epochs": 10**6,  # no validation inside the short run; one after it
+        })  # fmt: skip
+        trial = cell.model_copy(update={"train": short})
+        folder = out / "cells" / cell.id / "lr_search" / f"lr={lr:g}"  # its checkpoints
+        pl.seed_everything(cell.seed, workers=True, verbose=False)
+        module = build_module(trial, dm, out)
+        trainer = make_trainer(trial, folder, [], progress)
+        with interrupts_kept(trainer):
+            trainer.fit(module, datamodule=dm)
+            (result,) = trainer.validate(module, datamodule=dm, verbose=False)
+        candidates.append(
+            {"lr": lr, "val_top1": float(result["val/top1"]), "val_loss": float(result["val/loss"])}
+        )
+        log.info("%s: learning rate %g: validation top-1 %.1f%%, loss %.3f", cell.id, lr,
+                 100 * candidates[-1]["val_top1"], candidates[-1]["val_loss"])  # fmt: skip
+    shutil.rmtree(out / "cells" / cell.id / "lr_search", ignore_errors=True)
+    best = max(candidates, key=lambda c: (c["val_top1"], -c["val_loss"]))
+    log.info("%s: learning rate %g chosen on validation", cell.id, best["lr"])
+    return {"chosen": best["lr"], "by": "validation top-1, then loss",
+            "steps": train.lr_search_steps, "candidates": candidates}  # fmt: skip
+
+
 def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) -> dict[str, Any]:
     """Train (or resume), test and cost one cell; returns the results part of its record
     (empty on DDP ranks other than 0)."""
@@ -562,6 +618,12 @@ def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) ->
     pl.seed_everything(cell.seed, workers=True, verbose=False)
     dm = data_module(cell)
     dm.dataset("test")  # a test split with no video present fails here, before training
+    search = None
+    if cell.train.lr_grid and not cell.fuses:
+        search = learning_rate_search(cell, dm, out, progress)
+        chosen = cell.train.model_copy(update={"lr": search["chosen"]})
+        cell = cell.model_copy(update={"train": chosen})
+        pl.seed_everything(cell.seed, workers=True, verbose=False)
     module = build_module(cell, dm, out)
     loggers = [CSVLogger(cell_dir, name="", version=CURVE_DIR)] + (
         [wandb_logger] if wandb_logger else []
@@ -590,6 +652,7 @@ def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) ->
     metrics = metrics_of(result)
     return dict(
         status="ok",
+        lr_search=search,
         world_size=trainer.world_size,
         batch=cell.train.batch_plan(trainer.num_devices),
         metrics=metrics,
@@ -603,7 +666,9 @@ def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) ->
             "test": accounting.get(dm.split_for("test")),
             "test_split": dm.split_for("test"),
             "test_listed": dm.listed.get(dm.split_for("test")),
-            "validated_on": dm.validation_source if cell.train.val_every_epochs > 0 else None,
+            "validated_on": dm.validation_source
+            if cell.train.val_every_epochs > 0 or cell.train.lr_grid
+            else None,
             "evaluated_videos": int(metrics["video"].get("videos", 0)),
             "num_classes": dm.num_classes,
             "official_classes": official_dataset(dm.class_names),

@@ -509,3 +509,24 @@ def test_a_quick_look_tests_a_fixed_subset_says_so_and_logs_its_progress(synth_d
     assert record.data.test_listed == listed > 5
     assert "evaluating 5 of its" in run.stderr
     assert "c3d-rgb-synth1-scratch-s0: tested 5 of 5 views (100%)" in run.stderr  # no terminal
+
+
+def test_the_learning_rate_is_chosen_on_validation_and_every_candidate_recorded(tmp_path):
+    from vidbench.models.weights import load_classifier
+
+    synthetic = {"synthetic": {"classes": 2, "videos_per_class": 16, "frames": 16, "size": 32}}
+    train = {"max_steps": 4, "batch_size": 4, "num_workers": 0, "val_every_epochs": 0,
+             "accelerator": "cpu", "optimizer": "adamw", "lr": 0.5,
+             "lr_grid": [1e-7, 3e-3], "lr_search_steps": 6}  # fmt: skip
+    sweep = write_sweep(tmp_path / "s.yaml", {}, arch=["c3d"], train=train,
+                        datasets={"synth": synthetic})  # fmt: skip
+    assert run_cli(str(sweep), "--out", str(tmp_path / "out")) == 0
+    (record,) = read_records(tmp_path / "out")
+    search = record.lr_search
+    assert [c["lr"] for c in search["candidates"]] == [1e-7, 3e-3] and search["steps"] == 6
+    best = max(search["candidates"], key=lambda c: (c["val_top1"], -c["val_loss"]))
+    assert search["chosen"] == best["lr"] != 0.5
+    assert load_classifier(record.checkpoint).hparams.lr == search["chosen"]  # it trained
+    assert "of the train split's groups held out" in record.data.validated_on
+    assert record.config.train.lr == 0.5  # the config as given: the choice is the record's
+    assert not (tmp_path / "out" / "cells" / record.cell / "lr_search").exists()
