@@ -107,6 +107,14 @@ def synth_dataset(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def grouped(tmp_path_factory) -> Path:
+    """Two classes of four groups of four videos (UCF-101 layout): three groups a class
+    train, one tests, so part of the training groups can be held out for validation."""
+    config = SynthConfig(classes=2, videos_per_class=16, frames=16, size=32)
+    return make_synthetic_dataset(tmp_path_factory.mktemp("grouped"), config, progress=False)
+
+
+@pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """The built-in smoke sweep run once, as `vidbench run` runs it (two cells at a time;
     minutes on 2 cores, more on a busy host: no time limit here): its output folder and

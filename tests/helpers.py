@@ -82,7 +82,7 @@ def write_sweep(path: Path, data: dict[str, Path], **changes) -> Path:
         "datasets": {
             "synth": {
                 "format": "ucf101",
-                **{k: str(v) for k, v in data.items()},
+                **{k: str(v) if isinstance(v, Path) else v for k, v in data.items()},
             }
         },
         "model": {"width": 0.125, "dropout": 0.0},

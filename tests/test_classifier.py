@@ -23,7 +23,7 @@ def test_fit_test_and_checkpoint_carry_class_names(synth_dataset, tmp_path):
     module = VideoClassifier(
         "i3d", dm.num_classes, dm.class_names, model_options={"width": 0.125}, lr=0.01
     )
-    trainer = quiet_trainer(max_steps=2, limit_val_batches=1)
+    trainer = quiet_trainer(max_steps=2, limit_val_batches=0)  # UCF-101 layout: no val split
     trainer.fit(module, datamodule=dm)
     (result,) = trainer.test(module, datamodule=dm, verbose=False)
     clip_keys = {"test/top1", "test/top5", "test/mean_class"}
@@ -261,8 +261,8 @@ def test_top5_is_not_merged_into_top1_when_a_first_batch_agrees():
     assert result["mean_class"] == pytest.approx(1 / 3)  # classes 0, 1, 2 present: 1, 0, 0
 
 
-def test_plateau_divides_the_learning_rate_by_ten_when_validation_loss_stalls(synth_dataset):
-    dm = tiny_datamodule(synth_dataset, clip_len=4, batch_size=8)
+def test_plateau_divides_the_learning_rate_by_ten_when_validation_loss_stalls(grouped):
+    dm = tiny_datamodule(grouped, clip_len=4, batch_size=8, val_holdout=0.3)
     module = VideoClassifier(
         "c3d", dm.num_classes, dm.class_names, model_options={"width": 0.125}, lr=0.01,
         scheduler="plateau", plateau_patience=0, plateau_threshold=10.0,  # nothing improves

@@ -14,7 +14,6 @@ from torch import nn
 from vidbench.datasets import TooManyBadVideos, VideoDataModule
 from vidbench.datasets.annotations import VideoRecord, hold_out, video_group
 from vidbench.datasets.clip_spec import ClipSpec
-from vidbench.datasets.synthetic import SynthConfig, make_synthetic_dataset
 
 
 @pytest.fixture
@@ -69,14 +68,6 @@ def test_exposes_classes_and_batches(synth_dataset):
     assert "errors" not in batch
     dm.setup("test")
     assert len(dm.dataset("test")) == len(dm.annotations.splits["test"]) * 6
-
-
-@pytest.fixture(scope="module")
-def grouped(tmp_path_factory):
-    """Two classes of four groups of four videos (UCF-101 layout): three groups a class
-    train, one tests."""
-    config = SynthConfig(classes=2, videos_per_class=16, frames=16, size=32)
-    return make_synthetic_dataset(tmp_path_factory.mktemp("grouped"), config, progress=False)
 
 
 def test_loaders_keep_workers_and_pin_only_for_cuda(grouped):

@@ -168,7 +168,7 @@ def test_a_second_run_on_a_busy_output_folder_stops_naming_the_holder(tmp_path, 
     )  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "locked"
-        data = {"videos": tmp_path, "annotations": tmp_path}
+        data = {"videos": tmp_path / "data", "annotations": tmp_path / "data"}
         sweep = write_sweep(tmp_path / "s.yaml", data, modality=["rgb"])
         assert cli("run", str(sweep), "--out", str(tmp_path / "out"), "--no-progress") == 2
         error = capsys.readouterr().err

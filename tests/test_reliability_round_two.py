@@ -5,6 +5,7 @@ clip's answer. One test or more per numbered finding of the second adversarial p
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -393,15 +394,36 @@ def test_names_that_become_folders_are_plain_names(override, reason, tmp_path):
 # 13. ---------------------------------------------------------------------------------------
 
 
+STARTED: list[subprocess.Popen] = []  # the runs a test started, killed after it
+
+
+@pytest.fixture(autouse=True)
+def _no_run_outlives_its_test():
+    yield
+    while STARTED:
+        run = STARTED.pop()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)  # the run and the jobs it started
+
+
+def _default_sigint() -> None:
+    """In the child: Ctrl-C as a terminal gives it, whatever the parent ignores (a shell's
+    background job starts with SIGINT ignored, and Python then installs no handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_run(
     sweep: Path, out: Path, *args: str, output: int = subprocess.PIPE
 ) -> subprocess.Popen:
-    """`vidbench run SWEEP --out OUT ARGS` in a process of its own; its stdout and stderr
+    """`vidbench run SWEEP --out OUT ARGS` in a session of its own; its stdout and stderr
     are pipes (or `output`, such as DEVNULL)."""
     command = [sys.executable, "-m", "vidbench", "run", str(sweep), "--out", str(out)]
-    return subprocess.Popen(
-        [*command, "--no-progress", *args], stdout=output, stderr=output, text=True
-    )
+    run = subprocess.Popen(
+        [*command, "--no-progress", *args], stdout=output, stderr=output, text=True,
+        start_new_session=True, preexec_fn=_default_sigint,
+    )  # fmt: skip
+    STARTED.append(run)
+    return run
 
 
 def wait_for(path: Path, process: subprocess.Popen) -> None:

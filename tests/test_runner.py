@@ -159,9 +159,11 @@ def test_failing_cell_is_recorded_and_the_sweep_goes_on(synth_with_flow, tmp_pat
     assert run_cli(str(sweep), "--out", str(tmp_path / "out")) == 1
     records = {r.cell: r for r in read_records(tmp_path / "out")}
     assert records["c3d-rgb-synth1-scratch-s0"].status == "ok"
-    failed = records["c3d-rgb-gone1-scratch-s0"]
-    assert failed.status == "failed" and "none of the" in failed.error
-    assert str(empty) in failed.error
+    failed = records["c3d-rgb-gone1-scratch-s0"]  # refused by the preflight, untrained
+    assert (
+        failed.status == "failed"
+        and "datasets.gone: 0 of the 32 listed test videos" in failed.error
+    )
 
 
 def test_a_cell_whose_test_videos_are_absent_fails_before_training(synth_dataset, tmp_path):
@@ -170,7 +172,8 @@ def test_a_cell_whose_test_videos_are_absent_fails_before_training(synth_dataset
     tests = (synth_dataset / "annotations" / "testlist01.txt").read_text().split()
     for rel in tests:  # a copy with the training videos only
         (videos / rel).unlink()
-    data = {"videos": videos, "annotations": synth_dataset / "annotations"}
+    # min_coverage 0: past the preflight, so the cell's own check before training answers
+    data = {"videos": videos, "annotations": synth_dataset / "annotations", "min_coverage": 0}
     sweep = write_sweep(tmp_path / "s.yaml", data, arch=["c3d"])
     assert run_cli(str(sweep), "--out", str(tmp_path / "out")) == 1
     (record,) = read_records(tmp_path / "out")
