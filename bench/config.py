@@ -440,7 +440,7 @@ def _distinct(values: list, key: str) -> list:
 
 def arch_modalities(arch: str) -> tuple[str, ...]:
     """What `arch` can be trained or evaluated on: `rgb+flow` for I3D is the fused
-    evaluation of its separately trained streams (SPEC 1e)."""
+    evaluation of its separately trained streams (docs/protocol.md 1e)."""
     if "modalities" in model_options(arch):
         return MODALITIES
     return ("+".join(default_input_spec(arch).modalities),)

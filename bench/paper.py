@@ -1,6 +1,7 @@
-"""The paper's reported results (SPEC 3: Tables 2-5), each with the conditions it holds under.
+"""The paper's reported results (docs/protocol.md 3: Tables 2-5), each with the conditions
+it holds under.
 
-A number is shown beside one of ours only when every condition matches (SPEC 3): the
+A number is shown beside one of ours only when every condition matches (docs/protocol.md 3): the
 dataset (the real one, recognised by its class list, `official_dataset`, not any data in
 the same file format), the split (1, or the mean of the three), the modality, the
 protocol, and what the network started from:

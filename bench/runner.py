@@ -292,7 +292,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller")
 # Lightning suggests `srun` wherever SLURM is installed; SLURM jobs come from the launcher.
 warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system")
-# The fixed protocol keeps its frozen BatchNorm in eval mode on purpose (SPEC 3).
+# The fixed protocol keeps its frozen BatchNorm in eval mode on purpose (docs/protocol.md 3).
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start")
 
 

@@ -2,7 +2,7 @@
 
 Each parser reads annotation files (never videos) and returns an `Annotations`: the class
 names in label order and, per split (`train`, `val`, `test`), a list of `VideoRecord`s.
-Formats are described in SPEC.md section 4. Paths in records are relative to the video
+Formats are described in docs/protocol.md section 4. Paths in records are relative to the video
 root, POSIX-style; one that would resolve outside the root is rejected with the line at
 fault.
 """

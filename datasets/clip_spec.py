@@ -4,7 +4,7 @@ Each model declares its own (`input_spec`, its paper input), a sweep overrides f
 `VideoDataModule` takes it, every checkpoint stores it (`preprocessing`, as a plain dict)
 and `vidbench predict` rebuilds it from there:
 
-    spec = ClipSpec(("rgb",), clip_len=64, crop_size=224)      # I3D RGB, SPEC 2
+    spec = ClipSpec(("rgb",), clip_len=64, crop_size=224)      # I3D RGB, docs/protocol.md 2
     spec.replace(clip_len=8, crop_size=48).to_dict()          # JSON-safe, for checkpoints
     ClipSpec.from_dict(checkpoint["preprocessing"], "i3d.ckpt")
 """
@@ -23,7 +23,7 @@ TEST_CROPS = (1, 3)  # the centre crop, or left/centre/right along the longer si
 # how test clips lie in a video: spread evenly over it, or back to back in its middle
 TEST_LAYOUTS = ("spread", "consecutive")
 # The scale the paper's crops are taken at: frames resized to a shorter side of 256 for a
-# 224 crop (SPEC 2); other crop sizes keep that ratio unless `short_side` is given.
+# 224 crop (docs/protocol.md 2); other crop sizes keep that ratio unless `short_side` is given.
 RESIZE_PER_CROP = 256 / 224
 
 
@@ -38,7 +38,7 @@ class ClipSpec:
     Test views: `test_clips` clips of `test_clip_len` frames (None: `clip_len`) at the
       training spacing, spread evenly over the video or `consecutive` in its middle, x
       `test_crops` (1 or 3) crops; or the whole video at once (`full_video_test`, for
-      models convolutional in time). Each model declares the paper's (SPEC 1, "input at
+      models convolutional in time). Each model declares the paper's (docs/protocol.md 1, "input at
       test"); a video shorter than the views loops.
     """
 

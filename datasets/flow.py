@@ -1,4 +1,4 @@
-"""Optical flow as a stored, versioned modality (SPEC 2): extraction, storage, loading.
+"""Optical flow as a stored, versioned modality (docs/protocol.md 2): extraction, storage, loading.
 
 Flow is computed on grayscale frames re-timed to `fps` (25 by default), between
 consecutive frames: field t goes from frame t to frame t+1, so a video of N re-timed

@@ -1,6 +1,6 @@
 """Frame-index samplers: which source frames make each temporal view of a video.
 
-Sampling happens on the video re-timed to `target_fps` (SPEC 2: 25 fps): a 30 fps video
+Sampling happens on the video re-timed to `target_fps` (docs/protocol.md 2: 25 fps): a 30 fps video
 is resampled by index, never decoded twice. A clip is `clip_len` frames taken every
 `frame_interval` re-timed frames; a video shorter than the clip is looped.
 Randomness uses torch's global generator, which Lightning's `seed_everything(workers=True)`

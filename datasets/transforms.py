@@ -1,6 +1,7 @@
-"""Clip transforms. In the DataLoader worker, on uint8 frames: the crop box, shrunk when it
-is larger than the crop (`ClipTransform`). On the model's device, after the batch is
-transferred: a smaller box enlarged, the flip, float and [-1, 1] (`to_model_input`). SPEC 2.
+"""Clip transforms (docs/protocol.md 2). In the DataLoader worker, on uint8 frames: the
+crop box, shrunk when it is larger than the crop (`ClipTransform`). On the model's device,
+after the batch is transferred: a smaller box enlarged, the flip, float and [-1, 1]
+(`to_model_input`).
 
 "Resize the shorter side to 256, then crop 224" is computed as one step: the crop box is
 chosen in source pixels (its side is crop_size * shorter_side / short_side: 210 px for a

@@ -1,4 +1,4 @@
-"""3D-ConvNet, SPEC 1b: the C3D variant of the paper.
+"""3D-ConvNet, docs/protocol.md 1b: the C3D variant of the paper.
 
 8 conv layers (3x3x3), 5 max pools, 2 fully connected layers, BatchNorm after every conv
 and FC layer; the first pool has temporal stride 2 (original C3D: 1). Trained from
@@ -39,7 +39,8 @@ def fc_bn(in_features: int, out_features: int, dropout: float) -> nn.Sequential:
 class C3D(nn.Module):
     """`rgb` (B, 3, T, H, W) -> logits (B, num_classes)."""
 
-    # tested on 240 frames as 15 consecutive 16-frame clips, predictions averaged (SPEC 1b)
+    # tested on 240 frames as 15 consecutive 16-frame clips, predictions averaged
+    # (docs/protocol.md 1b)
     input_spec = ClipSpec(
         modalities=("rgb",), clip_len=16, crop_size=112, test_clips=15, test_layout="consecutive"
     )

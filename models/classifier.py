@@ -3,7 +3,7 @@
 The network is built from `arch` + `model_options` through `vidbench.models.create_model`; the
 batch is the data layer's dict. Metrics are torchmetrics collections per stage: top-1,
 top-5 and mean class accuracy on clips, and at test time also on videos (softmax averaged
-over all views of a video). Protocols (SPEC 3, Table 4): `scratch` and `finetune` train
+over all views of a video). Protocols (docs/protocol.md 3, Table 4): `scratch` and `finetune` train
 everything; `fixed` freezes all but the last layer and keeps BatchNorm in eval mode;
 `init_checkpoint` starts from another checkpoint's weights (a Kinetics model, say).
 Checkpoints carry the class names, `trained_on` (dataset, annotations, fold), so the
@@ -103,7 +103,7 @@ class VideoClassifier(pl.LightningModule):
     """Any registered architecture trained with cross-entropy.
 
     `module(batch)` returns logits (B, num_classes). Models with `training_logits` (the
-    ConvNet+LSTM) train on every time step's output and report the last one's (SPEC 1a).
+    ConvNet+LSTM) train on every time step's output and report the last one's (docs/protocol.md 1a).
     """
 
     def __init__(

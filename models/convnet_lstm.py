@@ -1,4 +1,4 @@
-"""ConvNet+LSTM, SPEC 1a: Inception-v1 features per frame -> BN -> LSTM (512) -> FC.
+"""ConvNet+LSTM, docs/protocol.md 1a: Inception-v1 features per frame -> BN -> LSTM (512) -> FC.
 
 The paper's LSTM has batch normalisation: recurrent batch norm (Cooijmans et al., ICLR
 2017), the default here; `lstm="plain"` gives PyTorch's cuDNN LSTM. Trained with
@@ -79,7 +79,8 @@ LSTMS = ("batchnorm", "plain")
 class ConvNetLSTM(nn.Module):
     """`rgb` (B, 3, T, H, W) -> logits (B, num_classes) of the last time step."""
 
-    # trained on 25 frames 1 in 5 (5 s); tested on 50 (10 s), the last step's output (SPEC 1a)
+    # trained on 25 frames 1 in 5 (5 s); tested on 50 (10 s), the last step's output
+    # (docs/protocol.md 1a)
     imagenet_option = "backbone_weights"
     input_spec = ClipSpec(
         modalities=("rgb",), clip_len=25, frame_interval=5, crop_size=224, test_clip_len=50

@@ -1,4 +1,4 @@
-"""Two-Stream Inflated 3D ConvNet (I3D), SPEC 1e: Inception-v1 inflated to 3D.
+"""Two-Stream Inflated 3D ConvNet (I3D), docs/protocol.md 1e: Inception-v1 inflated to 3D.
 
 One class serves the RGB stream (3 input channels), the flow stream (2) and the
 two-stream pair, whose per-stream logits are averaged. Each stream: the 3D Inception
@@ -57,7 +57,7 @@ class I3DStream(nn.Module):
 class I3D(nn.Module):
     """Inputs `rgb` (B, 3, T, H, W) and/or `flow` (B, 2, T, H, W) -> logits (B, num_classes)."""
 
-    # tested on the whole video at once, convolutionally in time (SPEC 1e)
+    # tested on the whole video at once, convolutionally in time (docs/protocol.md 1e)
     input_spec = ClipSpec(modalities=("rgb",), clip_len=64, crop_size=224, full_video_test=True)
     imagenet_option = "inflate_from"
     streams_trained_apart = True  # rgb+flow: two streams trained apart, logits averaged
@@ -74,7 +74,7 @@ class I3D(nn.Module):
         batchnorm: str = "pytorch",
     ) -> None:
         """inflate_from: a 2D Inception-v1 state dict file (torchvision `googlenet` keys,
-        ImageNet weights) that every stream starts from, inflated (SPEC 1e).
+        ImageNet weights) that every stream starts from, inflated (docs/protocol.md 1e).
         padding: `auto` matches the weights being loaded: torchvision's (symmetric, with
         time padded by repeating edge frames) when inflating its 2D weights, so a boring
         video gives the 2D activations; TensorFlow SAME, DeepMind's, otherwise.

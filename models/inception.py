@@ -3,8 +3,9 @@
 The 2D trunk has torchvision `googlenet`'s layout and state-dict keys (`conv1.conv.weight`,
 `inception3a.branch2.1.bn.running_mean`, ...), so its ImageNet weights (ported from
 TF-slim, which expects inputs in [-1, 1], as vidbench's data are) load as they are. The 3D
-trunk (I3D, SPEC 1e) uses the same keys with every NxN kernel NxNxN and TensorFlow "SAME"
-padding, as the DeepMind release does, so a 2D state dict inflates key by key.
+trunk (I3D, docs/protocol.md 1e) uses the same keys with every NxN kernel NxNxN and
+TensorFlow "SAME" padding, as the DeepMind release does, so a 2D state dict inflates key
+by key.
 The "5x5" branch uses 3x3 kernels, as TF-slim's Inception-v1 does.
 
 3D padding: `tf_same` (default) pads with zeros as TensorFlow's SAME does, which

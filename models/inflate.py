@@ -1,4 +1,4 @@
-"""Inflating 2D networks to 3D (SPEC 1, "bootstrapping 3D filters from 2D").
+"""Inflating 2D networks to 3D (docs/protocol.md 1, "bootstrapping 3D filters from 2D").
 
 A 2D kernel repeated N times along time and divided by N gives, on a "boring" video (one
 image repeated), the same activations as the 2D kernel on the image.

@@ -9,7 +9,7 @@ Every model takes `num_classes` first and is a plain `nn.Module` with one small 
 - `auto_modalities` (optional): the modalities a sweep's `modality: auto` runs it on
   (default: every one it takes);
 - `streams_trained_apart` (optional, default False): its `rgb+flow` is the sum of an rgb
-  and a flow model trained separately (I3D, SPEC 1e), not one network trained on both;
+  and a flow model trained separately (I3D, docs/protocol.md 1e), not one network trained on both;
 - `imagenet_option` (optional): the constructor option that takes a file of 2D ImageNet
   weights its trunk starts from (`backbone_weights`, I3D's `inflate_from`); absent for
   the models that have no ImageNet version (C3D, R3D);

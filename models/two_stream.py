@@ -1,5 +1,5 @@
-"""Two-Stream, SPEC 1c: two 2D Inception-v1 replicas, one on an RGB frame, one on a stack
-of 10 flow fields (20 input channels); their predictions are averaged. Several snapshots
+"""Two-Stream, docs/protocol.md 1c: two 2D Inception-v1 replicas, one on an RGB frame, one
+on a stack of 10 flow fields (20 input channels); their predictions are averaged. Several snapshots
 (time steps) of a clip are each classified and averaged too, end to end.
 """
 
@@ -48,7 +48,7 @@ class TwoStream(nn.Module):
     """`rgb` (B, 3, T, H, W) and `flow` (B, 2*flow_stack, T, H, W) -> logits (B, num_classes)."""
 
     # tested on 25 RGB frames evenly spaced over the video, each with its flow stack (250
-    # flow fields), predictions averaged (SPEC 1c)
+    # flow fields), predictions averaged (docs/protocol.md 1c)
     imagenet_option = "backbone_weights"
     input_spec = ClipSpec(
         modalities=("rgb", "flow"), clip_len=1, crop_size=224, flow_stack=FLOW_STACK,

@@ -90,7 +90,7 @@ def convert_pytorch_i3d(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return out
 
 
-# How the DeepMind I3D release prepares video (SPEC 2): 25 fps, shorter side 256, centre
+# How the DeepMind I3D release prepares video (docs/protocol.md 2): 25 fps, shorter side 256, centre
 # 224 crop, values in [-1, 1], 64-frame clips; flow TV-L1 truncated at 20 px.
 I3D_RELEASE = ClipSpec(
     ("rgb",), clip_len=64, crop_size=224, short_side=256, fps=25.0, flow_algorithm="tvl1",
@@ -226,7 +226,7 @@ def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def fuse_i3d_streams(rgb: VideoClassifier, flow: VideoClassifier) -> VideoClassifier:
     """Two separately trained I3D streams as one two-stream model whose logits are the
-    equal-weight average of theirs (SPEC 1e)."""
+    equal-weight average of theirs (docs/protocol.md 1e)."""
     for module, stream in ((rgb, "rgb"), (flow, "flow")):
         options = module.hparams.model_options or {}
         if module.hparams.arch != "i3d" or tuple(options.get("modalities", ("rgb",))) != (stream,):

@@ -117,8 +117,9 @@ def test_a_sweep_whose_geometry_cannot_be_fed_is_refused_before_it_runs():
 
 
 def paper_test_frames(arch: str) -> list[list[int]]:
-    """SPEC 1's "input at test" on a 10 s, 25 fps video (250 frames), written out: the
-    frames of each view, centred or spread as the paper's footprints are."""
+    """The paper's "input at test" (docs/protocol.md 1) on a 10 s, 25 fps video (250
+    frames), written out: the frames of each view, centred or spread as the paper's
+    footprints are."""
     if arch in ("convnet_lstm", "frame_avg"):  # 50 frames 1 in 5 (10 s), one view
         return [list(2 + 5 * np.arange(50))]  # 246 frames spanned, centred: starts at 2
     if arch in ("c3d", "r3d"):  # 240 frames as 15 consecutive 16-frame clips, centred

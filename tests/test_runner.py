@@ -337,7 +337,7 @@ def test_shipped_sweeps_validate_and_expand():
     assert {c.protocol for c in cells["table4"]} == {"scratch", "fixed", "finetune"}
     five = {"convnet_lstm", "c3d", "two_stream", "fused_two_stream", "i3d"}
     assert {c.arch for c in cells["table4"]} == five == {c.arch for c in cells["table2"]}
-    for name in ("table2", "table2_kinetics", "table4", "splits"):  # SPEC 1 test views
+    for name in ("table2", "table2_kinetics", "table4", "splits"):  # docs/protocol.md 1 test views
         assert load_sweep(name).eval.views == "paper", name
     assert {c.fold for c in cells["splits"]} == {1, 2, 3}
 

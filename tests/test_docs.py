@@ -1,0 +1,47 @@
+"""The project cites its own protocol page, never a document outside the repository, and
+every section it cites exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PROTOCOL = ROOT / "docs" / "protocol.md"
+
+
+def project_files() -> list[Path]:
+    """The repository's code, sweeps and prose (no virtual environment, no results)."""
+    skipped = {".venv", ".git", "results", "build"}
+    return [
+        path
+        for suffix in ("*.py", "*.yaml", "*.md")
+        for path in ROOT.rglob(suffix)
+        if not skipped & set(path.relative_to(ROOT).parts)
+    ]
+
+
+def test_no_file_cites_a_document_outside_the_repository():
+    citing = [
+        str(path.relative_to(ROOT))
+        for path in project_files()
+        if re.search(r"\bSPEC( |$|[0-9]|\.md)", path.read_text(encoding="utf-8"), re.M)
+    ]
+    assert citing == [], f"cite docs/protocol.md or the paper instead: {citing}"
+
+
+def test_every_cited_protocol_section_exists():
+    text = PROTOCOL.read_text(encoding="utf-8")
+    sections = set(re.findall(r"^## (\d)\.", text, re.M))
+    sections |= set(re.findall(r"^\*\*(\d[a-e]) ", text, re.M))
+    assert sections >= {"1", "2", "3", "4", "5", "1a", "1b", "1c", "1d", "1e"}
+    cited = {
+        (str(path.relative_to(ROOT)), section)
+        for path in project_files()
+        for section in re.findall(
+            r"docs/protocol\.md,? (?:section )?(\d[a-e]?)\b", path.read_text()
+        )
+    }
+    assert cited, "nothing cites docs/protocol.md"
+    missing = sorted((file, s) for file, s in cited if s not in sections)
+    assert missing == [], missing
