@@ -2,7 +2,7 @@
 measure what a reader would see: horizontal overflow, images that failed to load, requests
 that left the page.
 
-Also a script, to refresh the README's screenshots of a leaderboard:
+Also a script, to refresh the committed screenshots of a leaderboard (results/transfer):
     python tests/browser.py results/transfer/leaderboard.html results/transfer
 """
 

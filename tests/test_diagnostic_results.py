@@ -29,7 +29,7 @@ RECORDS = read_records(RESULTS)  # read once: the parameters below and every tes
 COMMITTED = sorted({r.config.dataset for r in RECORDS if r.config is not None})
 LEARNS = 30.0  # top-1 points over chance that count as learning a task
 # Capability ceilings: cells where 100% is what the architecture should score, because it
-# sees what the task isolates directly (declared after seed 0, README "Diagnostic tasks"):
+# sees what the task isolates directly (declared after seed 0, results/diagnostic/README.md):
 # on `order`, I3D's flow stream convolves over neighbouring flow fields, so the turn from
 # one motion to the next is a local pattern to it (its fused rgb+flow cell inherits that);
 # `long_range` is built so that I3D's footprint (16 frames 2 apart: 31) holds both events

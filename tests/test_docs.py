@@ -45,3 +45,23 @@ def test_every_cited_protocol_section_exists():
     assert cited, "nothing cites docs/protocol.md"
     missing = sorted((file, s) for file, s in cited if s not in sections)
     assert missing == [], missing
+
+
+def test_the_command_reference_is_the_parsers_as_they_stand():
+    from vidbench.bench.cli_reference import render
+
+    page = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert page == render(), "regenerate: python -m vidbench.bench.cli_reference > docs/cli.md"
+    assert "## vidbench run\n" in page and "--dry-run" in page
+
+
+def test_every_relative_link_of_the_readme_and_docs_leads_somewhere():
+    pages = [ROOT / "README.md", ROOT / "CHANGELOG.md", *(ROOT / "docs").glob("*.md"),
+             *(ROOT / "results").glob("**/README.md")]  # fmt: skip
+    broken = [
+        (str(page.relative_to(ROOT)), target)
+        for page in pages
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text())
+        if not target.startswith(("http://", "https://")) and not (page.parent / target).exists()
+    ]
+    assert broken == []

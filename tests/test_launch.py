@@ -178,10 +178,10 @@ def test_a_shard_leaves_the_partial_files_of_other_shards_alone(synth_dataset, t
     assert json.loads((out / "failures.json").read_text()) == {theirs[1]: "theirs"}
 
 
-def test_the_readme_cluster_sweep_asks_slurm_for_what_it_says(tmp_path):
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+def test_the_documented_cluster_sweep_asks_slurm_for_what_it_says(tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "cluster.md").read_text()
     found = re.search(r"```yaml\n(# table2_ucf101_slurm.yaml\n.*?)```", readme, re.S)
-    assert found, "the README's cluster sweep file is gone"
+    assert found, "docs/cluster.md's cluster sweep file is gone"
     path = tmp_path / "table2_ucf101_slurm.yaml"
     path.write_text(found.group(1))
     sweep = load_sweep(str(path))
