@@ -16,13 +16,11 @@ from __future__ import annotations
 import re
 import statistics
 from collections import defaultdict
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from vidbench.bench.citation import citation_problems
 from vidbench.bench.paper import ARCH_NAMES, PAPER_ORDER, PaperResult, paper_result
 from vidbench.bench.results import RunRecord
-from vidbench.datasets.files import atomic_write_text
 
 MODALITY_NAMES = {"rgb": "RGB", "flow": "Flow", "rgb+flow": "RGB+Flow"}
 SPLIT_FORMATS = ("ucf101", "hmdb51")  # datasets whose folds are official splits
@@ -344,24 +342,3 @@ def result_cards(records: list[RunRecord]) -> list[dict[str, str]]:
             )
         cards.append(card)
     return cards
-
-
-def write_leaderboard(
-    records: list[RunRecord], out: Path, title: str, command: str | None = None
-) -> dict[str, Path]:
-    """`leaderboard.md` (with result cards) and a self-contained `leaderboard.html` in `out`;
-    `command` is what wrote them (shown on the page)."""
-    from vidbench.bench.leaderboard_page import html_page, provenance
-
-    out.mkdir(parents=True, exist_ok=True)
-    about = "\n".join(f"- {k}: {md_escape(v)}" for k, v in provenance(records, command).items())
-    text = f"{about}\n\n{markdown(records)}\n### Result cards\n"
-    for card in result_cards(records):
-        text += f"\n**{md_escape(card['cell'])}**: " + "; ".join(
-            f"{k} {md_escape(v)}" for k, v in card.items() if k != "cell"
-        )
-        text += "\n"
-    paths = {"markdown": out / "leaderboard.md", "html": out / "leaderboard.html"}
-    atomic_write_text(paths["markdown"], f"# {md_escape(title)}\n\n{text}")
-    atomic_write_text(paths["html"], html_page(records, title, command))
-    return paths

@@ -1,5 +1,6 @@
 """The leaderboard as one self-contained HTML page: where the numbers come from, the tables,
-accuracy-against-cost plots (inline SVG) and a card per cell.
+accuracy-against-cost plots (inline SVG) and a card per cell; `write_leaderboard` writes it
+and `leaderboard.md` beside it.
 
 The page loads nothing from elsewhere (no fonts, scripts or images outside it), fits a
 phone's width (wide tables scroll inside their box; plots scale) and prints.
@@ -12,6 +13,7 @@ import html
 import io
 import math
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from vidbench.bench.leaderboard import (
@@ -21,13 +23,16 @@ from vidbench.bench.leaderboard import (
     TEXT_COLUMNS,
     Group,
     footnote,
+    markdown,
     matrices,
+    md_escape,
     result_cards,
     summarise,
     tables,
 )
 from vidbench.bench.paper import ARCH_NAMES, PAPER_ORDER
 from vidbench.bench.results import RunRecord
+from vidbench.datasets.files import atomic_write_text
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;
@@ -220,3 +225,22 @@ def html_page(records: list[RunRecord], title: str, command: str | None = None) 
         parts.append("</dl></section>")
     parts.append("</div></body></html>")
     return "\n".join(parts)
+
+
+def write_leaderboard(
+    records: list[RunRecord], out: Path, title: str, command: str | None = None
+) -> dict[str, Path]:
+    """`leaderboard.md` (with result cards) and a self-contained `leaderboard.html` in `out`;
+    `command` is what wrote them (shown on the page)."""
+    out.mkdir(parents=True, exist_ok=True)
+    about = "\n".join(f"- {k}: {md_escape(v)}" for k, v in provenance(records, command).items())
+    text = f"{about}\n\n{markdown(records)}\n### Result cards\n"
+    for card in result_cards(records):
+        text += f"\n**{md_escape(card['cell'])}**: " + "; ".join(
+            f"{k} {md_escape(v)}" for k, v in card.items() if k != "cell"
+        )
+        text += "\n"
+    paths = {"markdown": out / "leaderboard.md", "html": out / "leaderboard.html"}
+    atomic_write_text(paths["markdown"], f"# {md_escape(title)}\n\n{text}")
+    atomic_write_text(paths["html"], html_page(records, title, command))
+    return paths

@@ -301,3 +301,10 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         return version
     return f"{version}+{described}" if described else version
+
+
+def finished_record(out: Path, cell: Cell) -> RunRecord | None:
+    """The cell's latest record if it finished with the cell's config, whoever wrote it."""
+    record = latest_by_cell(read_records(out / RUNS_FILE)).get(cell.id)
+    ok = record and record.status == "ok" and record.config_hash == cell.hash()
+    return record if ok else None

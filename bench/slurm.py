@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from vidbench.bench.cells import Cell
 from vidbench.bench.config import LauncherConfig, SweepConfig
-from vidbench.bench.launch import (
+from vidbench.bench.jobs import (
     JOBS_DIR,
     CellJob,
     CellProgress,

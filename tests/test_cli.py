@@ -89,7 +89,7 @@ def test_lightning_progress_goes_to_stderr_not_stdout(tmp_path, capsys):
     import pytorch_lightning as pl
     import torch
 
-    from vidbench.bench.runner import StderrProgressBar
+    from vidbench.bench.cell import StderrProgressBar
     from vidbench.models import VideoClassifier
 
     module = VideoClassifier("c3d", 4, model_options={"width": 0.125})

@@ -16,7 +16,7 @@ import torch
 from helpers import write_sweep
 from slurm_cluster import missing, single_node_cluster
 
-from vidbench.bench import launch, slurm
+from vidbench.bench import jobs, launch, slurm
 from vidbench.bench.cells import DataSource, expand_cells, resolve_cell
 from vidbench.bench.cli import main
 from vidbench.bench.config import load_sweep
@@ -87,14 +87,14 @@ def test_dependencies_wait_for_fused_streams_and_pretrained_cells(synth_with_flo
     )  # fmt: skip
     data = prepare_data("synth", sweep, None, False)
     cells = [resolve_cell(sweep, key, data) for key in expand_cells(sweep)]
-    needs = launch.dependencies(cells, out)
+    needs = jobs.dependencies(cells, out)
     assert sorted(needs[FUSED]) == sorted(STREAMS)
     assert needs["c3d-rgb-synth1-finetune-s0"] == ["c3d-rgb-synth1-scratch-s0"]
     assert needs["i3d-flow-synth1-finetune-s0"] == ["i3d-flow-synth1-scratch-s0"]
     assert needs["c3d-rgb-synth1-scratch-s0"] == []
     # a cell that needs one outside the cells to run (finished earlier) waits for nothing
     rest = [c for c in cells if c.id != "c3d-rgb-synth1-scratch-s0"]
-    assert launch.dependencies(rest, out)["c3d-rgb-synth1-finetune-s0"] == []
+    assert jobs.dependencies(rest, out)["c3d-rgb-synth1-finetune-s0"] == []
 
 
 def test_a_job_whose_code_changed_under_its_launcher_says_so(synth_with_flow, tmp_path):
@@ -105,7 +105,7 @@ def test_a_job_whose_code_changed_under_its_launcher_says_so(synth_with_flow, tm
     sweep = load_sweep(str(write_sweep(tmp_path / "micro.yaml", synth_with_flow)), ["arch=[c3d]"])
     cell = resolve_cell(sweep, expand_cells(sweep)[0], prepare_data("synth", sweep, None, False))
     here = launch.code_version()
-    assert launch.cell_job(sweep, cell, out, "vidbench run micro", "0.0.1+0000000", 1) == "failed"
+    assert jobs.cell_job(sweep, cell, out, "vidbench run micro", "0.0.1+0000000", 1) == "failed"
     (record,) = read_records(out)
     assert record.status == "failed" and record.cell == cell.id
     assert record.error == (
@@ -113,8 +113,8 @@ def test_a_job_whose_code_changed_under_its_launcher_says_so(synth_with_flow, tm
         f"this job runs {here}; run the same `vidbench run` again to resume its unfinished "
         "cells with the code installed now"
     )
-    assert launch.commit("0.1.0+abc1234-dirty") == launch.commit("0.1.0+abc1234")  # results
-    assert launch.commit("0.1.0+abc1234") != launch.commit("0.1.0+def5678")
+    assert jobs.commit("0.1.0+abc1234-dirty") == jobs.commit("0.1.0+abc1234")  # results
+    assert jobs.commit("0.1.0+abc1234") != jobs.commit("0.1.0+def5678")
 
 
 def test_local_refuses_multi_device_cells_and_options_that_need_another_launcher(
@@ -197,7 +197,7 @@ def test_the_documented_cluster_sweep_asks_slurm_for_what_it_says(tmp_path):
         "additional_parameters": {"account": "my-lab", "qos": "normal"},
     }  # fmt: skip
     assert cells[0].train.batch_plan(4)["global"] == 24
-    needs = launch.dependencies(cells, tmp_path)
+    needs = jobs.dependencies(cells, tmp_path)
     for seed in (0, 1, 2):
         fused = f"i3d-rgb+flow-ucf1011-scratch-s{seed}"
         assert sorted(needs[fused]) == [f"i3d-flow-ucf1011-scratch-s{seed}",

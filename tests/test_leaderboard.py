@@ -13,8 +13,8 @@ import pytest
 from browser import find_chromium, render
 from helpers import finished_record, markdown_rows, paper_record
 
-from vidbench.bench.leaderboard import markdown, summarise, write_leaderboard
-from vidbench.bench.leaderboard_page import html_page, plots
+from vidbench.bench.leaderboard import markdown, summarise
+from vidbench.bench.leaderboard_page import html_page, plots, write_leaderboard
 from vidbench.bench.results import RunRecord, read_records
 
 TRANSFER = Path(__file__).resolve().parents[1] / "results" / "transfer"

@@ -756,7 +756,7 @@ def test_minor_findings(case, tmp_path, capsys, caplog):
     [("16-mixed", "Lightning trains it as bf16-mixed"), ("16-true", "20x as long as in 32-true")],
 )
 def test_16_bit_training_on_the_cpu_is_warned_about(tmp_path, caplog, precision, said):
-    from vidbench.bench.runner import make_trainer
+    from vidbench.bench.cell import make_trainer
 
     cell = finished_record("c3d-rgb-d1-scratch-s0", 50).config
     train = cell.train.model_copy(update={"precision": precision, "accelerator": "cpu"})

@@ -403,8 +403,9 @@ def test_global_batch_is_met_by_accumulation_or_refused():
 
 
 def test_the_runner_trains_at_the_global_batch_and_records_it(synth_with_flow, tmp_path):
+    from vidbench.bench.cell import make_trainer
     from vidbench.bench.cells import expand_cells, resolve_cell
-    from vidbench.bench.runner import make_trainer, prepare_data
+    from vidbench.bench.runner import prepare_data
 
     train = {"max_steps": 2, "batch_size": 4, "global_batch": 8, "num_workers": 0,
              "val_every_epochs": 0, "accelerator": "cpu"}  # fmt: skip

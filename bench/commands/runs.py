@@ -227,7 +227,8 @@ def add_leaderboard(commands: argparse._SubParsersAction) -> None:
 
 
 def leaderboard_command(args: argparse.Namespace) -> int:
-    from vidbench.bench.leaderboard import markdown, write_leaderboard
+    from vidbench.bench.leaderboard import markdown
+    from vidbench.bench.leaderboard_page import write_leaderboard
     from vidbench.bench.results import invocation, unique_records
 
     records = unique_records([r for d in unique_folders(args.dirs) for r in latest_records(d)])
