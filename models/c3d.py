@@ -49,6 +49,9 @@ class C3D(nn.Module):
     def __init__(
         self, num_classes: int, width: float = 1.0, dropout: float = 0.5, pool1_time_stride: int = 2
     ) -> None:
+        """num_classes: classes of the head; width: channel multiplier (tiny CPU
+        configurations); dropout: before each fully connected layer; pool1_time_stride: 2,
+        the paper's variant, or 1, the original C3D."""
         super().__init__()
         c = lambda n: scaled(n, width)  # noqa: E731
         pool = lambda: nn.MaxPool3d(2, 2, ceil_mode=True)  # noqa: E731

@@ -97,6 +97,11 @@ class ConvNetLSTM(nn.Module):
         backbone_weights: str | None = None,
         lstm: str = "batchnorm",
     ) -> None:
+        """num_classes: classes of the head; backbone: `inception_v1` (the paper's) or a
+        timm model; width: channel multiplier of the Inception trunk; hidden: LSTM units
+        (the paper's 512); dropout: before the head; backbone_weights: ImageNet weights of
+        the trunk (a torchvision googlenet state dict); lstm: `batchnorm` (recurrent batch
+        normalisation, the paper's) or `plain` (PyTorch's LSTM)."""
         super().__init__()
         if lstm not in LSTMS:
             raise ValueError(f"convnet_lstm lstm {lstm!r} is not one of {LSTMS}")

@@ -31,6 +31,9 @@ class FrameAverage(nn.Module):
         dropout: float = 0.5,
         backbone_weights: str | None = None,
     ) -> None:
+        """num_classes: classes of the head; backbone: `inception_v1` or a timm model;
+        width: channel multiplier; dropout: before the head; backbone_weights: ImageNet
+        weights of the trunk."""
         super().__init__()
         self.frames = FrameClassifier(num_classes, 3, backbone, width, dropout, backbone_weights)
 

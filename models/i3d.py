@@ -73,7 +73,10 @@ class I3D(nn.Module):
         inflate_from: str | None = None,
         batchnorm: str = "pytorch",
     ) -> None:
-        """inflate_from: a 2D Inception-v1 state dict file (torchvision `googlenet` keys,
+        """num_classes: classes of each stream's head; modalities: the streams, rgb and/or
+        flow, each trained apart in a sweep; width: channel multiplier (tiny CPU
+        configurations); dropout: before the logits.
+        inflate_from: a 2D Inception-v1 state dict file (torchvision `googlenet` keys,
         ImageNet weights) that every stream starts from, inflated (docs/protocol.md 1e).
         padding: `auto` matches the weights being loaded: torchvision's (symmetric, with
         time padded by repeating edge frames) when inflating its 2D weights, so a boring

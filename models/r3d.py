@@ -47,6 +47,8 @@ class R3D(nn.Module):
     rgb_motion = "local"
 
     def __init__(self, num_classes: int, depth: int = 18, width: float = 1.0) -> None:
+        """num_classes: classes of the head; depth: 18 (torchvision's r3d_18 layout) or 34;
+        width: channel multiplier (tiny CPU configurations)."""
         super().__init__()
         if depth not in DEPTHS:
             raise ValueError(f"r3d depth {depth} is not one of {sorted(DEPTHS)}")

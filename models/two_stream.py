@@ -65,6 +65,10 @@ class TwoStream(nn.Module):
         flow_stack: int = FLOW_STACK,
         backbone_weights: str | None = None,
     ) -> None:
+        """num_classes: classes of each stream's head; modalities: rgb, flow or both (their
+        predictions averaged); backbone: `inception_v1` or a timm model; width: channel
+        multiplier; dropout: before the heads; flow_stack: flow fields a time step (the
+        paper's 10); backbone_weights: ImageNet weights of the trunks."""
         super().__init__()
         if not modalities or set(modalities) - {"rgb", "flow"}:
             raise ValueError(
