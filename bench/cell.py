@@ -38,6 +38,7 @@ from vidbench.bench.cells import (
 )
 from vidbench.bench.config import SweepConfig, cell_init_checkpoint
 from vidbench.bench.paper import official_dataset
+from vidbench.bench.predictions import top_k, write_predictions
 from vidbench.bench.results import (
     RUNS_FILE,
     RunRecord,
@@ -209,6 +210,26 @@ class TestProgressLog(pl.Callback):
                      100 * self.done // total)  # fmt: skip
 
 
+class LearningRateEveryStep(pl.Callback):
+    """Logs each optimiser step's learning rate (`lr`, and `lr/group<i>` beyond the first
+    parameter group) to the W&B run, so its warm-up and schedule show as a curve; the
+    trainer's own logging thins to every `log_every_n_steps`."""
+
+    def __init__(self, loggers: list) -> None:
+        self.loggers = [lg for lg in loggers if type(lg).__name__ == "WandbLogger"]
+        self.last_step = -1
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if not self.loggers or step == self.last_step or not trainer.optimizers:
+            return
+        self.last_step = step
+        groups = trainer.optimizers[0].param_groups
+        rates = {"lr" if i == 0 else f"lr/group{i}": g["lr"] for i, g in enumerate(groups)}
+        for logger in self.loggers:
+            logger.log_metrics(rates, step=step)
+
+
 def make_trainer(cell: Cell, cell_dir: Path, loggers: list, progress: bool) -> pl.Trainer:
     train = cell.train
     accelerator = train.accelerator
@@ -240,7 +261,11 @@ def make_trainer(cell: Cell, cell_dir: Path, loggers: list, progress: bool) -> p
         max_steps=steps,
         max_epochs=train.max_epochs,
         logger=loggers,
-        callbacks=[checkpoints, StderrProgressBar() if progress else TestProgressLog(cell.id)],
+        callbacks=[
+            checkpoints,
+            LearningRateEveryStep(loggers),
+            StderrProgressBar() if progress else TestProgressLog(cell.id),
+        ],
         plugins=[AtomicCheckpointIO()],
         enable_progress_bar=progress,
         enable_model_summary=False,
@@ -522,8 +547,13 @@ def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) ->
     shutil.rmtree(cell_dir / "checkpoints", ignore_errors=True)
     accounting = dm.bad_videos.summary()
     metrics = metrics_of(result)
+    ids, labels, probs = module.test_videos
+    kept = write_predictions(
+        out, cell.id, top_k(ids, labels, probs), probs if cell.keep_probs else None
+    )
     return dict(
         status="ok",
+        predictions=kept,
         lr_search=search,
         world_size=trainer.world_size,
         batch=cell.train.batch_plan(trainer.num_devices),

@@ -31,7 +31,7 @@ from vidbench.models.registry import streams_trained_apart
 FINAL_CHECKPOINT = "final.ckpt"  # what a finished cell leaves in `cells/<id>/`
 # Settings that change what a cell costs but not what it computes (tested): left out of
 # its hash, so changing them does not make finished cells run again.
-RESULT_NEUTRAL = {"train": {"decode_cache_mb"}}
+RESULT_NEUTRAL = {"train": {"decode_cache_mb"}, "keep_probs": True}
 # Settings added after results were recorded, whose default computes what those results
 # computed: hashed only when set to something else, so the older records keep their hash.
 HASHED_WHEN_SET = {
@@ -97,6 +97,7 @@ class Cell(CellKey):
     train: TrainConfig
     throughput_batches: int  # timed blocks of batches per cost figure (`measure_costs`)
     max_videos: int | None = None  # evaluated videos per split at most (eval.max_videos)
+    keep_probs: bool = False  # keep the full probabilities too (eval.keep_probs)
 
     @model_validator(mode="before")
     @classmethod
@@ -118,13 +119,28 @@ class Cell(CellKey):
         return values
 
     def hash(self) -> str:
+        return config_hash(self._hashed())
+
+    def setup_hash(self) -> str:
+        """What two cells share when they are seeds of one configuration, wherever they ran:
+        the hash of everything but the seed, the fold (splits of one configuration are
+        its rows, and their mean another), the sweep's name and where the data lies (its
+        size and file count stay in). The leaderboard averages seeds only within one."""
+        resolved = self._hashed()
+        for name in ("seed", "sweep", "fold"):
+            resolved.pop(name, None)
+        for name in ("videos", "annotations", "flow", "fold"):
+            resolved["data"].pop(name, None)
+        return config_hash(resolved)
+
+    def _hashed(self) -> dict[str, Any]:
         resolved = self.model_dump(mode="json", exclude=RESULT_NEUTRAL)
         for section, defaults in HASHED_WHEN_SET.items():
             fields = resolved if section is None else resolved[section]
             for name, default in defaults.items():
                 if fields.get(name) == default:
                     del fields[name]
-        return config_hash(resolved)
+        return resolved
 
 
 def expand_cells(sweep: SweepConfig) -> list[CellKey]:
@@ -164,6 +180,7 @@ def resolve_cell(sweep: SweepConfig, key: CellKey, data: DataSource) -> Cell:
         train=cell_train(sweep, key.arch, key.modality),
         throughput_batches=sweep.eval.throughput_batches,
         max_videos=sweep.eval.max_videos,
+        keep_probs=sweep.eval.keep_probs,
     )
 
 

@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Sequence
 
 from vidbench import __version__
-from vidbench.bench.commands import data, models, predict, runs
+from vidbench.bench.commands import analysis, data, models, predict, runs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vidbench {__version__}")
     add_verbosity(parser, 0)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (data, models, runs, predict):
+    for group in (data, models, runs, analysis, predict):
         group.add_commands(commands)
     for command in leaf_parsers(parser):  # -v and -q also after the subcommand
         add_verbosity(command, argparse.SUPPRESS)

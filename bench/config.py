@@ -29,7 +29,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -42,6 +41,14 @@ from pydantic import (
     model_validator,
 )
 
+from vidbench.bench.precheck import (  # noqa: F401  (SweepError, parse_override: re-exported)
+    SweepError,
+    apply_overrides,
+    check_keys,
+    did_you_mean,
+    load_yaml,
+    parse_override,
+)
 from vidbench.datasets.annotations import DATASETS
 from vidbench.datasets.clip_spec import OVERRIDABLE, TEST_VIEWS, ClipSpec
 from vidbench.datasets.decode_cache import DEFAULT_BUDGET_MB
@@ -72,7 +79,6 @@ INPUT_KEYS = (*(k for k in OVERRIDABLE if k not in TEST_VIEWS), "flip")
 PER_ARCH_INPUT_KEYS = ("clip_len", "frame_interval", "crop_size", "short_side", "flow_stack")
 # A sweep is a page of settings: YAML aliases that expand past this many values are a
 # "billion laughs" bomb, refused before anything is built from them.
-MAX_YAML_VALUES = 20_000
 # Names that become folder and cell names: plain, so none walks out of the results folder.
 SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 DATASET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -84,10 +90,6 @@ PRECISIONS = (
 )  # fmt: skip
 ECHO_CHARS = 200  # longest value quoted back in an error message
 QUIET = ("missing", "value_error")  # errors whose message says all (no value echoed)
-
-
-class SweepError(ValueError):
-    """A sweep file or override that cannot run; the message names the key at fault."""
 
 
 class Strict(BaseModel):
@@ -294,6 +296,9 @@ class EvalConfig(Strict):
     # a quick look: validate and test on at most this many videos of each split (a fixed
     # subset spread over the list); recorded, and never cited against the paper
     max_videos: PositiveInt | None = None
+    # keep every video's full class probabilities beside the top-5 predictions
+    # (`predictions/<cell>.probs.npy`, float16); costs disk, not results
+    keep_probs: bool = False
 
     @model_validator(mode="after")
     def clips_go_with_clip_views(self) -> EvalConfig:
@@ -446,56 +451,9 @@ def arch_modalities(arch: str) -> tuple[str, ...]:
     return ("+".join(default_input_spec(arch).modalities),)
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """`train.max_steps=200` -> (["train", "max_steps"], 200); values are YAML."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise SweepError(f"override {text!r} is not KEY=VALUE (e.g. train.max_steps=200)")
-    return key.split("."), load_yaml(value, f"override {text!r}")
-
-
-def load_yaml(text: str, where: str) -> Any:
-    """`yaml.safe_load(text)`, refusing aliases that expand past MAX_YAML_VALUES values;
-    syntax errors become SweepError naming `where`."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        if _expanded_size(node, {}) > MAX_YAML_VALUES:
-            raise SweepError(
-                f"{where}: its aliases expand to more than {MAX_YAML_VALUES:,} values "
-                "(a YAML bomb?); write the values out"
-            )
-        return loader.construct_document(node)
-    except yaml.YAMLError as error:
-        raise SweepError(f"{where}: not valid YAML: {error}") from None
-    finally:
-        loader.dispose()
-
-
-def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
-    """How many values `node` stands for once every alias is expanded (memoised per node,
-    so a bomb is measured in linear time)."""
-    if id(node) not in sizes:
-        sizes[id(node)] = 1  # a node that contains itself counts once
-        if isinstance(node, yaml.MappingNode):
-            children = [child for pair in node.value for child in pair]
-        elif isinstance(node, yaml.SequenceNode):
-            children = node.value
-        else:
-            children = []
-        total = 1
-        for child in children:
-            total += _expanded_size(child, sizes)
-            if total > MAX_YAML_VALUES:
-                break
-        sizes[id(node)] = total
-    return sizes[id(node)]
-
-
 def load_sweep(source: str | Path | None, overrides: list[str] = ()) -> SweepConfig:
-    """A sweep from a YAML file or a built-in name (None = `smoke`), with overrides applied."""
+    """A sweep from a YAML file or a built-in name (None = `smoke`), with overrides applied;
+    SweepError naming what is wrong (an unknown key with the closest allowed one)."""
     source = source or "smoke"
     if str(source) in BUILTIN_SWEEPS:
         text = resources.files("vidbench.bench").joinpath(f"sweeps/{source}.yaml").read_text()
@@ -503,21 +461,19 @@ def load_sweep(source: str | Path | None, overrides: list[str] = ()) -> SweepCon
     else:
         path = Path(source)
         if not path.is_file():
-            raise SweepError(f"{path}: no such sweep file (built-in sweeps: {BUILTIN_SWEEPS})")
+            raise SweepError(
+                f"{path}: no such sweep file or built-in sweep"
+                f"{did_you_mean(str(source), list(BUILTIN_SWEEPS))}; built-in sweeps: "
+                f"{', '.join(BUILTIN_SWEEPS)}"
+            )
         text, where = path.read_text(), str(path)
     data = load_yaml(text, where)
     if not isinstance(data, dict):
         raise SweepError(f"{where}: a sweep is a mapping of keys, got {type(data).__name__}")
     if str(source) not in BUILTIN_SWEEPS:
         anchor_paths(data, Path(source).resolve().parent)
-    for override in overrides:
-        keys, value = parse_override(override)
-        node = data
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                raise SweepError(f"override {override!r}: {key} is not a section")
-        node[keys[-1]] = value
+    apply_overrides(data, list(overrides))
+    check_keys(data)
     return validate(data, where)
 
 

@@ -16,120 +16,59 @@ from __future__ import annotations
 import re
 import statistics
 from collections import defaultdict
-from typing import Any, NamedTuple
+from typing import Any
 
-from vidbench.bench.citation import citation_problems
-from vidbench.bench.paper import ARCH_NAMES, PAPER_ORDER, PaperResult, paper_result
+from vidbench.bench.paper import PAPER_ORDER, paper_result
 from vidbench.bench.results import RunRecord
+from vidbench.bench.significance import add_comparisons
+from vidbench.bench.summary import MODALITY_NAMES, Group, cited, measured, summarise
 
-MODALITY_NAMES = {"rgb": "RGB", "flow": "Flow", "rgb+flow": "RGB+Flow"}
 SPLIT_FORMATS = ("ucf101", "hmdb51")  # datasets whose folds are official splits
 PROTOCOL_ORDER = ["scratch", "fixed", "finetune"]  # the paper's Original, Fixed, Full-FT
-
-
-class Group(NamedTuple):
-    """A cell without its seed (what seeds are averaged over), and what it started from."""
-
-    protocol: str
-    start: str | None
-    arch: str
-    dataset: str
-    fold: int
-    modality: str
-
-
-def group_of(record: RunRecord) -> Group:
-    c = record.config
-    return Group(c.protocol, record.start, c.arch, c.dataset, c.fold, c.modality)
-
-
-def summarise(records: list[RunRecord]) -> dict[Group, dict[str, Any]]:
-    """Per cell-without-seed: top-1/top-5 means and spreads (in %), seeds, failures, chance
-    (100 / classes), costs, the paper's result under the same conditions; `config` is the
-    first record's `Cell`."""
-    groups: dict[Group, list[RunRecord]] = defaultdict(list)
-    for record in records:
-        if record.config is not None:
-            groups[group_of(record)].append(record)
-    summary = {}
-    for key, runs in groups.items():
-        ok = [r for r in runs if r.status == "ok"]
-        top1 = [r.top1 for r in ok]
-        top5 = [100 * r.metrics.video["top5"] for r in ok]
-        costs = ok[0].costs if ok else {}
-        official = ok[0].data.official_classes if ok else None
-        classes = ok[0].data.num_classes if ok else None
-        summary[key] = {
-            "config": runs[0].config,
-            "records": ok,
-            "official": official,
-            "seeds": len(ok),
-            "failed": len(runs) - len(ok),
-            "top1": statistics.mean(top1) if top1 else None,
-            "top1_std": statistics.stdev(top1) if len(top1) > 1 else None,
-            "top5": statistics.mean(top5) if top5 else None,
-            "num_classes": classes,
-            "chance": 100 / classes if classes else None,
-            "params": costs.get("params"),
-            "gmacs": costs.get("gmacs_per_clip"),
-            "train_clips_per_s": costs.get("train_clips_per_s"),
-            "infer_clips_per_s": costs.get("infer_clips_per_s"),
-            "infer_clips_per_s_iqr": costs.get("infer_clips_per_s_iqr"),
-        }
-        summary[key].update(
-            cited(
-                paper_result(key.arch, official, key.fold, key.modality, key.protocol, key.start),
-                ok,
-            )
-        )
-    return summary
-
-
-def cited(paper: PaperResult | None, records: list[RunRecord]) -> dict[str, Any]:
-    """{"paper": the paper's number when `records` meet every condition of
-    `citation.citation_problems` (else None), "not_cited": why they do not ("" when they
-    do, or when the paper has no number for them)}."""
-    if paper is None or not records:
-        return {"paper": None, "not_cited": ""}
-    problems = list(dict.fromkeys(p for r in records for p in citation_problems(r, paper)))
-    if problems:
-        return {
-            "paper": None,
-            "not_cited": f"Table {paper.table} {number(paper.top1)}: " + "; ".join(problems),
-        }
-    return {"paper": paper, "not_cited": ""}
-
+START_NAMES = {
+    "scratch": "scratch", "imagenet": "ImageNet", "kinetics": "Kinetics",
+    "imagenet+kinetics": "ImageNet then Kinetics",
+    "kinetics (imagenet unstated)": "Kinetics (ImageNet unstated)",
+}  # fmt: skip
 
 NUMERIC_COLUMNS = [
     "protocol", "start", "architecture", "dataset", "split", "modality", "top1", "top1_std",
-    "top5", "seeds", "failed", "chance", "params", "gmacs", "train_clips_per_s",
-    "infer_clips_per_s", "paper_top1", "paper_table",
+    "top5", "top5_chance", "seeds", "failed", "chance", "params", "gmacs",
+    "train_clips_per_s", "train_clips_per_s_std", "infer_clips_per_s",
+    "infer_clips_per_s_std", "paper_top1", "paper_table", "setup", "cell", "ran_on",
 ]  # fmt: skip
 
 
 def numeric_rows(summary: dict[Group, dict[str, Any]]) -> list[list[Any]]:
-    """One row per summary entry, numbers as numbers (None where absent), in the order of
-    `NUMERIC_COLUMNS`: what a W&B Table or a spreadsheet can sort and plot."""
+    """One row per summary entry, numbers as numbers (None where absent or failed), in the
+    order of `NUMERIC_COLUMNS`: what a W&B Table or a spreadsheet can sort and plot."""
     rows = []
     for key, entry in sorted(summary.items(), key=lambda item: tuple(map(str, item[0]))):
         paper = entry["paper"]
         rows.append([
-            key.protocol, key.start, ARCH_NAMES.get(key.arch, key.arch), key.dataset, key.fold,
-            key.modality, entry["top1"], entry["top1_std"], entry["top5"], entry["seeds"],
-            entry["failed"], entry["chance"], entry["params"], entry["gmacs"],
-            entry["train_clips_per_s"], entry["infer_clips_per_s"],
+            key.protocol, key.start, entry["label"], key.dataset, key.fold, key.modality,
+            entry["top1"], entry["top1_std"], entry["top5"], entry["top5_chance"],
+            entry["seeds"], entry["failed"], entry["chance"], entry["params"], entry["gmacs"],
+            entry["train_clips_per_s"], entry["train_clips_per_s_std"],
+            entry["infer_clips_per_s"], entry["infer_clips_per_s_std"],
             paper.top1 if paper else None, paper.table if paper else None,
+            entry["setup"], entry["cell"], entry["ran_on"],
         ])  # fmt: skip
     return rows
 
 
+# The accuracy comes right after the name, so a phone shows it without scrolling.
 HEADER = [
-    "Architecture", "Dataset", "Split", "Modality", "Top-1 %", "± s.d.", "Seeds", "Top-5 %",
-    "Chance %", "Params (M)", "GMACs/clip", "Train clips/s", "Infer clips/s", "Paper top-1 %",
-    "Δ paper", "Table",
+    "Architecture", "Top-1 %", "± s.d.", "Per seed", "Dataset", "Split", "Modality", "Seeds",
+    "Chance %", "Top-5 %", "Top-5 chance %", "Params (M)", "GMACs/clip", "Train clips/s",
+    "Infer clips/s", "Paper top-1 %", "Δ paper", "Table", "Setup", "Sweep: cell", "Ran on",
 ]  # fmt: skip
-TEXT_COLUMNS = 4  # the first four are names; the rest are numbers (right-aligned)
+NUMBER_HEADERS = {
+    "Top-1 %", "± s.d.", "Seeds", "Chance %", "Top-5 %", "Top-5 chance %", "Params (M)",
+    "GMACs/clip", "Train clips/s", "Infer clips/s", "Paper top-1 %", "Δ paper", "Failed",
+}  # fmt: skip
 NOT_CITED = "Paper number not cited because"  # a last column, where a row has one
+VS_BEST = "Vs the best (95% CI)"  # a column where cells kept their predictions
 
 
 def number(value: float | None, digits: int = 1, signed: bool = False) -> str:
@@ -138,16 +77,42 @@ def number(value: float | None, digits: int = 1, signed: bool = False) -> str:
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
+def rate(value: float | None) -> str:
+    """A throughput with three significant figures (0.0357 reads 0.0357, never 0.0)."""
+    if value is None:
+        return ""
+    return f"{value:.1f}" if value >= 100 else f"{value:.3g}"
+
+
+def cost_cell(entry: dict[str, Any], name: str) -> str:
+    """`mean ± s.d.` over seeds; `failed` where a seed's measurement failed."""
+    if name in entry.get("failed_costs", ()):
+        return "failed"
+    value, spread = entry.get(name), entry.get(f"{name}_std")
+    if value is None:
+        return ""
+    return rate(value) + (f" ± {rate(spread)}" if spread else "")
+
+
 def table_title(protocol: str, start: str | None) -> str:
-    label = "unknown (a checkpoint that does not say)" if start is None else start
-    return f"{protocol}, from {label}"
+    """`From scratch`, `Fine-tuned from Kinetics (ImageNet unstated)`..."""
+    source = "an unknown start (a checkpoint that does not say)" if start is None else (
+        START_NAMES.get(start, start))  # fmt: skip
+    if protocol == "scratch":
+        return "From scratch" if start == "scratch" else f"Trained from {source}"
+    if protocol == "fixed":
+        return f"Classifier trained on fixed features from {source}"
+    if protocol == "finetune":
+        return f"Fine-tuned from {source}"
+    return f"{protocol}, from {source}"
 
 
 def tables(summary: dict[Group, dict[str, Any]]) -> dict[str, tuple[list[str], list[list[str]]]]:
-    """Per protocol and start ("scratch, from imagenet"): (header, rows) of its table, one
-    row per architecture, dataset, split and modality, and the mean over splits where a
-    dataset has several and every split finished. A column "Failed" is added when a cell
-    failed; a failed group's numbers are empty."""
+    """Per protocol and start ("Fine-tuned from Kinetics"): (header, rows) of its table, one
+    row per architecture, dataset, split, modality and configuration, and the mean over
+    splits where a dataset has several and every split finished. A column "Failed" is
+    added when a cell failed (a failed group's numbers are empty), "Vs the best" where
+    cells kept their predictions, and why a paper number is not cited where one is not."""
     out = {}
     tables_of = sorted(
         {(k.protocol, k.start) for k in summary},
@@ -158,7 +123,7 @@ def tables(summary: dict[Group, dict[str, Any]]) -> dict[str, tuple[list[str], l
             (k for k in summary if (k.protocol, k.start) == (protocol, start)),
             key=lambda k: (
                 ([*PAPER_ORDER, k.arch]).index(k.arch), k.dataset,
-                list(MODALITY_NAMES).index(k.modality), k.fold,
+                list(MODALITY_NAMES).index(k.modality), k.setup, k.fold,
             ),
         )  # fmt: skip
         folds = defaultdict(set)
@@ -166,20 +131,22 @@ def tables(summary: dict[Group, dict[str, Any]]) -> dict[str, tuple[list[str], l
             folds[k.dataset].add(k.fold)
         fmt = {k.dataset: summary[k]["config"].data.format for k in keys}
         show_failed = any(summary[k]["failed"] for k in keys)
+        show_best = any(summary[k].get("vs_best") for k in keys)
         rows, notes = [], []
         for k in keys:
             entry, splits = summary[k], len(folds[k.dataset])
             split = str(k.fold) if splits > 1 or fmt[k.dataset] in SPLIT_FORMATS else ""
             if fmt[k.dataset].startswith("kinetics"):  # its numbers depend on which split
                 split = "/".join(sorted({str(r.data.test_split) for r in entry["records"]}))
-            rows.append(row(k, split, entry, entry["paper"]) + [str(entry["failed"])] * show_failed)
+            extra = [str(entry["failed"])] * show_failed + [entry.get("vs_best", "")] * show_best
+            rows.append(row(k, split, entry, entry["paper"]) + extra)
             notes.append(entry["not_cited"])
             siblings = [g for g in keys if g[:4] + g[5:] == k[:4] + k[5:]]
             if splits > 1 and k == siblings[-1]:
                 for mean, note in split_mean(k, [summary[g] for g in siblings], splits):
-                    rows.append(mean + [""] * show_failed)
+                    rows.append(mean + [""] * (show_failed + show_best))
                     notes.append(note)
-        header = HEADER + ["Failed"] * show_failed
+        header = HEADER + ["Failed"] * show_failed + [VS_BEST] * show_best
         if any(notes):  # why a paper number is not beside a row, where one is not
             header.append(NOT_CITED)
             rows = [[*r, note] for r, note in zip(rows, notes, strict=True)]
@@ -190,15 +157,21 @@ def tables(summary: dict[Group, dict[str, Any]]) -> dict[str, tuple[list[str], l
 def row(key: Group, split: str, entry: dict[str, Any], paper: Any) -> list[str]:
     top1 = entry["top1"]
     params = entry.get("params")
+    per_seed = " / ".join(number(v) for _, v in entry.get("per_seed", ()))
     return [
-        ARCH_NAMES.get(key.arch, key.arch), key.dataset, split, MODALITY_NAMES[key.modality],
-        number(top1) if top1 is not None else "failed", number(entry.get("top1_std")),
-        str(entry["seeds"]), number(entry.get("top5")), number(entry.get("chance")),
-        number(params / 1e6, 2) if params else "", number(entry.get("gmacs"), 2),
-        number(entry.get("train_clips_per_s")), number(entry.get("infer_clips_per_s")),
+        entry.get("label", key.arch), number(top1) if top1 is not None else "failed",
+        number(entry.get("top1_std")), per_seed if len(entry.get("per_seed", ())) > 1 else "",
+        key.dataset, split, MODALITY_NAMES[key.modality], str(entry["seeds"]),
+        number(entry.get("chance")), number(entry.get("top5")), number(entry.get("top5_chance")),
+        "failed" if "params" in entry.get("failed_costs", ()) else
+        number(params / 1e6, 2) if params else "",
+        "failed" if "gmacs_per_clip" in entry.get("failed_costs", ()) else
+        number(entry.get("gmacs"), 2),
+        cost_cell(entry, "train_clips_per_s"), cost_cell(entry, "infer_clips_per_s"),
         number(paper.top1) if paper else "",
         number(top1 - paper.top1, signed=True) if paper and top1 is not None else "",
-        paper.table if paper else "",
+        paper.table if paper else "", entry.get("setup", ""), entry.get("cell", ""),
+        entry.get("ran_on", ""),
     ]  # fmt: skip
 
 
@@ -219,14 +192,19 @@ def split_mean(
     )
     records = [r for e in entries for r in e["records"]]
     verdict = cited(paper, records)
-    mean = {"top1": statistics.mean(values), "seeds": entries[0]["seeds"]}
+    first = entries[0]
+    mean = {
+        "top1": statistics.mean(values), "seeds": first["seeds"], "label": first["label"],
+        "setup": first["setup"], "chance": first["chance"],
+    }  # fmt: skip
     return [(row(last, f"mean of {splits}", mean, verdict["paper"]), verdict["not_cited"])]
 
 
 def matrices(summary: dict[Group, dict[str, Any]]) -> dict[str, tuple[list[str], list[list[str]]]]:
     """Per protocol, start and split whose cells span two or more datasets: (header, rows)
     of top-1 as architecture (and modality) x dataset, "mean ± s.d. over seeds", chance in
-    the header (a suite of tasks, such as the synthetic diagnostic ones, side by side)."""
+    the header (a suite of tasks, such as the synthetic diagnostic ones, side by side). Two
+    configurations of one cell show both values, ` | ` between them."""
     out = {}
     for protocol, start, fold in sorted({(k.protocol, k.start, k.fold) for k in summary}, key=str):
         keys = [k for k in summary if (k.protocol, k.start, k.fold) == (protocol, start, fold)]
@@ -235,28 +213,35 @@ def matrices(summary: dict[Group, dict[str, Any]]) -> dict[str, tuple[list[str],
         if len(datasets) < 2:
             continue
         arms = sorted(
-            {(k.arch, k.modality) for k in keys},
-            key=lambda a: ([*PAPER_ORDER, a[0]].index(a[0]), list(MODALITY_NAMES).index(a[1])),
-        )
+            {(k.arch, k.modality, summary[k]["label"]) for k in keys},
+            key=lambda a: (
+                [*PAPER_ORDER, a[0]].index(a[0]), list(MODALITY_NAMES).index(a[1]), a[2],
+            ),
+        )  # fmt: skip
         chance = {k.dataset: summary[k]["chance"] for k in keys if summary[k]["chance"]}
         header = ["Architecture", "Modality"] + [
             f"{d} (chance {number(chance.get(d))})" if d in chance else d for d in datasets
         ]
         rows = []
-        for arch, modality in arms:
+        for arch, modality, label in arms:
             cells = []
             for dataset in datasets:
-                entry = summary.get(Group(protocol, start, arch, dataset, fold, modality))
-                if entry is None:
-                    cells.append("")
-                elif entry["top1"] is None:
-                    cells.append("failed")
-                else:
-                    spread = entry["top1_std"]
-                    cells.append(number(entry["top1"]) + (f" ± {spread:.1f}" if spread else ""))
-            rows.append([ARCH_NAMES.get(arch, arch), MODALITY_NAMES[modality], *cells])
+                found = [
+                    summary[k] for k in keys
+                    if (k.arch, k.modality, k.dataset) == (arch, modality, dataset)
+                    and summary[k]["label"] == label
+                ]  # fmt: skip
+                cells.append(" | ".join(mean_and_spread(entry) for entry in found))
+            rows.append([label, MODALITY_NAMES[modality], *cells])
         out[f"{table_title(protocol, start)}, split {fold}"] = (header, rows)
     return out
+
+
+def mean_and_spread(entry: dict[str, Any]) -> str:
+    if entry["top1"] is None:
+        return "failed"
+    spread = entry["top1_std"]
+    return number(entry["top1"]) + (f" ± {spread:.1f}" if spread else "")
 
 
 # Markdown that text from records and commands must not start: tables (|), HTML (<, >),
@@ -271,8 +256,14 @@ def md_escape(text: object) -> str:
     return _MARKUP.sub(lambda m: "\\" + m.group(0), flat)
 
 
-def markdown_table(header: list[str], rows: list[list[str]], text_columns: int) -> list[str]:
-    aligns = ["---|" if i < text_columns else "--:|" for i in range(len(header))]
+def numeric_columns(header: list[str]) -> list[bool]:
+    """Which columns of a table hold numbers (right-aligned): the leaderboard's number
+    columns, and a matrix's dataset columns (named with their chance)."""
+    return [h in NUMBER_HEADERS or "(chance" in h for h in header]
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    aligns = ["--:|" if n else "---|" for n in numeric_columns(header)]
     return ["| " + " | ".join(header) + " |", "|" + "".join(aligns)] + [
         "| " + " | ".join(md_escape(cell) for cell in r) + " |" for r in rows
     ]
@@ -280,30 +271,34 @@ def markdown_table(header: list[str], rows: list[list[str]], text_columns: int) 
 
 def markdown(records: list[RunRecord]) -> str:
     summary = summarise(records)
+    add_comparisons(summary)
     parts = []
     for title, (header, rows) in tables(summary).items():
-        parts.append(f"### Protocol: {title} {TABLE_SUFFIX}\n")
-        parts.extend(markdown_table(header, rows, TEXT_COLUMNS))
+        parts.append(f"### {title}\n")
+        parts.extend(markdown_table(header, rows))
         parts.append("")
     for title, (header, rows) in matrices(summary).items():
         parts.append(f"### Top-1 % by dataset: {title} (mean ± s.d. over seeds)\n")
-        parts.extend(markdown_table(header, rows, 2))
+        parts.extend(markdown_table(header, rows))
         parts.append("")
     parts.append(footnote(records))
     return "\n".join(parts) + "\n"
-
-
-TABLE_SUFFIX = "(video-level accuracy, mean over seeds)"
 
 
 def footnote(records: list[RunRecord]) -> str:
     """What the tables hold and when a paper number is cited (Markdown and the page)."""
     failed = sum(1 for r in records if r.status != "ok")
     return (
-        f"{len(records) - failed} cells finished, {failed} failed. ± s.d. is over seeds; "
-        "chance is 100 / classes. A paper number (Tables 2-5) is shown only where the "
-        "dataset (the real one, recognised by its class list), split, modality, protocol "
-        "and start all match; Δ paper is ours minus the paper's."
+        f"{len(records) - failed} cells finished, {failed} failed. Accuracies are video-level "
+        "(the softmax of a video's views averaged), means over seeds; ± s.d. is over seeds; "
+        "chance is 100 / classes (top-5 chance 500 / classes, shown with more than 5 "
+        "classes only). Costs are means over seeds ± s.d.; a measurement that failed reads "
+        "failed. Vs the best: the difference from the best row of the same dataset and "
+        "split, with a 95% paired bootstrap interval over the test videos and seeds "
+        "(`vidbench compare`), where the cells kept their predictions. A paper number "
+        "(Tables 2-5) is shown only where the dataset (the real one, recognised by its "
+        "class list), split, modality, protocol and start all match; Δ paper is ours minus "
+        "the paper's."
     )
 
 
@@ -318,7 +313,9 @@ def result_cards(records: list[RunRecord]) -> list[dict[str, str]]:
             data, costs, spec = record.data, record.costs, record.config.input
             test = data.test or {}
             iqr = costs.get("infer_clips_per_s_iqr")
+            infer = measured(costs, "infer_clips_per_s")
             card.update(
+                top1=f"{record.top1:.1f}% (video level)",
                 views=f"{spec.test_clips} clip(s) x {spec.test_crops} crop(s)"
                 + (" (whole video)" if spec.full_video_test else ""),
                 input=", ".join(
@@ -333,8 +330,11 @@ def result_cards(records: list[RunRecord]) -> list[dict[str, str]]:
                 device=f"{costs['device']} ({costs['precision']}, batch {costs['batch_size']}"
                 + (f", {costs['cpu_threads']} threads)" if costs.get("cpu_threads") else ")"),
                 cost=f"{costs['gmacs_per_clip']:.2f} GMACs/clip, {costs['params']:,} params, "
-                f"{costs['infer_clips_per_s']:.1f} clips/s inference"
-                + (f" (IQR {iqr:.1f})" if iqr is not None else ""),
+                + (
+                    f"{rate(infer)} clips/s inference" + (f" (IQR {rate(iqr)})" if iqr else "")
+                    if infer
+                    else "inference throughput: measurement failed"
+                ),
                 versions=f"torch {costs['torch']}, "
                 + (f"cuDNN {costs['cudnn']}, " if costs.get("cudnn") else "")
                 + f"vidbench {record.code_version}",

@@ -10,28 +10,31 @@ from __future__ import annotations
 
 import base64
 import html
-import io
-import math
+import json
+from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vidbench.bench.leaderboard import (
     MODALITY_NAMES,
-    PROTOCOL_ORDER,
-    TABLE_SUFFIX,
-    TEXT_COLUMNS,
     Group,
     footnote,
     markdown,
     matrices,
     md_escape,
+    number,
+    numeric_columns,
     result_cards,
     summarise,
     tables,
 )
-from vidbench.bench.paper import ARCH_NAMES, PAPER_ORDER
+from vidbench.bench.plots import FONT_PT, plot_order, plots
 from vidbench.bench.results import RunRecord
+from vidbench.bench.significance import add_comparisons, predictions_of
 from vidbench.datasets.files import atomic_write_text
 
 STYLE = """
@@ -52,6 +55,13 @@ figcaption{font-size:13px;color:#555}
 .card dl{margin:0}.card dt{font-weight:600;color:#555}
 .card dd{margin:0 0 .3em;overflow-wrap:anywhere}
 .failed{border-color:#c33}
+th:first-child,td:first-child{position:sticky;left:0;background:#fff;z-index:1;
+  white-space:normal;min-width:7em;max-width:11em}
+th:first-child{background:#f3f3f3}
+.plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,30em),1fr));gap:1em}
+.plots figure{margin:0}.plots img{max-width:100%}
+pre{font-size:13px}
+details{margin:.4em 0}summary{cursor:pointer}
 """
 
 
@@ -67,8 +77,8 @@ def provenance(records: list[RunRecord], command: str | None = None) -> dict[str
     }
     about = {
         "cells finished": " to ".join(sorted({finished[0], finished[-1]})) if finished else "",
-        "run by": "; ".join(sorted({r.command for r in records if r.command})) or "not recorded",
-        "code (commit)": ", ".join(sorted({str(r.code_version) for r in records})),
+        "run by": counted(r.command for r in records if r.command) or "not recorded",
+        "code (commit)": counted(str(r.code_version) for r in records),
         "machine": "; ".join(sorted(machines)) or "not recorded",
         "written": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
@@ -77,116 +87,31 @@ def provenance(records: list[RunRecord], command: str | None = None) -> dict[str
     return about
 
 
-def series_name(config: Any, several: dict[str, bool]) -> str:
-    """A plot legend's label: architecture and modality, and protocol, dataset and split
-    only when the plot has several."""
-    parts = [ARCH_NAMES.get(config.arch, config.arch), MODALITY_NAMES[config.modality]]
-    if several["protocol"]:
-        parts.append(config.protocol)
-    if several["dataset"]:
-        parts.append(config.dataset)
-    if several["fold"]:
-        parts.append(f"split {config.fold}")
-    return " · ".join(parts)
+def counted(values: Iterable[str]) -> str:
+    """`a (3 cells); b (1 cell)`: each value with the number of records that carry it."""
+    counts = Counter(values)
+    return "; ".join(f"{v} ({n} cell{'s' * (n != 1)})" for v, n in sorted(counts.items()))
 
 
-def plot_order(key: Group) -> tuple:
-    """The paper's order: architecture, then protocol (Original, Fixed, Full-FT), modality."""
-    arch = [*PAPER_ORDER, key.arch].index(key.arch)
-    protocol = [*PROTOCOL_ORDER, key.protocol].index(key.protocol)
-    modality = list(MODALITY_NAMES).index(key.modality)
-    return (arch, protocol, key.dataset, modality, key.fold, str(key.start))
-
-
-def plots(summary: dict[Group, dict[str, Any]]) -> list[tuple[str, str]]:
-    """(SVG, caption) of `summarise`'s groups, top-1 against multiply-adds and against
-    inference clips/s: a legend
-    entry per architecture and modality (markers by modality), error bars of the seed
-    spread, a dashed line at chance."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib import ticker
-
-    matplotlib.rcParams["svg.hashsalt"] = "vidbench"  # the same records, the same file
-    entries = [
-        summary[k] for k in sorted(summary, key=plot_order) if summary[k]["top1"] is not None
-    ]
-    several = {
-        field: len({getattr(e["config"], field) for e in entries}) > 1
-        for field in ("protocol", "dataset", "fold")
-    }
-    markers = {"rgb": "o", "flow": "s", "rgb+flow": "D"}
-    chances = sorted({(e["chance"], e["num_classes"]) for e in entries if e["chance"]})
-    colours = plt.get_cmap("tab10").colors
-    out = []
-    for field, label, caption in (
-        ("gmacs", "multiply-adds per clip (GMACs, log scale)", "Top-1 against cost per clip"),
-        ("infer_clips_per_s", "inference throughput (clips/s, log scale)",
-         "Top-1 against inference speed on the machine that ran each cell"),
-    ):  # fmt: skip
-        figure, axes = plt.subplots(figsize=(7, 4.2))
-        for i, entry in enumerate(e for e in entries if e[field]):
-            axes.errorbar(
-                entry[field], entry["top1"], yerr=entry["top1_std"] or 0, capsize=3,
-                marker=markers[entry["config"].modality], color=colours[i % len(colours)],
-                linestyle="none", markersize=7, label=series_name(entry["config"], several),
-            )  # fmt: skip
-        for chance, classes in chances:
-            axes.axhline(chance, color="grey", linestyle="--", linewidth=1)
-            axes.annotate(
-                f"chance ({classes} classes)", (0.01, chance), xytext=(0, 3), fontsize=8,
-                xycoords=("axes fraction", "data"), textcoords="offset points", color="grey",
-            )  # fmt: skip
-        axes.set_xscale("log")
-        xs = [e[field] for e in entries if e[field]]
-        if xs:  # room around the points, and tick labels that neither collide nor vanish
-            low, high = min(xs) / 1.6, max(xs) * 1.6
-            axes.set_xlim(low, high)
-            decades = math.log10(high / low)
-            subs = (
-                (1.0, 2.0, 3.0, 5.0)
-                if decades <= 1.5
-                else (1.0, 2.0, 5.0)
-                if decades <= 3
-                else (1.0,)
-            )
-            axes.xaxis.set_major_locator(ticker.LogLocator(subs=subs))
-        axes.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-        axes.xaxis.set_minor_formatter(ticker.NullFormatter())
-        axes.set_xlabel(label)
-        axes.set_ylabel("video top-1 (%), mean ± s.d. over seeds")
-        axes.set_ylim(0, 105)
-        axes.grid(alpha=0.3)
-        handles, labels = axes.get_legend_handles_labels()
-        axes.legend(
-            handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8,
-            ncol=2 if len(labels) > 3 else 1, frameon=False,
-        )  # fmt: skip
-        buffer = io.StringIO()
-        figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-        plt.close(figure)
-        out.append((buffer.getvalue(), caption))
-    return out
-
-
-def html_table(header: list[str], rows: list[list[str]], text_columns: int = TEXT_COLUMNS) -> str:
+def html_table(header: list[str], rows: list[list[str]]) -> str:
     escape = html.escape
+    numeric = numeric_columns(header)
     parts = ["<div class='scroll'><table><thead><tr>"]
     parts += [f"<th scope='col'>{escape(h)}</th>" for h in header]
     parts.append("</tr></thead><tbody>")
     for row in rows:
         cells = [
-            f"<td{'' if i < text_columns else ' class=num'}>{escape(c)}</td>"
-            for i, c in enumerate(row)
+            f"<td{' class=num' if numeric[i] else ''}>{escape(c)}</td>" for i, c in enumerate(row)
         ]
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</tbody></table></div>")
     return "".join(parts)
 
 
-def html_page(records: list[RunRecord], title: str, command: str | None = None) -> str:
+def html_page(
+    records: list[RunRecord], title: str, command: str | None = None,
+    verdicts: dict[str, dict[str, str]] | None = None,
+) -> str:  # fmt: skip
     """The whole page, self-contained."""
     escape = html.escape
     parts = [
@@ -198,21 +123,31 @@ def html_page(records: list[RunRecord], title: str, command: str | None = None) 
     for key, value in provenance(records, command).items():
         parts.append(f"<dt>{escape(key)}</dt><dd>{escape(value)}</dd>")
     parts.append("</dl>")
+    for name, verdict in (verdicts or {}).items():
+        parts.append(
+            f"<h2>{escape(VERDICT_NAMES.get(name, name))}: {escape(verdict['verdict'])}</h2>"
+            f"<p>{escape(verdict.get('when', ''))}</p>"
+            f"<div class='scroll'><pre>{escape(verdict.get('report', ''))}</pre></div>"
+        )
     parts.append(f"<p>{escape(footnote(records))}</p>")
     summary = summarise(records)
+    add_comparisons(summary)
     for name, (header, rows) in tables(summary).items():
-        title = escape(f"Protocol: {name} {TABLE_SUFFIX}")
-        parts.append(f"<h2>{title}</h2>{html_table(header, rows)}")
+        parts.append(f"<h2>{escape(name)}</h2>{html_table(header, rows)}")
     for name, (header, rows) in matrices(summary).items():
-        title = escape(f"Top-1 % by dataset: {name} (mean ± s.d. over seeds)")
-        parts.append(f"<h2>{title}</h2>{html_table(header, rows, text_columns=2)}")
-    parts.append("<h2>Accuracy against cost</h2>")
-    for svg, caption in plots(summary):
-        data = base64.b64encode(svg.encode()).decode()
+        heading = escape(f"Top-1 % by dataset: {name} (mean ± s.d. over seeds)")
+        parts.append(f"<h2>{heading}</h2>{html_table(header, rows)}")
+    parts.append("<h2>Accuracy per seed, and against cost</h2><div class='plots'>")
+    for plot in plots(summary):
+        data = base64.b64encode(plot.svg.encode()).decode()
+        series = escape(json.dumps(plot.series), quote=True)
+        caption = escape(plot.caption)
         parts.append(
-            f"<figure><img alt='{escape(caption)}' src='data:image/svg+xml;base64,{data}'>"
-            f"<figcaption>{escape(caption)}</figcaption></figure>"
+            f"<figure data-series='{series}' data-font-pt='{FONT_PT}'><img alt='{caption}' "
+            f"src='data:image/svg+xml;base64,{data}'><figcaption>{caption}</figcaption></figure>"
         )
+    parts.append("</div>")
+    parts.extend(class_details(summary))
     parts.append("<h2>Result cards</h2><div class='cards'>")
     for card in result_cards(records):
         status = " failed" if card["status"] != "ok" else ""
@@ -227,14 +162,71 @@ def html_page(records: list[RunRecord], title: str, command: str | None = None) 
     return "\n".join(parts)
 
 
+MATRIX_CLASSES = 20  # a confusion matrix on the page up to this many classes
+
+
+def class_details(summary: dict[Group, dict[str, Any]]) -> list[str]:
+    """Per configuration whose records kept predictions, collapsed: per-class accuracy
+    (the seeds' predictions pooled) and, up to `MATRIX_CLASSES` classes, the confusion
+    matrix (rows: true class, columns: predicted), both by torchmetrics."""
+    import torch
+    from torchmetrics.functional.classification import multiclass_confusion_matrix
+
+    escape = html.escape
+    parts = []
+    for key in sorted(summary, key=plot_order):
+        entry = summary[key]
+        try:
+            kept = predictions_of(entry["records"]) if entry["records"] else []
+        except ValueError:
+            continue
+        if not kept:
+            continue
+        classes = entry["num_classes"]
+        preds = torch.from_numpy(np.concatenate([k.classes[:, 0] for k in kept]))
+        labels = torch.from_numpy(np.concatenate([k.labels for k in kept]))
+        matrix = multiclass_confusion_matrix(preds, labels, num_classes=classes)
+        totals = matrix.sum(dim=1)
+        header = ["Class", "Videos (all seeds)", "Top-1 %"]
+        rows = [
+            [str(c), str(int(totals[c])), number(100 * float(matrix[c, c] / totals[c]))
+             if totals[c] else ""]
+            for c in range(classes)
+        ]  # fmt: skip
+        title = (
+            f"{entry['label']} · {MODALITY_NAMES[key.modality]} · {key.dataset} split {key.fold}"
+        )
+        parts.append(f"<details><summary>{escape(title)}: per class</summary>")
+        parts.append(html_table(header, rows))
+        if classes <= MATRIX_CLASSES:
+            grid = [[str(c)] + [str(int(v)) for v in matrix[c]] for c in range(classes)]
+            parts.append("<p>Confusion matrix (rows: true class; columns: predicted)</p>")
+            parts.append(html_table(["true \\ predicted", *map(str, range(classes))], grid))
+        parts.append("</details>")
+    if parts:
+        parts.insert(0, "<h2>Per class (from the kept predictions)</h2>")
+    return parts
+
+
+VERDICT_NAMES = {"sanity": "Sanity check (motion models beat frame averaging)",
+                 "regress": "Regression check against the baseline"}  # fmt: skip
+
+
 def write_leaderboard(
-    records: list[RunRecord], out: Path, title: str, command: str | None = None
-) -> dict[str, Path]:
+    records: list[RunRecord], out: Path, title: str, command: str | None = None,
+    verdicts: dict[str, dict[str, str]] | None = None,
+) -> dict[str, Path]:  # fmt: skip
     """`leaderboard.md` (with result cards) and a self-contained `leaderboard.html` in `out`;
-    `command` is what wrote them (shown on the page)."""
+    `command` is what wrote them, `verdicts` the sweep's checks ({name: {verdict, report}},
+    `results.read_verdicts`), both shown on the page."""
     out.mkdir(parents=True, exist_ok=True)
     about = "\n".join(f"- {k}: {md_escape(v)}" for k, v in provenance(records, command).items())
-    text = f"{about}\n\n{markdown(records)}\n### Result cards\n"
+    checks = "".join(
+        f"\n**{VERDICT_NAMES.get(name, name)}: {md_escape(v['verdict'])}** "
+        f"({md_escape(v.get('when', ''))})\n\n```\n{v.get('report', '')}\n```\n"
+        for name, v in (verdicts or {}).items()
+    )
+    text = f"{about}\n{checks}\n{markdown(records)}\n### Result cards\n"
     for card in result_cards(records):
         text += f"\n**{md_escape(card['cell'])}**: " + "; ".join(
             f"{k} {md_escape(v)}" for k, v in card.items() if k != "cell"
@@ -242,5 +234,5 @@ def write_leaderboard(
         text += "\n"
     paths = {"markdown": out / "leaderboard.md", "html": out / "leaderboard.html"}
     atomic_write_text(paths["markdown"], f"# {md_escape(title)}\n\n{text}")
-    atomic_write_text(paths["html"], html_page(records, title, command))
+    atomic_write_text(paths["html"], html_page(records, title, command, verdicts))
     return paths

@@ -153,14 +153,18 @@ def check_tolerance(min_points: float) -> float:
 
 
 def compare(
-    records: list[RunRecord], baseline: dict[str, Any], min_points: float = 2.0
-) -> list[dict[str, Any]]:
+    records: list[RunRecord], baseline: dict[str, Any], min_points: float = 2.0,
+    significance: bool = False,
+) -> list[dict[str, Any]]:  # fmt: skip
     """One row per baseline cell: baseline mean, tolerance, ours, and whether it regressed
-    (a baseline cell without a finished result in `records` regressed too)."""
+    (a baseline cell without a finished result in `records` regressed too). With
+    `significance`, a drop past the tolerance counts only when `significant_drop` says so
+    (a collapse to chance counts whatever)."""
     check_tolerance(min_points)
     if not baseline.get("cells"):
         raise ValueError("the baseline has no cells, so it would pass anything")
     ours, chance = top1_by_cell(records), chance_by_cell(records)
+    videos = videos_by_cell(records)
     rows = []
     for key, values in baseline["cells"].items():
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -174,6 +178,11 @@ def compare(
             and now is not None
             and now <= at_chance
         )
+        dropped = now is not None and now < mean - tolerance
+        significant = None
+        if significance and dropped:
+            significant = significant_drop(values, ours[key], videos.get(key))
+            dropped = significant
         rows.append(
             {
                 "cell": key,
@@ -182,10 +191,38 @@ def compare(
                 "ours": now,
                 "chance": chance.get(key),
                 "collapsed": collapsed,
-                "regressed": now is None or now < mean - tolerance or collapsed,
+                "significant": significant,
+                "regressed": now is None or dropped or collapsed,
             }
         )
     return rows
+
+
+def videos_by_cell(records: list[RunRecord]) -> dict[str, int]:
+    """Per baseline cell: the fewest test videos a finished seed evaluated."""
+    out: dict[str, int] = {}
+    for record in records:
+        if record.status == "ok" and record.data.evaluated_videos:
+            key = baseline_key(record.config)
+            out[key] = min(out.get(key, record.data.evaluated_videos), record.data.evaluated_videos)
+    return out
+
+
+def significant_drop(baseline: list[float], ours: list[float], videos: int | None) -> bool:
+    """Is the fall from the baseline's mean to ours significant (two-sided, 95%)? The
+    standard error adds the seeds' spread on each side (training's randomness) and the
+    binomial spread of accuracies on `videos` test videos (the test set's), unpaired:
+    a baseline keeps no predictions, so this is wider than `compare`'s paired interval.
+    Without a video count the drop counts as significant (the check stays strict)."""
+    if not videos:
+        return True
+    se2 = 0.0
+    for values in (baseline, ours):
+        p = statistics.mean(values) / 100
+        seeds = statistics.variance(values) / len(values) if len(values) > 1 else 0.0
+        se2 += seeds + 100**2 * p * (1 - p) / videos
+    drop = statistics.mean(baseline) - statistics.mean(ours)
+    return drop > 1.96 * math.sqrt(se2)
 
 
 def motion_check(records: list[RunRecord]) -> tuple[bool | None, str]:
@@ -248,6 +285,8 @@ def format_comparison(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         ours = "missing" if row["ours"] is None else f"{row['ours']:.1f}"
         flag = "  REGRESSED" if row["regressed"] else ""
+        if row.get("significant") is False:
+            flag += "  (below the tolerance, not significantly)"
         if row.get("collapsed"):
             flag += f" (at chance, {row['chance']:.1f}%)"
         lines.append(

@@ -32,13 +32,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
 
 from vidbench.bench.cells import Cell
 from vidbench.datasets.files import atomic_write, atomic_write_text, locked
 
 log = logging.getLogger(__name__)
 RUNS_FILE = "runs.jsonl"
+VERDICTS_FILE = "verdicts.json"  # the sweep's checks (sanity, regression), for its page
+SCHEMA_VERSION = 2  # 2: per-video predictions kept; the JSON Schema is schemas/run_record.v2.json
 RECORDS_DIR = "records"  # one file per record, beside runs.jsonl
 
 
@@ -114,6 +116,21 @@ class RunRecord(BaseModel):
     # "checkpoint"; from a checkpoint also what that started from and which release}
     started_from: dict[str, Any] | None = None
     data: DataAccounting | None = None
+    # the per-video test predictions kept beside it: {file (relative to the results
+    # folder), sha256, videos} (`bench.predictions`; None: records before they were kept)
+    predictions: dict[str, Any] | None = None
+    # the record format's version (`SCHEMA_VERSION`; records before it was stamped: 1)
+    schema_version: int = 1
+    _folder: Path | None = PrivateAttr(None)  # the results folder it was read from
+
+    @property
+    def folder(self) -> Path | None:
+        """The results folder this record was read from (None: made in memory)."""
+        return self._folder
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when every field is (where a record was read from does not count)."""
+        return isinstance(other, RunRecord) and self.model_dump() == other.model_dump()
 
     @property
     def start(self) -> str | None:
@@ -155,6 +172,8 @@ def read_records(path: str | Path) -> list[RunRecord]:
     for file in record_files(runs):
         if file.stem not in listed:
             records += _parse(file)[0]
+    for record in records:
+        record._folder = runs.parent
     return records
 
 
@@ -233,23 +252,45 @@ def latest_by_cell(records: list[RunRecord]) -> dict[str, RunRecord]:
 
 
 def unique_records(records: list[RunRecord]) -> list[RunRecord]:
-    """One record per cell from records gathered from several folders: the same cell with
-    the same config (a folder named twice, a copied runs file) counts once; the same cell
-    with different configs keeps the one that finished last, with a warning."""
-    kept: dict[str, RunRecord] = {}
+    """One record per cell and configuration (`Cell.setup_hash`) from records gathered from
+    several folders or machines: the same cell with the same configuration (a folder named
+    twice, a copied runs file, a cell run again elsewhere) counts once, the one that
+    finished last; the same cell with another configuration is kept beside it (the
+    leaderboard shows it as a row of its own, never averaged with the other)."""
+    kept: dict[tuple[str, str | None], RunRecord] = {}
     for record in records:
-        other = kept.get(record.cell)
-        if other is None:
-            kept[record.cell] = record
-            continue
-        if other.config_hash != record.config_hash:
-            log.warning(
-                "cell %s appears with two configs (%s, %s); the later result is shown",
-                record.cell, other.config_hash, record.config_hash,
-            )  # fmt: skip
-        if (record.finished or "") >= (other.finished or ""):
-            kept[record.cell] = record
+        key = (record.cell, record.config.setup_hash() if record.config else None)
+        other = kept.get(key)
+        if other is None or (record.finished or "") >= (other.finished or ""):
+            if other is not None and other.record_id != record.record_id:
+                log.info("cell %s: two records of one configuration; the later is shown", key[0])
+            kept[key] = record
     return list(kept.values())
+
+
+def read_verdicts(folder: Path) -> dict[str, dict[str, str]]:
+    """The checks recorded for results `folder` ({name: {verdict, report, ...}}); {} when
+    none (or the file is not a JSON object: a warning names it)."""
+    path = folder / VERDICTS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        verdicts = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        log.warning("ignored %s: not JSON (%s)", path, error)
+        return {}
+    if not isinstance(verdicts, dict):
+        log.warning("ignored %s: not a JSON object", path)
+        return {}
+    return verdicts
+
+
+def record_verdict(folder: Path, name: str, verdict: str, report: str, **more: str) -> None:
+    """Keep check `name`'s verdict ("PASSED"...) and report in `folder/verdicts.json`."""
+    with locked(folder / f".{VERDICTS_FILE}.lock"):
+        verdicts = read_verdicts(folder)
+        verdicts[name] = {"verdict": verdict, "report": report, "when": utc_now(), **more}
+        atomic_write_text(folder / VERDICTS_FILE, json.dumps(verdicts, indent=1) + "\n")
 
 
 def utc_now() -> str:
@@ -262,6 +303,7 @@ def append_record(path: str | Path, record: RunRecord) -> None:
     with other processes and hosts writing at the same time. Sets its `record_id`."""
     runs = Path(path)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%f")
+    record.schema_version = SCHEMA_VERSION
     record.record_id = f"{stamp}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     line = record.to_json()
     atomic_write_text(runs.parent / RECORDS_DIR / record.cell / f"{record.record_id}.json", line)

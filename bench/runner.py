@@ -43,6 +43,7 @@ from vidbench.bench.results import (
     invocation,
     latest_by_cell,
     read_records,
+    read_verdicts,
     utc_now,
 )
 from vidbench.datasets.files import (
@@ -281,17 +282,28 @@ def _run_inline(
         )
 
 
+def sweep_tags(sweep: SweepConfig, records: list[RunRecord]) -> list[str]:
+    """The sweep's name and every tag its cells' W&B runs carry (architecture, dataset,
+    modality, protocol)."""
+    cells = [r.config for r in records if r.config is not None]
+    tags = {sweep.name} | {t for c in cells for t in (c.arch, c.dataset, c.modality, c.protocol)}
+    return sorted(tags)
+
+
 def publish(
     sweep: SweepConfig, out: Path, records: list[RunRecord], command: str | None = None
 ) -> dict[str, Path]:
     """The sweep's leaderboard: `leaderboard.md` and `.html` in `out`, and its tables in
     W&B (as the sweep's W&B settings say). Returns the files' paths."""
-    paths = write_leaderboard(records, out, f"vidbench sweep {sweep.name}", command)
+    paths = write_leaderboard(
+        records, out, f"vidbench sweep {sweep.name}", command, read_verdicts(out)
+    )
     summary = summarise(records)
     tracking.log_tables(
         sweep.wandb,
         out / "wandb",
         tracking.sweep_group(sweep.wandb, sweep.name, out),
         {"results": (NUMERIC_COLUMNS, numeric_rows(summary))},
+        tags=sweep_tags(sweep, records),
     )
     return paths

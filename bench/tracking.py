@@ -142,10 +142,11 @@ def run_id(cell_dir: Path, resume: bool) -> str:
 
 
 def log_tables(
-    config: WandbConfig, save_dir: Path, group: str, tables: dict[str, tuple[list, list]]
-) -> None:
+    config: WandbConfig, save_dir: Path, group: str, tables: dict[str, tuple[list, list]],
+    tags: list[str] = (),
+) -> None:  # fmt: skip
     """Leaderboards as W&B Tables ({name: (columns, rows)}) in a run of their own, grouped
-    with the sweep's cells (a warning if that failed)."""
+    with the sweep's cells and tagged with `tags` (the sweep's; a warning if that failed)."""
     mode = active_mode(config)
     if mode is None:
         return
@@ -157,6 +158,7 @@ def log_tables(
             name=f"{group}-leaderboard",
             group=group,
             job_type="leaderboard",
+            tags=list(tags),
             dir=str(save_dir),
             mode=mode,
             settings=run_settings(config),

@@ -96,6 +96,11 @@ class VideoLevelAccuracy(Metric):
         metrics = accuracy_metrics(self.num_classes).to(probs.device)
         result = metrics(video_probs, video_labels)
         result["videos"] = torch.tensor(len(unique))
+        views = torch.zeros(len(unique), device=probs.device).index_add_(
+            0, inverse, torch.ones_like(keys, dtype=torch.float)
+        )
+        # per video: its key, the views' mean probabilities (V, C) and its label
+        self.per_video = (unique.cpu(), (video_probs / views[:, None]).cpu(), video_labels.cpu())
         return result
 
 
@@ -156,6 +161,7 @@ class VideoClassifier(pl.LightningModule):
             }
         )
         self.video_metrics = VideoLevelAccuracy(num_classes)
+        self.test_video_ids: dict[int, str] = {}  # video_key -> video id, this test pass
         if init_checkpoint:
             self.load_pretrained(init_checkpoint)
         if protocol == "fixed":
@@ -245,6 +251,7 @@ class VideoClassifier(pl.LightningModule):
         if stage == "test":
             keys = torch.tensor([video_key(v) for v in batch["video_id"]], device=labels.device)
             self.video_metrics.update(logits.softmax(dim=-1), labels, keys)
+            self.test_video_ids.update(zip(keys.tolist(), batch["video_id"], strict=True))
         return loss
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
@@ -256,9 +263,20 @@ class VideoClassifier(pl.LightningModule):
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._step(batch, "test")
 
+    def on_test_epoch_start(self) -> None:
+        self.test_video_ids: dict[int, str] = {}
+
     def on_test_epoch_end(self) -> None:
         result = self.video_metrics.compute()
         self.log_dict({f"test_video/{k}": v.float() for k, v in result.items()})
+        keys, probs, labels = self.video_metrics.per_video
+        names = self.test_video_ids
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            gathered: list[dict[int, str]] = [{}] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(gathered, names)  # every rank's video ids
+            names = {k: v for part in gathered for k, v in part.items()}
+        # (video ids (V,), labels (V,), mean view probabilities (V, C)): `bench.predictions`
+        self.test_videos = ([names[k] for k in keys.tolist()], labels, probs)
         self.video_metrics.reset()
 
     def configure_optimizers(self):

@@ -73,6 +73,24 @@ def default_input_spec(name: str, **options: Any) -> ClipSpec:
     return spec.replace(**changes) if changes else spec
 
 
+def changed_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options of `options` that change architecture `name`'s network from the paper's:
+    those whose value differs from the constructor's default, without the ClipSpec fields
+    (the input says those) and the ImageNet weights file (the start says that)."""
+    constructor = _constructor(name)
+    defaults = {
+        p.name: p.default
+        for p in inspect.signature(constructor).parameters.values()
+        if p.default is not inspect.Parameter.empty
+    }
+    ignored = {*CLIP_FIELDS, getattr(constructor, "imagenet_option", None)}
+    return {
+        k: v
+        for k, v in options.items()
+        if k not in ignored and (k not in defaults or defaults[k] != v)
+    }
+
+
 def imagenet_weights(name: str, options: dict[str, Any]) -> str | None:
     """The ImageNet weights file architecture `name` starts from with `options`, if any."""
     option = getattr(_constructor(name), "imagenet_option", None)

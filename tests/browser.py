@@ -32,8 +32,16 @@ MEASURE = """() => {
   }
   const images = [...document.images].map(i => ({
     alt: i.alt, loaded: i.complete && i.naturalWidth > 0, width: i.getBoundingClientRect().width,
+    // a plot's text as drawn: its size in points, scaled as the page scales the picture
+    fontPx: i.parentElement.dataset.fontPt
+      ? i.parentElement.dataset.fontPt * 4 / 3 * i.getBoundingClientRect().width / i.naturalWidth
+      : null,
   }));
-  return {width, scrollWidth: document.documentElement.scrollWidth, outside, images};
+  // per table: is the Top-1 column's header within the window without scrolling?
+  const top1 = [...document.querySelectorAll('th')].filter(th => th.textContent === 'Top-1 %')
+    .map(th => { const box = th.getBoundingClientRect();
+                 return {left: Math.round(box.left), right: Math.round(box.right)}; });
+  return {width, scrollWidth: document.documentElement.scrollWidth, outside, images, top1};
 }"""
 
 

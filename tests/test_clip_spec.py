@@ -112,7 +112,7 @@ def test_a_cell_takes_the_models_spec_then_input_then_per_arch_then_eval():
 def test_a_sweep_whose_geometry_cannot_be_fed_is_refused_before_it_runs():
     with pytest.raises(SweepError, match="c3d rgb input: short_side must be a whole number >= "):
         load_sweep("smoke", ["per_arch.c3d.crop_size=112"])
-    with pytest.raises(SweepError, match=r"input: .*unknown key\(s\) \['test_clips'\]"):
+    with pytest.raises(SweepError, match=r"unknown key `input.test_clips`"):
         load_sweep("smoke", ["input.test_clips=3"])
 
 

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from helpers import finished_record, markdown_rows, tiny_datamodule, write_sweep
@@ -20,7 +21,8 @@ from helpers import finished_record, markdown_rows, tiny_datamodule, write_sweep
 from vidbench.bench.cells import expand_cells
 from vidbench.bench.cli import main
 from vidbench.bench.config import BUILTIN_SWEEPS, SweepError, load_sweep
-from vidbench.bench.results import read_records
+from vidbench.bench.predictions import read_predictions
+from vidbench.bench.results import read_records, read_verdicts
 
 RECORD_KEYS = {
     "sweep", "cell", "status", "config", "config_hash", "code_version", "data", "metrics",
@@ -38,7 +40,9 @@ def run_cli(*args: str) -> int:
 
 
 def test_sweep_records_leaderboard_wandb_and_regress(synth_with_flow, tmp_path, capsys):
-    sweep = write_sweep(tmp_path / "micro.yaml", synth_with_flow)
+    sweep = write_sweep(tmp_path / "micro.yaml", synth_with_flow, eval={
+        "views": "clips", "clips": 2, "throughput_batches": 1, "keep_probs": True,
+    })  # fmt: skip
     out = tmp_path / "out"
     assert run_cli(str(sweep), "--out", str(out)) == 0
     records = {r.cell: r for r in read_records(out)}
@@ -59,18 +63,30 @@ def test_sweep_records_leaderboard_wandb_and_regress(synth_with_flow, tmp_path, 
         assert record.data.evaluated_videos == 32
         assert record.costs["infer_clips_per_s"] > 0 and record.costs["macs_per_clip"] > 0
         assert record.start == "scratch"  # no ImageNet weights, no checkpoint
+        # its per-video predictions are kept beside it, and give its video top-1
+        kept = read_predictions(out, record.predictions)
+        assert sorted(kept.video_ids) == sorted(set(kept.video_ids)) and len(kept.video_ids) == 32
+        assert 100 * kept.correct.mean() == pytest.approx(record.top1)
+        probs = np.load(out / record.predictions["probs_file"])  # eval.keep_probs: all classes
+        assert probs.shape == (32, 8) and probs.dtype == np.float16
+        assert np.allclose(probs.astype(float).sum(axis=1), 1, atol=0.01)
+        assert np.allclose(
+            np.sort(probs.astype(float), axis=1)[:, ::-1][:, :5], kept.probs, atol=1e-3
+        )
+        # keeping them changes what is written, not the result: the same config hash
+        assert record.config.model_copy(update={"keep_probs": False}).hash() == record.config_hash
     rgb, flow, fused = (records[f"i3d-{m}-synth1-scratch-s0"] for m in ("rgb", "flow", "rgb+flow"))
     assert fused.costs["params"] == rgb.costs["params"] + flow.costs["params"]
     assert fused.costs["train_clips_per_s"] is None  # nothing trained: two streams fused
     assert set(fused.costs["input_shape"]) == {"rgb", "flow"}
 
     board = (out / "leaderboard.md").read_text()
-    rows = {(r["Architecture"], r["Modality"]): r for r in markdown_rows(board)}
+    rows = {(r["Architecture"], r["Modality"]): r for r in markdown_rows(board) if "Seeds" in r}
     assert set(rows) == {
-        ("3D-ConvNet", "RGB"),
-        *(("Two-Stream I3D", m) for m in ("RGB", "Flow", "RGB+Flow")),
+        ("3D-ConvNet (width 0.125, 8×32)", "RGB"),
+        *(("Two-Stream I3D (width 0.125, 8×32)", m) for m in ("RGB", "Flow", "RGB+Flow")),
     }
-    fused_row = rows["Two-Stream I3D", "RGB+Flow"]
+    fused_row = rows["Two-Stream I3D (width 0.125, 8×32)", "RGB+Flow"]
     assert fused_row["Split"] == "1" and fused_row["Train clips/s"] == ""  # fused, not trained
     assert float(fused_row["Params (M)"]) == round(
         (rgb.costs["params"] + flow.costs["params"]) / 1e6, 2
@@ -78,9 +94,11 @@ def test_sweep_records_leaderboard_wandb_and_regress(synth_with_flow, tmp_path, 
     assert all(r["Chance %"] == "12.5" for r in rows.values())  # 8 classes
     # UCF-101's format and split 1 from scratch, but 8 synthetic classes: not the paper's data
     assert all(r["Paper top-1 %"] == "" for r in rows.values())
-    assert f"run by: {records['c3d-rgb-synth1-scratch-s0'].command}" in board
+    assert f"run by: {records['c3d-rgb-synth1-scratch-s0'].command} (4 cells)" in board
     page = (out / "leaderboard.html").read_text()
+    # the per-seed plot and accuracy against cost (C3D and I3D differ in cost)
     assert page.count("data:image/svg+xml;base64,") == 2 and "decoder" in page
+    assert page.count("<details>") == 4 and "Confusion matrix" in page  # 8 classes: shown
 
     runs = sorted((out / "wandb" / "wandb").glob("offline-run-*"))
     assert len(runs) == 5  # four cells and the leaderboard table
@@ -99,6 +117,12 @@ def test_sweep_records_leaderboard_wandb_and_regress(synth_with_flow, tmp_path, 
     capsys.readouterr()
     assert main(["regress", "--baseline", str(baseline), str(out)]) == 1
     assert "c3d-rgb-synth1-scratch-s*" in capsys.readouterr().out.split("regressed:")[1]
+    # the verdict is kept for the results folder's page
+    assert read_verdicts(out)["regress"]["verdict"] == "REGRESSED"
+    assert main(["leaderboard", str(out)]) == 0
+    assert (
+        "Regression check against the baseline: REGRESSED" in (out / "leaderboard.md").read_text()
+    )
 
     # a re-run skips every finished cell and appends nothing
     assert run_cli(str(sweep), "--out", str(out)) == 0
@@ -296,6 +320,9 @@ def test_ddp_on_two_cpu_processes_gives_the_one_process_metrics(synth_with_flow,
         assert process.returncode == 0, output[-3000:]
         (record,) = read_records(tmp_path / f"d{devices}")
         assert record.world_size == devices
+        # every video's prediction kept, whichever process tested it
+        kept = read_predictions(tmp_path / f"d{devices}", record.predictions)
+        assert len(set(kept.video_ids)) == 32
         results[devices] = record.metrics
     assert results[2].video["videos"] == results[1].video["videos"] == 32
     for level in ("clip", "video"):
@@ -439,10 +466,18 @@ def test_wandb_runs_as_its_users_expect(synth_with_flow, tmp_path, monkeypatch):
 
     from vidbench.bench import tracking
 
-    started, hyperparameters = [], []
+    started, hyperparameters, rates = [], [], {}
     original = tracking._start
     monkeypatch.setattr(tracking, "_start", lambda *a: started.append(a[-1]) or original(*a))
     monkeypatch.setattr(WandbLogger, "log_hyperparams", lambda self, p: hyperparameters.append(p))
+    log_metrics = WandbLogger.log_metrics
+
+    def logged(self, metrics, step=None):
+        if "lr" in metrics:
+            rates[step] = metrics["lr"]
+        return log_metrics(self, metrics, step)
+
+    monkeypatch.setattr(WandbLogger, "log_metrics", logged)
     sweep = write_sweep(tmp_path / "s.yaml", synth_with_flow, arch=["c3d"])
     out = tmp_path / "out"
     assert run_cli(str(sweep), "--out", str(out)) == 0
@@ -452,6 +487,7 @@ def test_wandb_runs_as_its_users_expect(synth_with_flow, tmp_path, monkeypatch):
     assert "lr" not in run["config"] and hyperparameters == []
     run_dir = out / "cells" / "c3d-rgb-synth1-scratch-s0"
     assert run["id"] == (run_dir / "wandb_run_id").read_text().strip()
+    assert sorted(rates) == [1, 2, 3] and set(rates.values()) == {0.001}  # each of 3 steps
 
     (out / "runs.jsonl").write_text("")  # as if the sweep had been killed before the record
     shutil.rmtree(out / "records")
@@ -534,3 +570,16 @@ def test_the_learning_rate_is_chosen_on_validation_and_every_candidate_recorded(
     assert "of the train split's groups held out" in record.data.validated_on
     assert record.config.train.lr == 0.5  # the config as given: the choice is the record's
     assert not (tmp_path / "out" / "cells" / record.cell / "lr_search").exists()
+
+
+def test_the_leaderboard_run_carries_the_sweeps_tags():
+    """The W&B leaderboard run is found by the tags its cells' runs carry."""
+    from vidbench.bench.runner import sweep_tags
+
+    records = [
+        finished_record("c3d-rgb-syn1-scratch-s0", 50.0),
+        finished_record("i3d-flow-syn1-finetune-s0", 50.0),
+    ]
+    assert sweep_tags(load_sweep("smoke"), records) == sorted(
+        {"smoke", "c3d", "i3d", "syn", "rgb", "flow", "scratch", "finetune"}
+    )

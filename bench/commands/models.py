@@ -29,10 +29,37 @@ def add_models(commands: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=models_command)
 
 
-def models_command(args: argparse.Namespace) -> int:
+def model_rows(num_classes: int) -> list[dict]:
+    """`costs.describe_models`' rows, cached in `$VIDBENCH_CACHE/models/` under a digest of
+    the models' source files, torch's version and `num_classes`: counting builds every
+    network (seconds); a cached answer needs no torch at all."""
+    import hashlib
+    from importlib import metadata, util
+
+    from vidbench.datasets.files import atomic_write_text, default_cache_dir
+
+    digest = hashlib.sha256(f"{metadata.version('torch')} {num_classes}".encode())
+    # the package's folder, found without importing it (its __init__ builds the registry)
+    (folder,) = util.find_spec("vidbench.models").submodule_search_locations
+    for source in sorted(Path(folder).glob("*.py")):
+        digest.update(source.name.encode() + source.read_bytes())
+    path = default_cache_dir() / "models" / f"{digest.hexdigest()[:16]}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
     from vidbench.models.costs import describe_models
 
-    rows = describe_models(args.num_classes)
+    rows = describe_models(num_classes)
+    try:
+        atomic_write_text(path, json.dumps(rows))
+    except OSError as error:  # a read-only cache: answer anyway, uncached
+        log.warning("model costs not cached: %s", error)
+    return rows
+
+
+def models_command(args: argparse.Namespace) -> int:
+    rows = model_rows(args.num_classes)
     if args.json:
         print(json.dumps(rows))
         return 0

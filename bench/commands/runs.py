@@ -104,14 +104,20 @@ def sweep_and_overrides(args: argparse.Namespace) -> tuple[str | None, list[str]
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from vidbench.bench.precheck import precheck
+
+    sweep_name, overrides = sweep_and_overrides(args)
+    # the mistakes that need no tensors, answered before torch and Lightning are imported
+    precheck(sweep_name, overrides, None if args.dry_run else args.out, data=not args.dry_run)
     from pytorch_lightning.utilities import rank_zero_only
 
     from vidbench.bench.config import load_sweep
     from vidbench.bench.leaderboard import markdown
+    from vidbench.bench.leaderboard_page import write_leaderboard
     from vidbench.bench.regress import motion_check
+    from vidbench.bench.results import invocation, read_verdicts, record_verdict
     from vidbench.bench.runner import run_sweep
 
-    sweep_name, overrides = sweep_and_overrides(args)
     sweep = load_sweep(sweep_name, overrides)
     if args.wandb:
         sweep.wandb.mode = args.wandb
@@ -165,6 +171,10 @@ def run_command(args: argparse.Namespace) -> int:
         )
         verdict = {True: "PASSED", False: "FAILED", None: "NOT JUDGED"}[passed]
         print(f"sanity check: {verdict}")
+        record_verdict(out, "sanity", verdict, report)
+        write_leaderboard(
+            records, out, f"vidbench sweep {sweep.name}", invocation(), read_verdicts(out)
+        )
         code = code or (1 if passed is False else 0)
     return code
 
@@ -229,13 +239,15 @@ def add_leaderboard(commands: argparse._SubParsersAction) -> None:
 def leaderboard_command(args: argparse.Namespace) -> int:
     from vidbench.bench.leaderboard import markdown
     from vidbench.bench.leaderboard_page import write_leaderboard
-    from vidbench.bench.results import invocation, unique_records
+    from vidbench.bench.results import invocation, read_verdicts, unique_records
 
-    records = unique_records([r for d in unique_folders(args.dirs) for r in latest_records(d)])
+    folders = unique_folders(args.dirs)
+    records = unique_records([r for d in folders for r in latest_records(d)])
     if not records:
         raise ValueError(f"no run records in {', '.join(map(str, args.dirs))}")
     print(markdown(records))
-    paths = write_leaderboard(records, args.out or args.dirs[0], args.title, invocation())
+    verdicts = read_verdicts(folders[0]) if len(folders) == 1 else {}  # a merge has none
+    paths = write_leaderboard(records, args.out or args.dirs[0], args.title, invocation(), verdicts)
     print(f"wrote {paths['markdown']} and {paths['html']}")
     return 0
 
@@ -267,6 +279,13 @@ def add_regress(commands: argparse._SubParsersAction) -> None:
         default=2.0,
         help="smallest tolerance in top-1 points (else 2 std across baseline seeds)",
     )
+    regress.add_argument(
+        "--significance",
+        action="store_true",
+        help="fail a cell below its tolerance only when the drop is also significant (a "
+        "two-sided 95%% test from the seeds' spread and the test videos' count); a cell that "
+        "collapses to chance fails either way",
+    )
     regress.add_argument("--update", action="store_true", help="write the baseline from DIR")
     regress.set_defaults(func=regress_command)
 
@@ -293,7 +312,7 @@ def regress_command(args: argparse.Namespace) -> int:
     if not args.baseline.is_file():
         raise FileNotFoundError(f"{args.baseline}: no such baseline (make one with --update)")
     baseline = read_baseline(args.baseline)
-    rows = compare(records, baseline, args.min_points)
+    rows = compare(records, baseline, args.min_points, significance=args.significance)
     changed = environment_changes(baseline)
     if changed:
         log.warning(
@@ -301,5 +320,12 @@ def regress_command(args: argparse.Namespace) -> int:
             "the training numerics depend on them, so numbers can move without a code change",
             ", ".join(changed),
         )
-    print(format_comparison(rows))
-    return 1 if any(row["regressed"] for row in rows) else 0
+    report = format_comparison(rows)
+    print(report)
+    regressed = any(row["regressed"] for row in rows)
+    if args.dir.is_dir():  # the results folder's page shows the verdict
+        from vidbench.bench.results import record_verdict
+
+        verdict = "REGRESSED" if regressed else "PASSED"
+        record_verdict(args.dir, "regress", verdict, report, baseline=str(args.baseline))
+    return 1 if regressed else 0

@@ -1,0 +1,206 @@
+"""What `vidbench run` checks before it imports torch or Lightning: the mistakes that need
+no tensors, answered in well under a second.
+
+- the sweep: a built-in name or a file; otherwise the closest built-in name is offered;
+- its YAML and every `--set` override (`KEY=VALUE`, the value YAML);
+- every key, against the sweep's key tree (`schemas/sweep_keys.json`, generated from
+  `config.SweepConfig` with `python -m vidbench.bench.schema`; a test keeps it current):
+  an unknown key is answered with the keys allowed there and the closest one;
+- the dataset folders and annotation paths a sweep names (relative to the sweep file's
+  folder, as `config.load_sweep` reads them) and the output folder being writable.
+
+Values are judged by the full validation (`config.load_sweep`) after this, which needs
+the model registry and so torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MAX_YAML_VALUES = 20_000
+DATASET_PATHS = ("videos", "annotations", "flow")
+ANY_KEY = "*"  # in the key tree: a mapping whose keys are names (datasets, architectures)
+
+
+class SweepError(ValueError):
+    """A sweep file or override that cannot run; the message names the key at fault."""
+
+
+def builtin_sweeps() -> list[str]:
+    """The built-in sweeps' names (`bench/sweeps/<name>.yaml`)."""
+    folder = resources.files("vidbench.bench").joinpath("sweeps")
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """` (did you mean `x`?)` for the closest of `choices`, or "" when none is close."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def sweep_text(source: str | Path | None) -> tuple[str, str, Path | None]:
+    """(YAML text, where it came from, the folder relative paths are relative to: the
+    file's, or None for a built-in sweep) of a sweep name or file (None: `smoke`)."""
+    source = str(source or "smoke")
+    builtin = builtin_sweeps()
+    if source in builtin:
+        text = resources.files("vidbench.bench").joinpath(f"sweeps/{source}.yaml").read_text()
+        return text, f"built-in sweep {source!r}", None
+    path = Path(source)
+    if not path.is_file():
+        raise SweepError(
+            f"{source}: no such sweep file or built-in sweep{did_you_mean(source, builtin)}; "
+            f"built-in sweeps: {', '.join(builtin)}"
+        )
+    return path.read_text(), str(path), path.resolve().parent
+
+
+def load_yaml(text: str, where: str) -> Any:
+    """`yaml.safe_load(text)`, refusing aliases that expand past MAX_YAML_VALUES values;
+    syntax errors become SweepError naming `where`."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_YAML_VALUES:
+            raise SweepError(
+                f"{where}: its aliases expand to more than {MAX_YAML_VALUES:,} values "
+                "(a YAML bomb?); write the values out"
+            )
+        return loader.construct_document(node)
+    except yaml.YAMLError as error:
+        raise SweepError(f"{where}: not valid YAML: {error}") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values `node` stands for once every alias is expanded (memoised per node,
+    so a bomb is measured in linear time)."""
+    if id(node) not in sizes:
+        sizes[id(node)] = 1  # a node that contains itself counts once
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        else:
+            children = []
+        total = 1
+        for child in children:
+            total += _expanded_size(child, sizes)
+            if total > MAX_YAML_VALUES:
+                break
+        sizes[id(node)] = total
+    return sizes[id(node)]
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`train.max_steps=200` -> (["train", "max_steps"], 200); values are YAML."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SweepError(f"override {text!r} is not KEY=VALUE (e.g. train.max_steps=200)")
+    return key.split("."), load_yaml(value, f"override {text!r}")
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
+    """Set each `--set KEY=VALUE` in the sweep's mapping `data`."""
+    for override in overrides:
+        keys, value = parse_override(override)
+        node = data
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise SweepError(f"override {override!r}: {key} is not a section")
+        node[keys[-1]] = value
+
+
+@cache
+def key_tree() -> dict[str, Any]:
+    """The sweep's keys as the package ships them: {key: subtree, or None where the value
+    is not a section of fixed keys}; `*` stands for any name (datasets)."""
+    text = resources.files("vidbench.bench").joinpath("schemas/sweep_keys.json").read_text()
+    return json.loads(text)
+
+
+def check_keys(data: Any, tree: dict[str, Any] | None = None, where: str = "") -> None:
+    """SweepError at the first key of `data` the tree does not have, naming its path, the
+    keys allowed there and the closest of them."""
+    tree = key_tree() if tree is None else tree
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key in tree:
+            subtree = tree[key]
+        elif ANY_KEY in tree:
+            subtree = tree[ANY_KEY]
+        else:
+            allowed = sorted(tree)
+            raise SweepError(
+                f"unknown key `{path}`{did_you_mean(str(key), allowed)}; allowed "
+                + (f"under `{where}`" if where else "at the top")
+                + f": {', '.join(allowed)}"
+            )
+        if isinstance(subtree, dict):
+            check_keys(value, subtree, path)
+
+
+def anchored(value: str, folder: Path | None) -> Path:
+    """A path of a sweep file, relative to the file's folder (None: the current folder)."""
+    path = Path(value).expanduser()
+    return path if folder is None or path.is_absolute() else folder / path
+
+
+def check_paths(data: dict[str, Any], folder: Path | None) -> None:
+    """SweepError naming the first dataset folder or annotation path a sweep gives that
+    does not exist (synthetic datasets are made, so they have none)."""
+    for name, dataset in (data.get("datasets") or {}).items():
+        if not isinstance(dataset, dict) or dataset.get("synthetic") is not None:
+            continue
+        for key in DATASET_PATHS:
+            value = dataset.get(key)
+            if isinstance(value, str) and value and not anchored(value, folder).exists():
+                raise SweepError(
+                    f"datasets.{name}.{key}: {anchored(value, folder)} does not exist "
+                    f"(a typo? `--set datasets.{name}=null` leaves the dataset out)"
+                )
+
+
+def check_out(out: Path) -> None:
+    """SweepError when the results folder `out` cannot be made or written."""
+    existing = out
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SweepError(f"--out {out}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SweepError(f"--out {out}: {existing} is not writable")
+
+
+def precheck(
+    source: str | Path | None, overrides: list[str], out: Path | None, data: bool = True
+) -> None:
+    """Every check above, in that order (the dataset paths only with `data`: a dry run
+    reports them in its preflight, with every other problem); SweepError at the first."""
+    text, where, folder = sweep_text(source)
+    sweep = load_yaml(text, where)
+    if not isinstance(sweep, dict):
+        raise SweepError(f"{where}: a sweep is a mapping of keys, got {type(sweep).__name__}")
+    check_keys(sweep)
+    apply_overrides(sweep, overrides)
+    check_keys(sweep)
+    if data:
+        check_paths(sweep, folder)
+    if out is not None:
+        check_out(out)
