@@ -17,10 +17,27 @@ from vidbench.bench.summary import MODALITY_NAMES, Group
 
 TASK = {"type": "video-classification", "name": "Action Recognition"}
 CSV_COLUMNS = [
-    "model", "dataset", "split", "modality", "protocol", "start", "top1", "top1_std", "top5",
-    "seeds", "param_count", "gmacs", "infer_clips_per_sec", "train_clips_per_sec",
-    "infer_batch_size", "device", "precision", "setup", "cell", "ran_on",
-]  # fmt: skip
+    "model",
+    "dataset",
+    "split",
+    "modality",
+    "protocol",
+    "start",
+    "top1",
+    "top1_std",
+    "top5",
+    "seeds",
+    "param_count",
+    "gmacs",
+    "infer_clips_per_sec",
+    "train_clips_per_sec",
+    "infer_batch_size",
+    "device",
+    "precision",
+    "setup",
+    "cell",
+    "ran_on",
+]
 
 
 def _rounded(value: float | None, digits: int = 2) -> float | None:
@@ -46,21 +63,32 @@ def model_index(summary: dict[Group, dict[str, Any]]) -> str:
                 }
             )
         split = record.data.test_split or "test"
-        entries.append({
-            "name": f"{entry['label']} {MODALITY_NAMES[key.modality]}, {key.dataset} "
-                    f"split {key.fold}, {key.protocol} from {key.start}",
-            "results": [{
-                "task": dict(TASK),
-                "dataset": {"type": key.dataset, "name": key.dataset, "split": split,
-                            "config": f"fold {key.fold}"},
-                "metrics": metrics,
-            }],
-            "metadata": {
-                "seeds": entry["seeds"], "parameters": entry["params"],
-                "gmacs_per_clip": _rounded(entry["gmacs"], 4), "setup": entry["setup"],
-                "cell": entry["cell"], "ran_on": entry["ran_on"],
-            },
-        })  # fmt: skip
+        entries.append(
+            {
+                "name": f"{entry['label']} {MODALITY_NAMES[key.modality]}, {key.dataset} "
+                f"split {key.fold}, {key.protocol} from {key.start}",
+                "results": [
+                    {
+                        "task": dict(TASK),
+                        "dataset": {
+                            "type": key.dataset,
+                            "name": key.dataset,
+                            "split": split,
+                            "config": f"fold {key.fold}",
+                        },
+                        "metrics": metrics,
+                    }
+                ],
+                "metadata": {
+                    "seeds": entry["seeds"],
+                    "parameters": entry["params"],
+                    "gmacs_per_clip": _rounded(entry["gmacs"], 4),
+                    "setup": entry["setup"],
+                    "cell": entry["cell"],
+                    "ran_on": entry["ran_on"],
+                },
+            }
+        )
     return yaml.safe_dump({"model-index": entries}, sort_keys=False, allow_unicode=True)
 
 
@@ -73,13 +101,28 @@ def csv_table(summary: dict[Group, dict[str, Any]]) -> str:
     for key, entry in sorted(summary.items(), key=lambda item: tuple(map(str, item[0]))):
         costs = entry["records"][0].costs if entry["records"] else {}
         params = entry["params"]
-        writer.writerow([
-            entry["label"], key.dataset, key.fold, key.modality, key.protocol, key.start,
-            _rounded(entry["top1"]), _rounded(entry["top1_std"]), _rounded(entry["top5"]),
-            entry["seeds"], _rounded(params / 1e6 if params else None, 3),
-            _rounded(entry["gmacs"], 4), _rounded(entry["infer_clips_per_s"], 3),
-            _rounded(entry["train_clips_per_s"], 3), costs.get("batch_size"),
-            costs.get("device"), costs.get("precision"), entry["setup"], entry["cell"],
-            entry["ran_on"],
-        ])  # fmt: skip
+        writer.writerow(
+            [
+                entry["label"],
+                key.dataset,
+                key.fold,
+                key.modality,
+                key.protocol,
+                key.start,
+                _rounded(entry["top1"]),
+                _rounded(entry["top1_std"]),
+                _rounded(entry["top5"]),
+                entry["seeds"],
+                _rounded(params / 1e6 if params else None, 3),
+                _rounded(entry["gmacs"], 4),
+                _rounded(entry["infer_clips_per_s"], 3),
+                _rounded(entry["train_clips_per_s"], 3),
+                costs.get("batch_size"),
+                costs.get("device"),
+                costs.get("precision"),
+                entry["setup"],
+                entry["cell"],
+                entry["ran_on"],
+            ]
+        )
     return text.getvalue()

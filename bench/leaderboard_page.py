@@ -109,9 +109,11 @@ def html_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def html_page(
-    records: list[RunRecord], title: str, command: str | None = None,
+    records: list[RunRecord],
+    title: str,
+    command: str | None = None,
     verdicts: dict[str, dict[str, str]] | None = None,
-) -> str:  # fmt: skip
+) -> str:
     """The whole page, self-contained."""
     escape = html.escape
     parts = [
@@ -189,10 +191,13 @@ def class_details(summary: dict[Group, dict[str, Any]]) -> list[str]:
         totals = matrix.sum(dim=1)
         header = ["Class", "Videos (all seeds)", "Top-1 %"]
         rows = [
-            [str(c), str(int(totals[c])), number(100 * float(matrix[c, c] / totals[c]))
-             if totals[c] else ""]
+            [
+                str(c),
+                str(int(totals[c])),
+                number(100 * float(matrix[c, c] / totals[c])) if totals[c] else "",
+            ]
             for c in range(classes)
-        ]  # fmt: skip
+        ]
         title = (
             f"{entry['label']} · {MODALITY_NAMES[key.modality]} · {key.dataset} split {key.fold}"
         )
@@ -208,14 +213,19 @@ def class_details(summary: dict[Group, dict[str, Any]]) -> list[str]:
     return parts
 
 
-VERDICT_NAMES = {"sanity": "Sanity check (motion models beat frame averaging)",
-                 "regress": "Regression check against the baseline"}  # fmt: skip
+VERDICT_NAMES = {
+    "sanity": "Sanity check (motion models beat frame averaging)",
+    "regress": "Regression check against the baseline",
+}
 
 
 def write_leaderboard(
-    records: list[RunRecord], out: Path, title: str, command: str | None = None,
+    records: list[RunRecord],
+    out: Path,
+    title: str,
+    command: str | None = None,
     verdicts: dict[str, dict[str, str]] | None = None,
-) -> dict[str, Path]:  # fmt: skip
+) -> dict[str, Path]:
     """`leaderboard.md` (with result cards) and a self-contained `leaderboard.html` in `out`;
     `command` is what wrote them, `verdicts` the sweep's checks ({name: {verdict, report}},
     `results.read_verdicts`), both shown on the page."""

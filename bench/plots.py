@@ -46,8 +46,13 @@ def series_styles(summary: dict[Group, dict[str, Any]]) -> dict[Group, dict[str,
         if variant[key]:
             name += f" #{variant[key] + 1}"
         round_ = arm // len(palette)
-        marker = MARKERS[key.modality] if round_ == 0 else EXTRA_MARKERS[
-            (round_ * 3 + list(MARKERS).index(key.modality)) % len(EXTRA_MARKERS)]  # fmt: skip
+        marker = (
+            MARKERS[key.modality]
+            if round_ == 0
+            else EXTRA_MARKERS[
+                (round_ * 3 + list(MARKERS).index(key.modality)) % len(EXTRA_MARKERS)
+            ]
+        )
         styles[key] = {"name": name, "colour": palette[arm % len(palette)], "marker": marker}
     return styles
 
@@ -148,9 +153,17 @@ def cost_plot(plt: Any, keys: list[Group], summary: dict, styles: dict) -> str:
     figure, axes = plt.subplots(figsize=(FIGURE_WIDTH_IN, 3.2))
     for key in keys:
         entry, style = summary[key], styles[key]
-        axes.errorbar(entry["gmacs"], entry["top1"], yerr=entry["top1_std"] or 0, capsize=3,
-                      marker=style["marker"], color=style["colour"], linestyle="none",
-                      markersize=7, label=style["name"])  # fmt: skip
+        axes.errorbar(
+            entry["gmacs"],
+            entry["top1"],
+            yerr=entry["top1_std"] or 0,
+            capsize=3,
+            marker=style["marker"],
+            color=style["colour"],
+            linestyle="none",
+            markersize=7,
+            label=style["name"],
+        )
     chance = summary[keys[0]]["chance"]
     if chance:
         axes.axhline(chance, color="grey", linestyle="--", linewidth=1)

@@ -71,16 +71,23 @@ def write_predictions(
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(
-        ["video_id", "label", *(f"pred{i}" for i in range(1, k + 1)),
-         *(f"prob{i}" for i in range(1, k + 1))]
-    )  # fmt: skip
+        [
+            "video_id",
+            "label",
+            *(f"pred{i}" for i in range(1, k + 1)),
+            *(f"prob{i}" for i in range(1, k + 1)),
+        ]
+    )
     order = sorted(range(len(predictions.video_ids)), key=predictions.video_ids.__getitem__)
     for i in order:
-        writer.writerow([
-            predictions.video_ids[i], int(predictions.labels[i]),
-            *(int(c) for c in predictions.classes[i]),
-            *(f"{p:.5g}" for p in predictions.probs[i]),
-        ])  # fmt: skip
+        writer.writerow(
+            [
+                predictions.video_ids[i],
+                int(predictions.labels[i]),
+                *(int(c) for c in predictions.classes[i]),
+                *(f"{p:.5g}" for p in predictions.probs[i]),
+            ]
+        )
     data = gzip.compress(text.getvalue().encode(), mtime=0)
     relative = f"{PREDICTIONS_DIR}/{cell}.csv.gz"
     atomic_write(folder / relative, lambda handle: handle.write(data))

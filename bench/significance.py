@@ -52,9 +52,12 @@ class Difference:
 
 
 def paired_difference(
-    a: np.ndarray, b: np.ndarray, level: float = LEVEL, replicates: int = REPLICATES,
+    a: np.ndarray,
+    b: np.ndarray,
+    level: float = LEVEL,
+    replicates: int = REPLICATES,
     seed: int = 0,
-) -> Difference:  # fmt: skip
+) -> Difference:
     """`a` (seeds_a, V) and `b` (seeds_b, V): right (True) or wrong on the same V videos.
     The interval resamples videos (both arms with one draw) and each arm's seeds."""
     a, b = np.atleast_2d(a).astype(np.float64), np.atleast_2d(b).astype(np.float64)
@@ -95,8 +98,10 @@ def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> float:
     if n == 0:
         return 1.0
     log_half = n * math.log(0.5)
-    tail = sum(math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
-                        + log_half) for i in range(k + 1))  # fmt: skip
+    tail = sum(
+        math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + log_half)
+        for i in range(k + 1)
+    )
     return min(1.0, 2 * tail)
 
 
@@ -123,9 +128,11 @@ def predictions_of(records: list[RunRecord]) -> list[VideoPredictions]:
 
 
 def compare_records(
-    a: list[RunRecord], b: list[RunRecord], level: float = LEVEL,
+    a: list[RunRecord],
+    b: list[RunRecord],
+    level: float = LEVEL,
     replicates: int = REPLICATES,
-) -> tuple[Difference, dict[str, int]]:  # fmt: skip
+) -> tuple[Difference, dict[str, int]]:
     """The difference of arm `a` (its seeds' records) and arm `b` on the videos every one
     of their records evaluated, and {"only_a", "only_b"}: videos left out, per side."""
     kept_a, kept_b = predictions_of(a), predictions_of(b)

@@ -86,11 +86,12 @@ def summarise(records: list[RunRecord]) -> dict[Group, dict[str, Any]]:
         entry["gmacs_std"] = entry.pop("gmacs_per_clip_std")
         entry.update(
             cited(
-                paper_result(key.arch, entry["official"], key.fold, key.modality, key.protocol,
-                             key.start),
+                paper_result(
+                    key.arch, entry["official"], key.fold, key.modality, key.protocol, key.start
+                ),
                 ok,
             )
-        )  # fmt: skip
+        )
         summary[key] = entry
     return summary
 
@@ -165,10 +166,12 @@ def setup_text(record: RunRecord) -> str:
         parts.append(f"sum of the {' and '.join(cell.fuses)} cells' logits")
     else:
         steps = (
-            f"{train.max_steps} steps" if train.max_steps >= 0
-            else f"{train.max_epochs} epochs" if train.max_epochs
+            f"{train.max_steps} steps"
+            if train.max_steps >= 0
+            else f"{train.max_epochs} epochs"
+            if train.max_epochs
             else "no step or epoch limit"
-        )  # fmt: skip
+        )
         batch = (record.batch or {}).get("global") or train.global_batch or train.batch_size
         schedule = "" if train.scheduler == "none" else f", {train.scheduler}"
         warmup = f", warm-up {train.warmup_steps}" if train.warmup_steps else ""
@@ -191,10 +194,12 @@ def setup_text(record: RunRecord) -> str:
 
 def ran_on(records: list[RunRecord]) -> str:
     """The machines (host and device) and code versions that ran `records`."""
-    machines = sorted({
-        f"{(r.launcher or {}).get('host', '?')} ({(r.costs or {}).get('device', '?')})"
-        for r in records
-    })  # fmt: skip
+    machines = sorted(
+        {
+            f"{(r.launcher or {}).get('host', '?')} ({(r.costs or {}).get('device', '?')})"
+            for r in records
+        }
+    )
     versions = sorted({str(r.code_version) for r in records})
     return f"{', '.join(machines)}; vidbench {', '.join(versions)}"
 

@@ -141,6 +141,8 @@ def measure(
     min_runs: int = 5,
     train: bool = True,
     min_run_time: float = 0.5,
+    channels_last: bool | None = None,
+    compile: bool = False,
 ) -> dict[str, float | str | int | None]:
     """Training-step and inference clips/s of `model` on `inputs` (a batch dict, B clips):
     medians over at least `min_runs` timed blocks and `min_run_time` seconds per figure, with
@@ -150,7 +152,9 @@ def measure(
     weights are changed by it: pass a copy when they matter. Peak memory over these steps
     (`peak_memory_kind`): the CUDA allocator's on a GPU; on the CPU the process's resident
     set at its highest (everything the process holds, so it compares models measured in
-    one process, not the model's own footprint).
+    one process, not the model's own footprint). `channels_last`: 3D inputs and weights in
+    channels_last_3d (None: on a GPU only); `compile`: the model through `torch.compile`,
+    compiled by two untimed calls (each of inference and training) before timing.
     """
     precision = precision or default_precision(device)
     if precision not in PRECISIONS:
@@ -159,9 +163,17 @@ def measure(
         log.warning("precision 16-mixed %s", SLOW_FLOAT16_ON_CPU)
     model = model.to(device)
     inputs = {k: v.to(device) for k, v in inputs.items()}
-    if device.type == "cuda" and all(v.dim() == 5 for v in inputs.values()):
-        model = model.to(memory_format=torch.channels_last_3d)
+    if channels_last is None:
+        channels_last = device.type == "cuda"
+    channels_last = channels_last and all(v.dim() == 5 for v in inputs.values())
+    if channels_last:  # the 3D weights (a 2D network's 4-D weights stay as they are)
+        for parameter in model.parameters():
+            if parameter.dim() == 5:
+                parameter.data = parameter.data.contiguous(memory_format=torch.channels_last_3d)
         inputs = {k: v.contiguous(memory_format=torch.channels_last_3d) for k, v in inputs.items()}
+    params = count_parameters(model)
+    if compile:
+        model = torch.compile(model)
     batch = len(next(iter(inputs.values())))
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
     autocast = torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
@@ -171,9 +183,15 @@ def measure(
         with torch.no_grad(), autocast:
             model(inputs)
 
-    result: dict[str, float | str | int | None] = {"batch_size": batch, "precision": precision}
+    result: dict[str, float | str | int | None] = {
+        "batch_size": batch, "precision": precision, "compiled": compile,
+        "memory_format": "channels_last_3d" if channels_last else "contiguous",
+    }  # fmt: skip
 
     def record(name: str, fn: Callable[[], object]) -> None:
+        if compile:  # compiling (and recompiling for the second call's guards) is not timed
+            fn()
+            fn()
         timing = time_calls(fn, min_runs, min_run_time, cuda=device.type == "cuda")
         result[f"{name}_clips_per_s"] = batch / timing.median
         result[f"{name}_clips_per_s_iqr"] = batch / timing.q1 - batch / timing.q3
@@ -197,5 +215,5 @@ def measure(
         record("train", train_step)
     result["peak_memory_mb"] = peak_memory_mb(device, memory_kind)
     result["peak_memory_kind"] = memory_kind
-    result["params"] = count_parameters(model)
+    result["params"] = params
     return {**result, **device_info(device)}

@@ -22,8 +22,11 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 def results_folder(folder: Path) -> Path:
     records = [finished_record(f"c3d-rgb-syn1-scratch-s{s}", 40.0 + 20 * s) for s in (0, 1)]
-    records.append(paper_record("table2_kinetics", "i3d-rgb-kinetics4001-scratch-s0",
-                                start="scratch", top1=70.0))  # fmt: skip
+    records.append(
+        paper_record(
+            "table2_kinetics", "i3d-rgb-kinetics4001-scratch-s0", start="scratch", top1=70.0
+        )
+    )
     failed = finished_record("frame_avg-rgb-syn1-scratch-s0", 10.0)
     records.append(failed.model_copy(update={"status": "failed", "error": "boom"}))
     for record in records:
@@ -59,8 +62,11 @@ def test_csv_has_the_documented_columns_and_a_row_per_configuration(tmp_path):
     by_model = {(r["model"], r["dataset"]): r for r in rows}
     c3d = by_model["3D-ConvNet (64×224)", "syn"]
     assert (c3d["top1"], c3d["top1_std"], c3d["seeds"], c3d["device"]) == (
-        "50.0", "14.14", "2", "cpu",
-    )  # fmt: skip
+        "50.0",
+        "14.14",
+        "2",
+        "cpu",
+    )
     failed = by_model["Frame average (no motion) (64×224)", "syn"]
     assert (failed["top1"], failed["seeds"]) == ("", "0")  # failed: there, without numbers
     assert (

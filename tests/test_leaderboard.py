@@ -47,8 +47,11 @@ def test_each_column_holds_one_number_and_the_paper_only_under_its_conditions():
     by_cell = {(r["Architecture"], r["Dataset"], r["Split"]): r for r in rows}
     c3d = by_cell["3D-ConvNet (64×224)", "syn", "1"]  # not the paper's 16×112 input
     assert (c3d["Top-1 %"], c3d["± s.d."], c3d["Seeds"], c3d["Per seed"]) == (
-        "50.0", "14.1", "2", "40.0 / 60.0",
-    )  # fmt: skip
+        "50.0",
+        "14.1",
+        "2",
+        "40.0 / 60.0",
+    )
     assert (c3d["Chance %"], c3d["Top-5 %"], c3d["Top-5 chance %"]) == ("12.5", "100.0", "62.5")
     four = finished_record("c3d-rgb-order1-scratch-s0", 50.0)
     four.data.num_classes = 4  # top-5 of 4 classes is 100 whatever the model does: not shown
@@ -60,8 +63,10 @@ def test_each_column_holds_one_number_and_the_paper_only_under_its_conditions():
     assert (kinetics["Top-1 %"], kinetics["Seeds"], kinetics["Failed"]) == ("60.0", "1", "1")
     assert (kinetics["Top-5 %"], kinetics["Top-5 chance %"]) == ("100.0", "1.2")  # 400 classes
     assert (kinetics["Paper top-1 %"], kinetics["Δ paper"], kinetics["Table"]) == (
-        "68.4", "-8.4", "3",
-    )  # fmt: skip
+        "68.4",
+        "-8.4",
+        "3",
+    )
     mean = by_cell["Two-Stream I3D", "ucf101", "mean of 3"]
     assert (mean["Top-1 %"], mean["Paper top-1 %"], mean["Δ paper"]) == ("98.0", "97.8", "+0.2")
     for row in rows:  # numbers only, where there is one
@@ -73,22 +78,43 @@ def test_a_row_says_what_was_run_and_where():
     """Width and input of a reduced network in its name; budget, batch, optimiser, rate,
     flow algorithm, sweep and cell, machine and code version in the row."""
     sweep = load_sweep("smoke", ["seed=[0,1]"])
-    source = DataSource(format="ucf101", videos="/v", annotations="/a", flow="/f", fold=None,
-                        copy_files=1, copy_bytes=1)  # fmt: skip
+    source = DataSource(
+        format="ucf101",
+        videos="/v",
+        annotations="/a",
+        flow="/f",
+        fold=None,
+        copy_files=1,
+        copy_bytes=1,
+    )
     records = []
     for seed in (0, 1):
         (key,) = [k for k in expand_cells(sweep) if k.id == f"i3d-flow-synthetic1-scratch-s{seed}"]
         cell = resolve_cell(sweep, key, source)
         record = finished_record(key.id, 90.0 + seed)
-        records.append(record.model_copy(update={
-            "config": cell, "config_hash": cell.hash(), "launcher": {"host": "node7"},
-            "sweep": "smoke", "batch": cell.train.batch_plan(1),
-        }))  # fmt: skip
+        records.append(
+            record.model_copy(
+                update={
+                    "config": cell,
+                    "config_hash": cell.hash(),
+                    "launcher": {"host": "node7"},
+                    "sweep": "smoke",
+                    "batch": cell.train.batch_plan(1),
+                }
+            )
+        )
     (row,) = [r for r in markdown_rows(markdown(records)) if "Top-1 %" in r]
     assert row["Architecture"] == "Two-Stream I3D (width 0.25, 8×48)"
     assert row["Setup"].startswith("8×48² (")
-    for part in ("700 steps", "batch 8", "AdamW lr 0.001", "cosine", "warm-up 100",
-                 "flow farneback", "dropout 0"):  # fmt: skip
+    for part in (
+        "700 steps",
+        "batch 8",
+        "AdamW lr 0.001",
+        "cosine",
+        "warm-up 100",
+        "flow farneback",
+        "dropout 0",
+    ):
         assert part in row["Setup"], (part, row["Setup"])
     assert row["Sweep: cell"] == "smoke: i3d-flow-synthetic1-scratch-s\\*"  # Markdown-escaped
     assert row["Ran on"] == "node7 (cpu); vidbench test"
@@ -126,8 +152,11 @@ def test_two_configurations_of_one_cell_are_two_rows_never_one_mean(tmp_path):
         append_record(tmp_path / folder / "runs.jsonl", record)
     folders = [str(tmp_path / name) for name in "abc"]
     assert main(["leaderboard", *folders, "--out", str(tmp_path / "merged")]) == 0
-    rows = [r for r in markdown_rows((tmp_path / "merged" / "leaderboard.md").read_text())
-            if "Top-1 %" in r]  # fmt: skip
+    rows = [
+        r
+        for r in markdown_rows((tmp_path / "merged" / "leaderboard.md").read_text())
+        if "Top-1 %" in r
+    ]
     assert sorted((r["Top-1 %"], r["Seeds"], r["Ran on"]) for r in rows) == [
         ("40.0", "1", "gamma (cpu); vidbench test"),  # the later copy of the short one
         ("80.0", "1", "beta (cpu); vidbench test"),
@@ -155,22 +184,37 @@ def test_a_suite_of_datasets_reads_as_architectures_by_datasets():
     records = [
         finished_record(f"{arch}-{modality}-{task}1-scratch-s{seed}", top1)
         for arch, modality, task, seed, top1 in [
-            ("c3d", "rgb", "order", 0, 40.0), ("c3d", "rgb", "order", 1, 60.0),
-            ("c3d", "rgb", "speed", 0, 90.0), ("c3d", "rgb", "speed", 1, 90.0),
-            ("i3d", "flow", "order", 0, 100.0), ("frame_avg", "rgb", "speed", 0, 30.0),
+            ("c3d", "rgb", "order", 0, 40.0),
+            ("c3d", "rgb", "order", 1, 60.0),
+            ("c3d", "rgb", "speed", 0, 90.0),
+            ("c3d", "rgb", "speed", 1, 90.0),
+            ("i3d", "flow", "order", 0, 100.0),
+            ("frame_avg", "rgb", "speed", 0, 30.0),
         ]
-    ]  # fmt: skip
+    ]
     text = markdown(records)
     assert "### Top-1 % by dataset: From scratch, split 1" in text
     matrix = [r for r in markdown_rows(text) if "Modality" in r and "Top-1 %" not in r]
     assert matrix == [
-        {"Architecture": "3D-ConvNet (64×224)", "Modality": "RGB",
-         "order (chance 12.5)": "50.0 ± 14.1", "speed (chance 12.5)": "90.0"},
-        {"Architecture": "Two-Stream I3D", "Modality": "Flow", "order (chance 12.5)": "100.0",
-         "speed (chance 12.5)": ""},
-        {"Architecture": "Frame average (no motion) (64×224)", "Modality": "RGB",
-         "order (chance 12.5)": "", "speed (chance 12.5)": "30.0"},
-    ]  # fmt: skip
+        {
+            "Architecture": "3D-ConvNet (64×224)",
+            "Modality": "RGB",
+            "order (chance 12.5)": "50.0 ± 14.1",
+            "speed (chance 12.5)": "90.0",
+        },
+        {
+            "Architecture": "Two-Stream I3D",
+            "Modality": "Flow",
+            "order (chance 12.5)": "100.0",
+            "speed (chance 12.5)": "",
+        },
+        {
+            "Architecture": "Frame average (no motion) (64×224)",
+            "Modality": "RGB",
+            "order (chance 12.5)": "",
+            "speed (chance 12.5)": "30.0",
+        },
+    ]
     one_dataset = markdown([r for r in records if "order" in r.cell])
     assert "by dataset" not in one_dataset  # one dataset: the main table says it all
     page = html_page(records, "t")  # the page has the same table
@@ -198,9 +242,10 @@ def test_the_page_says_where_its_numbers_come_from_and_plots_them_per_dataset():
     # a facet per dataset and split: syn; kinetics400; ucf101 splits 1-3; none on cost (one
     # network per facet, so a cost axis would hold one point)
     assert [p.caption.split(": ")[1] for p in drawn] == [
-        "syn, split 1, From scratch", "kinetics400, split 1, From scratch",
+        "syn, split 1, From scratch",
+        "kinetics400, split 1, From scratch",
         *(f"ucf101, split {s}, Fine-tuned from Kinetics" for s in (1, 2, 3)),
-    ]  # fmt: skip
+    ]
     assert page.count("data:image/svg+xml;base64,") == len(drawn)
     syn = drawn[0].svg  # matplotlib writes each text it draws as paths, after a comment
     assert "<!-- 3D-ConvNet · RGB -->" in syn and "chance 12.5" in syn
@@ -212,10 +257,17 @@ def test_the_page_says_where_its_numbers_come_from_and_plots_them_per_dataset():
 def test_a_cost_plot_only_where_costs_differ_and_no_series_shares_a_colour_and_marker():
     records = [
         finished_record(f"{arch}-{modality}-syn1-scratch-s0", 50.0)
-        for arch in ("c3d", "i3d", "two_stream", "fused_two_stream", "convnet_lstm",
-                     "frame_avg", "r3d")
+        for arch in (
+            "c3d",
+            "i3d",
+            "two_stream",
+            "fused_two_stream",
+            "convnet_lstm",
+            "frame_avg",
+            "r3d",
+        )
         for modality in ("rgb", "flow")
-    ]  # fmt: skip
+    ]
     for i, record in enumerate(records):
         record.costs["gmacs_per_clip"] = 1.0 + i
     drawn = plots(summarise(records))

@@ -31,9 +31,13 @@ def answer(args: list[str], cwd, **env: str) -> tuple[int, str, list[str], str]:
     """`vidbench ARGS` in a fresh interpreter: exit status, stderr, heavy modules imported,
     and what it printed."""
     done = subprocess.run(
-        [sys.executable, "-c", LIGHT, json.dumps(args)], cwd=cwd, capture_output=True,
-        text=True, timeout=300, env={**os.environ, **env},
-    )  # fmt: skip
+        [sys.executable, "-c", LIGHT, json.dumps(args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env},
+    )
     assert done.returncode == 0, done.stderr
     *printed, last = done.stdout.splitlines()
     status, err, heavy = json.loads(last)
@@ -44,14 +48,16 @@ def answer(args: list[str], cwd, **env: str) -> tuple[int, str, list[str], str]:
     "args, message",
     [
         (["run", "smoek"], "smoek: no such sweep file or built-in sweep (did you mean `smoke`?)"),
-        (["run", "--set", "train.max_step=5"],
-         "unknown key `train.max_step` (did you mean `max_steps`?); allowed under `train`: "),
+        (
+            ["run", "--set", "train.max_step=5"],
+            "unknown key `train.max_step` (did you mean `max_steps`?); allowed under `train`: ",
+        ),
         (["run", "--set", "trian.max_steps=5"], "unknown key `trian` (did you mean `train`?)"),
         (["run", "sweep.yaml"], "datasets.ucf101.videos: "),
         (["run", "--out", "a_file/results"], "--out a_file/results: a_file is not a folder"),
         (["run", "--set", "seed=[0"], "override 'seed=[0': not valid YAML"),
     ],
-)  # fmt: skip
+)
 def test_a_mistake_is_answered_without_importing_torch(tmp_path, args, message):
     (tmp_path / "a_file").write_text("")
     sweep = {
@@ -86,6 +92,9 @@ def test_models_answers_from_its_cache_without_torch(tmp_path):
     assert first[0] == 0 and "torch" in first[2]
     again = answer(["models", "--json"], tmp_path, VIDBENCH_CACHE=str(tmp_path / "cache"))
     assert again[0] == 0 and again[2] == [] and again[3] == first[3]
-    other = answer(["models", "--json", "--num-classes", "101"], tmp_path,
-                   VIDBENCH_CACHE=str(tmp_path / "cache"))  # fmt: skip
+    other = answer(
+        ["models", "--json", "--num-classes", "101"],
+        tmp_path,
+        VIDBENCH_CACHE=str(tmp_path / "cache"),
+    )
     assert other[3] != first[3] and "torch" in other[2]  # another head: counted again

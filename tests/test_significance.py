@@ -48,8 +48,9 @@ def test_the_interval_covers_the_true_difference_about_as_often_as_it_says():
         # B agrees with A on most videos, and is right 5 points less often overall
         flip = rng.random(videos)
         right_b = np.where(flip < 0.8, right_a, rng.random(videos) < 0.65 - 0.05 / 0.2)
-        diff = paired_difference(right_a[None], right_b[None], level=0.9, replicates=400,
-                                 seed=int(rng.integers(1 << 30)))  # fmt: skip
+        diff = paired_difference(
+            right_a[None], right_b[None], level=0.9, replicates=400, seed=int(rng.integers(1 << 30))
+        )
         covered += diff.low <= 5.0 <= diff.high
     assert 0.83 <= covered / 200 <= 0.96, covered
 
@@ -88,13 +89,18 @@ def test_compare_reads_the_kept_predictions_and_says_whether_the_cells_differ(tm
     out = capsys.readouterr().out
     assert "(2 seed(s))" in out and "on the 300 test videos both evaluated" in out
     assert "excludes zero: A and B differ" in out and "over videos and seeds" in out
-    assert main(["compare", str(tmp_path), "i3d-rgb-syn1-scratch-s0",
-                 "frame_avg-rgb-syn1-scratch-s0"]) == 0  # fmt: skip
+    assert (
+        main(["compare", str(tmp_path), "i3d-rgb-syn1-scratch-s0", "frame_avg-rgb-syn1-scratch-s0"])
+        == 0
+    )
     out = capsys.readouterr().out  # the same answers: no difference, McNemar p = 1
     assert "A - B: +0.0 points" in out and "p = 1" in out and "not distinguishable" in out
     # the leaderboard marks, per dataset, who is not distinguishable from the best
-    rows = {r["Architecture"]: r for r in markdown_rows(markdown(read_records(tmp_path)))
-            if "Top-1 %" in r}  # fmt: skip
+    rows = {
+        r["Architecture"]: r
+        for r in markdown_rows(markdown(read_records(tmp_path)))
+        if "Top-1 %" in r
+    }
     assert rows["3D-ConvNet (64×224)"][VS_BEST] == "best"
     assert rows["Two-Stream I3D"][VS_BEST].startswith("lower: -")
     # a wrong name lists the cells there are; an altered file is refused, not compared

@@ -51,9 +51,10 @@ def cell_records(records: list[RunRecord], wanted: str) -> list[RunRecord]:
     bare = re.sub(r"-s(\*|\d+)$", "", wanted)
     one_seed = bare != wanted and not wanted.endswith("*")
     found = [
-        r for r in records
+        r
+        for r in records
         if r.status == "ok" and (r.cell == wanted if one_seed else unseeded(r.cell) == bare + "-s*")
-    ]  # fmt: skip
+    ]
     if not found:
         known = sorted({unseeded(r.cell) for r in records if r.status == "ok"})
         raise ValueError(
@@ -95,8 +96,11 @@ def compare_command(args: argparse.Namespace) -> int:
     )
     if diff.mcnemar_p is not None:
         print(f"McNemar's exact test: p = {diff.mcnemar_p:.3g}")
-    verdict = "excludes zero: A and B differ" if diff.excludes_zero else (
-        "includes zero: A and B are not distinguishable on these videos")  # fmt: skip
+    verdict = (
+        "excludes zero: A and B differ"
+        if diff.excludes_zero
+        else ("includes zero: A and B are not distinguishable on these videos")
+    )
     print(f"the interval {verdict}")
     return 0
 

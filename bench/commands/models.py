@@ -133,8 +133,10 @@ def weights_import_command(args: argparse.Namespace) -> int:
         if args.stream is not None or args.start is not None or args.labels != "kinetics400":
             args.parser.error("torchvision-googlenet takes SOURCE and --out only")
         out = import_torchvision_googlenet(args.source, args.out or Path(IMAGENET_GOOGLENET))
-        print(f"wrote {out}: torchvision's ImageNet GoogLeNet (Inception-v1), the 2D trunk the "
-              "sweeps start from")  # fmt: skip
+        print(
+            f"wrote {out}: torchvision's ImageNet GoogLeNet (Inception-v1), the 2D trunk the "
+            "sweeps start from"
+        )
         return 0
     if args.out is None:
         args.parser.error(f"{args.format} needs --out (the checkpoint file to write)")
@@ -156,12 +158,36 @@ def weights_import_command(args: argparse.Namespace) -> int:
     return 0
 
 
+PRECISION_CHOICES = ("32-true", "bf16-mixed", "16-mixed")  # bench.throughput.PRECISIONS
+
+
 def add_throughput(commands: argparse._SubParsersAction) -> None:
-    speed = commands.add_parser("throughput", help="training and inference clips/s of one model")
-    speed.add_argument("--arch", required=True, help="architecture (`vidbench models` lists them)")
+    speed = commands.add_parser(
+        "throughput",
+        help="training and inference clips/s: one model, or a matrix of architectures x "
+        "precisions x memory formats x compiled",
+    )
+    speed.add_argument(
+        "--arch",
+        nargs="+",
+        default=None,
+        help="architectures (default: every one `vidbench models` lists)",
+    )
     speed.add_argument("--modality", default=None, help="rgb, flow or rgb+flow (i3d, two_stream)")
     speed.add_argument("--batch", type=POSITIVE_INT, default=8, help="clips per step")
-    speed.add_argument("--precision", default=None, help="32-true, bf16-mixed or 16-mixed")
+    speed.add_argument(
+        "--precision",
+        nargs="+",
+        choices=PRECISION_CHOICES,
+        default=None,
+        help="one or more (default: bf16-mixed on a GPU, 32-true on the CPU)",
+    )
+    speed.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="also measure 3D inputs and weights in channels_last_3d",
+    )
+    speed.add_argument("--compile", action="store_true", help="also measure through torch.compile")
     speed.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     speed.add_argument(
         "--runs", type=POSITIVE_INT, default=5, help="timed blocks of steps per figure, at least"
@@ -170,36 +196,160 @@ def add_throughput(commands: argparse._SubParsersAction) -> None:
         "--min-time", type=NON_NEGATIVE, default=1.0, help="seconds of timing per figure, at least"
     )
     speed.add_argument("--num-classes", type=POSITIVE_INT, default=400, help="classes of the head")
-    speed.add_argument("--json", action="store_true", help="print one JSON object")
+    speed.add_argument(
+        "--width", type=float, default=None, help="channel width multiplier (e.g. 0.125: tiny)"
+    )
+    speed.add_argument(
+        "--input",
+        default=None,
+        metavar="FRAMESxSIZE",
+        help="clip length and crop instead of each architecture's paper input (e.g. 8x32)",
+    )
+    speed.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="also write the matrix as CSV in this folder, named by device, precisions and "
+        "torch version (rewritten after each figure)",
+    )
+    speed.add_argument("--json", action="store_true", help="print one JSON object per figure")
     speed.set_defaults(func=throughput_command)
 
 
+def parse_input(text: str | None) -> tuple[int, int] | None:
+    """`8x32` -> (8, 32); ValueError naming the form."""
+    if text is None:
+        return None
+    frames, sep, size = text.lower().partition("x")
+    if not (sep and frames.isdigit() and size.isdigit() and int(frames) > 0 and int(size) > 0):
+        raise ValueError(f"--input {text!r}: give FRAMESxSIZE, e.g. 16x112")
+    return int(frames), int(size)
+
+
 def throughput_command(args: argparse.Namespace) -> int:
+    import itertools
+
     import torch
 
-    from vidbench.bench.throughput import measure
-    from vidbench.models import create_model
-    from vidbench.models.costs import count_macs, example_inputs
+    from vidbench.bench.throughput import default_precision, measure
+    from vidbench.models import create_model, list_models, model_options
+    from vidbench.models.costs import example_inputs, macs_per_clip
 
-    options = {"modalities": tuple(args.modality.split("+"))} if args.modality else {}
+    geometry = parse_input(args.input)
+    if args.width is not None and not 0 < args.width <= 4:
+        raise ValueError(f"--width {args.width}: give a multiplier in (0, 4]")
+    archs = args.arch or list_models()
+    unknown = [a for a in archs if a not in list_models()]
+    if unknown:
+        raise ValueError(f"unknown architecture(s) {unknown}; choose from {list_models()}")
     device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model = create_model(args.arch, args.num_classes, **options)
-    inputs = example_inputs(model.input_spec, args.batch)
+    precisions = args.precision or [default_precision(device)]
     train = args.batch > 1
     if not train:
         log.warning(
             "--batch 1: inference only; a training step needs 2 clips or more (BatchNorm "
             "normalises over the batch in training)"
         )
-    result = measure(
-        model, inputs, device, args.precision, args.runs, train=train, min_run_time=args.min_time
+    settings = list(
+        itertools.product(
+            precisions, [False, True][: 1 + args.channels_last], [False, True][: 1 + args.compile]
+        )
     )
-    result.update(
-        arch=args.arch, gmacs_per_clip=count_macs(args.arch, args.num_classes, **options)[0] / 1e9
-    )
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    for key, value in result.items():
-        print(f"{key:>20}: {value:.2f}" if isinstance(value, float) else f"{key:>20}: {value}")
+    rows = []
+    for arch in archs:
+        options = {"modalities": tuple(args.modality.split("+"))} if args.modality else {}
+        if args.width is not None and "width" in model_options(arch):
+            options["width"] = args.width
+        with torch.device("meta"):  # counted without allocating the network
+            model = create_model(arch, args.num_classes, **options)
+        spec = model.input_spec
+        if geometry:
+            spec = spec.replace(clip_len=geometry[0], crop_size=geometry[1])
+        inputs = example_inputs(spec, args.batch)
+        gmacs = macs_per_clip(model, example_inputs(spec, 1, "meta")) / 1e9
+        for precision, channels_last, compiled in settings:
+            log.info(
+                "%s: %s, %s%s",
+                arch,
+                precision,
+                "channels_last_3d" if channels_last else "contiguous",
+                ", compiled" if compiled else "",
+            )
+            if compiled:  # each compiled model from a clean cache
+                torch._dynamo.reset()
+            result = measure(
+                create_model(arch, args.num_classes, **options),
+                inputs,
+                device,
+                precision,
+                args.runs,
+                train=train,
+                min_run_time=args.min_time,
+                channels_last=channels_last,
+                compile=compiled,
+            )
+            result.update(
+                arch=arch,
+                input=f"{spec.clip_len}x{spec.crop_size}",
+                gmacs_per_clip=gmacs,
+                torch=torch.__version__,
+            )
+            rows.append(result)
+            if args.json:
+                print(json.dumps(result), flush=True)
+            else:
+                print(format_figure(result), flush=True)
+            if args.out is not None:  # after each figure: a stopped run keeps what it measured
+                path = write_matrix(rows, args.out, device.type, precisions)
+    if args.out is not None:
+        print(f"wrote {path}")
     return 0
+
+
+def format_figure(result: dict) -> str:
+    train = result["train_clips_per_s"]
+    return (
+        f"{result['arch']:<18}{result['input']:>8}  {result['precision']:<11}"
+        f"{result['memory_format']:<17}{'compiled' if result['compiled'] else 'eager':<9}"
+        f"infer {result['infer_clips_per_s']:8.2f} clips/s"
+        + (f", train {train:8.2f} clips/s" if train else "")
+    )
+
+
+MATRIX_COLUMNS = [
+    "arch",
+    "input",
+    "batch_size",
+    "precision",
+    "memory_format",
+    "compiled",
+    "infer_clips_per_s",
+    "infer_clips_per_s_iqr",
+    "train_clips_per_s",
+    "train_clips_per_s_iqr",
+    "gmacs_per_clip",
+    "params",
+    "peak_memory_mb",
+    "device",
+    "device_type",
+    "torch",
+]
+
+
+def write_matrix(rows: list[dict], folder: Path, device_type: str, precisions: list[str]) -> Path:
+    """The matrix as CSV (`MATRIX_COLUMNS`), `throughput-<device>-<precisions>-torch<v>.csv`
+    in `folder`, written atomically."""
+    import csv
+    import io
+    import re
+
+    from vidbench.datasets.files import atomic_write_text
+
+    device = re.sub(r"[^A-Za-z0-9]+", "-", str(rows[0].get("device") or device_type)).strip("-")
+    torch_version = re.sub(r"[^A-Za-z0-9.]+", "-", str(rows[0]["torch"]))
+    name = f"throughput-{device}-{'-'.join(precisions)}-torch{torch_version}.csv"
+    text = io.StringIO()
+    writer = csv.DictWriter(text, MATRIX_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write_text(folder / name, text.getvalue())

@@ -9,7 +9,10 @@ process and one thread, as in one worker. Every path reads the same clips (one s
 round), one clip at a time; the figure is the median of 8 rounds after 2 warm-up rounds,
 the paths' order rotating. `convert_on_cpu` is the dataset followed by `to_model_input` on
 the same CPU thread (float, enlarging a box under 224 px, flip): what training without a
-GPU pays in its main process.
+GPU pays in its main process. The datasets run with the decoded-video cache off (the path
+of every dataset too large for it); `decord_cached` is the same dataset with the cache on,
+reported beside them (it decodes each video once and then cuts clips from memory, so it is
+no measure of the data path).
 Goal (issue 16): the decord dataset at most 25% slower than decord decoding the same frames
 at their native size, nothing else. The PyAV comparison is a figure, not a goal.
 """
@@ -39,10 +42,17 @@ def test_decord_dataset_vs_pyav_and_decode_only(benchmark, bench_videos, clip_le
     cv2.setNumThreads(1)
     sampler = ClipSampler("train", clip_len=clip_len)
     transform = ClipTransform(256, 224, "random", flip=True)
+    # the comparison is the path every dataset too large for the decoded-video cache takes
+    # (UCF-101, Kinetics): the cache off; the cached figure is reported beside it
     datasets = {
-        name: VideoClipDataset(bench_videos, sampler, transform, decoder=name, substitute=True)
+        name: VideoClipDataset(
+            bench_videos, sampler, transform, decoder=name, substitute=True, decode_cache_mb=0
+        )
         for name in ("decord", "pyav")
     }
+    datasets["decord_cached"] = VideoClipDataset(
+        bench_videos, sampler, transform, decoder="decord", substitute=True
+    )
 
     def read_all(dataset):
         def read():  # one sample alive at a time, as decode_only holds one clip's frames
@@ -73,6 +83,7 @@ def test_decord_dataset_vs_pyav_and_decode_only(benchmark, bench_videos, clip_le
     paths = {
         "decord": read_all(datasets["decord"]),
         "pyav": read_all(datasets["pyav"]),
+        "decord_cached": read_all(datasets["decord_cached"]),
         "decode_only": decode_only,
         "convert_on_cpu": convert_on_cpu,
     }
@@ -104,7 +115,8 @@ def test_decord_dataset_vs_pyav_and_decode_only(benchmark, bench_videos, clip_le
         f"\n{bench_videos[0][0].suffix} {clip_len}-frame clips/s: "
         f"decord dataset {rates['decord']:.1f}, "
         f"decode only {rates['decode_only']:.1f}, PyAV dataset {rates['pyav']:.1f}, "
-        f"converted on the CPU {rates['convert_on_cpu']:.1f}; over decode-only {overhead:+.1%} "
+        f"converted on the CPU {rates['convert_on_cpu']:.1f}, decord dataset with the "
+        f"decoded-video cache {rates['decord_cached']:.1f}; over decode-only {overhead:+.1%} "
         f"(converted on the CPU {cpu_cost:+.1%}); decord / PyAV {speedup:.2f}x; "
         f"rounds {len(seconds['decord'])}, decord round {spread['decord'][0]:.3f}-"
         f"{spread['decord'][1]:.3f} s"
