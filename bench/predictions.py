@@ -1,9 +1,10 @@
-"""A cell's per-video test predictions, kept beside its record: `predictions/<cell>.csv.gz`.
+"""A cell's per-video test predictions, kept beside its record: `predictions/<cell>.csv`.
 
 One row per evaluated video: `video_id`, `label` (class index), then the `k` best classes
 and their probabilities (the views' softmax averaged, as the video accuracy counts them):
-`pred1..predk`, `prob1..probk`. Gzipped CSV: any tool reads it (`pandas.read_csv`, a
-spreadsheet after gunzip), and a Kinetics test split of 40,000 videos takes about 2 MB.
+`pred1..predk`, `prob1..probk`. Plain CSV: any tool reads it (`pandas.read_csv`, a
+spreadsheet, `grep`), git diffs it, and a Kinetics test split of 40,000 videos takes
+about 3 MB (a gzipped file, `.csv.gz`, reads too).
 With `eval.keep_probs`, every class's probability too (`<cell>.probs.npy`, float16, rows in
 the CSV's order; numpy's format, which other languages read as well). The record holds
 the files' paths relative to the results folder and their SHA-256, so a
@@ -63,7 +64,7 @@ def top_k(video_ids: list[str], labels: Any, probs: Any, k: int = TOP_K) -> Vide
 def write_predictions(
     folder: Path, cell: str, predictions: VideoPredictions, probs: Any = None
 ) -> dict[str, Any]:
-    """Write `folder/predictions/<cell>.csv.gz` (atomically; the same predictions give the
+    """Write `folder/predictions/<cell>.csv` (atomically; the same predictions give the
     same bytes) and return what the record keeps of it: {file, sha256, videos}. With
     `probs` (V, C), every class's probability too, as `<cell>.probs.npy` (float16, rows in
     the CSV's order): {probs_file, probs_sha256} as well."""
@@ -88,8 +89,8 @@ def write_predictions(
                 *(f"{p:.5g}" for p in predictions.probs[i]),
             ]
         )
-    data = gzip.compress(text.getvalue().encode(), mtime=0)
-    relative = f"{PREDICTIONS_DIR}/{cell}.csv.gz"
+    data = text.getvalue().encode()
+    relative = f"{PREDICTIONS_DIR}/{cell}.csv"
     atomic_write(folder / relative, lambda handle: handle.write(data))
     kept = {
         "file": relative,
@@ -116,7 +117,9 @@ def read_predictions(folder: Path, kept: dict[str, Any]) -> VideoPredictions:
         raise ValueError(f"{path}: the record's predictions are not there") from None
     if hashlib.sha256(data).hexdigest() != kept.get("sha256"):
         raise ValueError(f"{path}: not the predictions its record wrote (SHA-256 differs)")
-    rows = list(csv.reader(io.StringIO(gzip.decompress(data).decode())))
+    if data[:2] == b"\x1f\x8b":  # gzip
+        data = gzip.decompress(data)
+    rows = list(csv.reader(io.StringIO(data.decode())))
     header, body = rows[0], rows[1:]
     k = sum(1 for name in header if name.startswith("pred"))
     if header[:2] != ["video_id", "label"] or len(header) != 2 + 2 * k or not body:
