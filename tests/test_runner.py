@@ -332,23 +332,8 @@ def test_ddp_on_two_cpu_processes_gives_the_one_process_metrics(synth_with_flow,
 
 
 def test_throughput_command_measures_on_the_cpu(capsys):
-    assert (
-        main(
-            [
-                "throughput",
-                "--arch",
-                "c3d",
-                "--batch",
-                "2",
-                "--runs",
-                "1",
-                "--min-time",
-                "0",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    args = ["throughput", "--arch", "c3d", "--batch", "2", "--runs", "1", "--min-time", "0"]
+    assert main([*args, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["device_type"] == "cpu" and result["precision"] == "32-true"
     assert result["train_clips_per_s"] > 0 and result["infer_clips_per_s"] > 0

@@ -9,30 +9,13 @@ import csv
 from vidbench.bench.cli import main
 from vidbench.bench.commands.models import MATRIX_COLUMNS
 
+# a tiny network, timed briefly
+TINY = ["--width", "0.125", "--input", "4x16", "--batch", "2", "--runs", "1", "--min-time", "0"]
+
 
 def test_one_run_gives_the_precision_memory_format_and_compile_matrix(tmp_path, capsys):
-    args = [
-        "throughput",
-        "--arch",
-        "c3d",
-        "frame_avg",
-        "--width",
-        "0.125",
-        "--input",
-        "4x16",
-        "--batch",
-        "2",
-        "--runs",
-        "1",
-        "--min-time",
-        "0",
-        "--precision",
-        "32-true",
-        "bf16-mixed",
-        "--channels-last",
-        "--out",
-        str(tmp_path),
-    ]
+    matrix = ["--precision", "32-true", "bf16-mixed", "--channels-last"]
+    args = ["throughput", "--arch", "c3d", "frame_avg", *TINY, *matrix, "--out", str(tmp_path)]
     assert main(args) == 0
     (path,) = tmp_path.glob("throughput-*.csv")
     assert path.name.startswith("throughput-") and "-32-true-bf16-mixed-torch" in path.name
@@ -52,23 +35,7 @@ def test_one_run_gives_the_precision_memory_format_and_compile_matrix(tmp_path, 
 
 
 def test_a_compiled_model_is_measured_after_it_compiled(tmp_path, capsys):
-    args = [
-        "throughput",
-        "--arch",
-        "c3d",
-        "--width",
-        "0.125",
-        "--input",
-        "4x16",
-        "--batch",
-        "2",
-        "--runs",
-        "1",
-        "--min-time",
-        "0",
-        "--compile",
-        "--json",
-    ]
+    args = ["throughput", "--arch", "c3d", *TINY, "--compile", "--json"]
     assert main(args) == 0
     import json
 
