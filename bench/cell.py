@@ -526,14 +526,16 @@ def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) ->
         [wandb_logger] if wandb_logger else []
     )
     trainer = make_trainer(cell, cell_dir, loggers, progress)
+    # train.compile: Lightning unwraps the compiled module, so `module` holds the results
+    runnable = torch.compile(module) if cell.train.compile else module
     timings = {}
     started = time.perf_counter()
     with interrupts_kept(trainer):
         if not cell.fuses and cell.train.max_steps != 0:
-            trainer.fit(module, datamodule=dm, ckpt_path=resume["from_checkpoint"])
+            trainer.fit(runnable, datamodule=dm, ckpt_path=resume["from_checkpoint"])
         timings["train_s"] = time.perf_counter() - started
         started = time.perf_counter()
-        (result,) = trainer.test(module, datamodule=dm, verbose=False)
+        (result,) = trainer.test(runnable, datamodule=dm, verbose=False)
     timings["test_s"] = time.perf_counter() - started
     if trainer.global_rank != 0:
         return {}

@@ -35,7 +35,13 @@ RESULT_NEUTRAL = {"train": {"decode_cache_mb"}, "keep_probs": True}
 # Settings added after results were recorded, whose default computes what those results
 # computed: hashed only when set to something else, so the older records keep their hash.
 HASHED_WHEN_SET = {
-    "train": {"warmup_steps": 0, "val_holdout": 0.1, "lr_grid": None, "lr_search_steps": 500},
+    "train": {
+        "warmup_steps": 0,
+        "val_holdout": 0.1,
+        "lr_grid": None,
+        "lr_search_steps": 500,
+        "compile": False,
+    },
     "data": {"test_split": None, "min_coverage": 0.95},
     None: {"max_videos": None},  # fields of the cell itself
 }

@@ -179,6 +179,9 @@ class TrainConfig(Strict):
     # linear warm-up from lr / warmup_steps to lr over the first steps (scheduler none or
     # cosine; cosine then decays over the steps after it)
     warmup_steps: NonNegativeInt = 0
+    # the LightningModule through torch.compile before fit and test (Lightning compiles
+    # its *_step methods too); the first steps pay the compilation
+    compile: bool = False
     precision: Literal[PRECISIONS] = "auto"  # type: ignore[valid-type]  # auto: bf16-mixed on GPU, 32-true on CPU
     num_workers: NonNegativeInt = 2
     val_every_epochs: NonNegativeInt = 1

@@ -568,3 +568,20 @@ def test_the_leaderboard_run_carries_the_sweeps_tags():
     assert sweep_tags(load_sweep("smoke"), records) == sorted(
         {"smoke", "c3d", "i3d", "syn", "rgb", "flow", "scratch", "finetune"}
     )
+
+
+def test_a_compiled_cell_trains_tests_and_keeps_its_setting(synth_with_flow, tmp_path):
+    """`train.compile: true`: the cell trains and tests through torch.compile (its results
+    land in the module the record is made from) and its hash says it was compiled."""
+    train = {"max_steps": 3, "batch_size": 4, "num_workers": 0, "val_every_epochs": 0,
+             "accelerator": "cpu", "optimizer": "adamw", "lr": 0.001}  # fmt: skip
+    eager = write_sweep(tmp_path / "e.yaml", synth_with_flow, arch=["c3d"], train=train)
+    compiled = write_sweep(tmp_path / "c.yaml", synth_with_flow, arch=["c3d"],
+                           train={**train, "compile": True})  # fmt: skip
+    for sweep, out in ((eager, "e"), (compiled, "c")):
+        assert run_cli(str(sweep), "--out", str(tmp_path / out), "--wandb", "disabled") == 0
+    (plain,), (fast,) = read_records(tmp_path / "e"), read_records(tmp_path / "c")
+    assert fast.status == "ok" and fast.config.train.compile
+    assert fast.config_hash != plain.config_hash
+    assert fast.data.evaluated_videos == plain.data.evaluated_videos == 32
+    assert len(read_predictions(tmp_path / "c", fast.predictions).video_ids) == 32
