@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidbench.bench.commands import POSITIVE_INT, unique_folders
+from vidbench.bench.commands import POSITIVE_INT
 
 if TYPE_CHECKING:
     from vidbench.bench.results import RunRecord
@@ -121,16 +121,12 @@ def add_export(commands: argparse._SubParsersAction) -> None:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from vidbench.bench.commands.runs import latest_records
+    from vidbench.bench.commands.runs import merged_records
     from vidbench.bench.export import csv_table, model_index
-    from vidbench.bench.results import unique_records
     from vidbench.bench.summary import summarise
     from vidbench.datasets.files import atomic_write_text, refuse_same_file
 
-    folders = unique_folders(args.dirs)
-    records = unique_records([r for d in folders for r in latest_records(d)])
-    if not records:
-        raise ValueError(f"no run records in {', '.join(map(str, args.dirs))}")
+    folders, records = merged_records(args.dirs)
     summary = summarise(records)
     text = model_index(summary) if args.format == "model-index" else csv_table(summary)
     if args.out is None:

@@ -239,17 +239,26 @@ def add_leaderboard(commands: argparse._SubParsersAction) -> None:
 def leaderboard_command(args: argparse.Namespace) -> int:
     from vidbench.bench.leaderboard import markdown
     from vidbench.bench.leaderboard_page import write_leaderboard
-    from vidbench.bench.results import invocation, read_verdicts, unique_records
+    from vidbench.bench.results import invocation, read_verdicts
 
-    folders = unique_folders(args.dirs)
-    records = unique_records([r for d in folders for r in latest_records(d)])
-    if not records:
-        raise ValueError(f"no run records in {', '.join(map(str, args.dirs))}")
+    folders, records = merged_records(args.dirs)
     print(markdown(records))
     verdicts = read_verdicts(folders[0]) if len(folders) == 1 else {}  # a merge has none
     paths = write_leaderboard(records, args.out or args.dirs[0], args.title, invocation(), verdicts)
     print(f"wrote {paths['markdown']} and {paths['html']}")
     return 0
+
+
+def merged_records(dirs: list[Path]) -> tuple[list[Path], list[RunRecord]]:
+    """The folders (each once) and the latest record of each cell and configuration across
+    them (`results.unique_records`); ValueError when there is none."""
+    from vidbench.bench.results import unique_records
+
+    folders = unique_folders(dirs)
+    records = unique_records([r for d in folders for r in latest_records(d)])
+    if not records:
+        raise ValueError(f"no run records in {', '.join(map(str, dirs))}")
+    return folders, records
 
 
 def latest_records(directory: Path) -> list[RunRecord]:
