@@ -25,7 +25,6 @@ and sets `flip`; `eval` sets its test views. Command-line overrides use the same
 from __future__ import annotations
 
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -41,13 +40,11 @@ from pydantic import (
     model_validator,
 )
 
-from vidbench.bench.precheck import (  # noqa: F401  (SweepError, parse_override: re-exported)
+from vidbench.bench.precheck import (  # noqa: F401  (re-exported for their older importers)
+    WEIGHT_FILE_OPTIONS,
     SweepError,
-    apply_overrides,
-    check_keys,
-    did_you_mean,
-    load_yaml,
     parse_override,
+    read_sweep,
 )
 from vidbench.datasets.annotations import DATASETS
 from vidbench.datasets.clip_spec import OVERRIDABLE, TEST_VIEWS, ClipSpec
@@ -457,58 +454,8 @@ def arch_modalities(arch: str) -> tuple[str, ...]:
 def load_sweep(source: str | Path | None, overrides: list[str] = ()) -> SweepConfig:
     """A sweep from a YAML file or a built-in name (None = `smoke`), with overrides applied;
     SweepError naming what is wrong (an unknown key with the closest allowed one)."""
-    source = source or "smoke"
-    if str(source) in BUILTIN_SWEEPS:
-        text = resources.files("vidbench.bench").joinpath(f"sweeps/{source}.yaml").read_text()
-        where = f"built-in sweep {source!r}"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise SweepError(
-                f"{path}: no such sweep file or built-in sweep"
-                f"{did_you_mean(str(source), list(BUILTIN_SWEEPS))}; built-in sweeps: "
-                f"{', '.join(BUILTIN_SWEEPS)}"
-            )
-        text, where = path.read_text(), str(path)
-    data = load_yaml(text, where)
-    if not isinstance(data, dict):
-        raise SweepError(f"{where}: a sweep is a mapping of keys, got {type(data).__name__}")
-    if str(source) not in BUILTIN_SWEEPS:
-        anchor_paths(data, Path(source).resolve().parent)
-    apply_overrides(data, list(overrides))
-    check_keys(data)
+    data, where = read_sweep(source, list(overrides))
     return validate(data, where)
-
-
-# Keys whose values are paths: in a sweep file, relative ones are relative to its folder.
-DATASET_PATHS = ("videos", "annotations", "flow")
-WEIGHT_FILE_OPTIONS = ("backbone_weights", "inflate_from")
-
-
-def anchor_paths(data: dict[str, Any], folder: Path) -> None:
-    """Make the relative paths of a sweep file's `data` relative to `folder` (the file's
-    own): dataset folders, `train.init_checkpoint` and weight-file options. Paths given
-    with `--set`, and those of the built-in sweeps, stay relative to the current folder."""
-
-    def anchored(value: Any) -> Any:
-        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
-            return str(folder / value)
-        return value
-
-    for dataset in (data.get("datasets") or {}).values():
-        if isinstance(dataset, dict):
-            for key in DATASET_PATHS:
-                if key in dataset:
-                    dataset[key] = anchored(dataset[key])
-    train = data.get("train")
-    if isinstance(train, dict) and "init_checkpoint" in train:
-        train["init_checkpoint"] = anchored(train["init_checkpoint"])
-    options = [data.get("model"), *(data.get("per_arch") or {}).values()]
-    for section in options:
-        if isinstance(section, dict):
-            for key in WEIGHT_FILE_OPTIONS:
-                if key in section:
-                    section[key] = anchored(section[key])
 
 
 def validate(data: dict[str, Any], where: str = "sweep") -> SweepConfig:

@@ -6,8 +6,9 @@ no tensors, answered in well under a second.
 - every key, against the sweep's key tree (`schemas/sweep_keys.json`, generated from
   `config.SweepConfig` with `python -m vidbench.bench.schema`; a test keeps it current):
   an unknown key is answered with the keys allowed there and the closest one;
-- the dataset folders and annotation paths a sweep names (relative to the sweep file's
-  folder, as `config.load_sweep` reads them) and the output folder being writable.
+- the dataset folders and annotation paths a sweep names (a sweep file's relative to its
+  folder, `--set`'s to the current one: `read_sweep`, which `config.load_sweep` reads
+  through too) and the output folder being writable.
 
 Values are judged by the full validation (`config.load_sweep`) after this, which needs
 the model registry and so torch.
@@ -26,7 +27,9 @@ from typing import Any
 import yaml
 
 MAX_YAML_VALUES = 20_000
+# Keys whose values are paths: in a sweep file, relative ones are relative to its folder.
 DATASET_PATHS = ("videos", "annotations", "flow")
+WEIGHT_FILE_OPTIONS = ("backbone_weights", "inflate_from")
 ANY_KEY = "*"  # in the key tree: a mapping whose keys are names (datasets, architectures)
 
 
@@ -154,23 +157,59 @@ def check_keys(data: Any, tree: dict[str, Any] | None = None, where: str = "") -
             check_keys(value, subtree, path)
 
 
-def anchored(value: str, folder: Path | None) -> Path:
-    """A path of a sweep file, relative to the file's folder (None: the current folder)."""
-    path = Path(value).expanduser()
-    return path if folder is None or path.is_absolute() else folder / path
+def anchor_paths(data: dict[str, Any], folder: Path) -> None:
+    """Make the relative paths of a sweep file's `data` relative to `folder` (the file's
+    own): dataset folders, `train.init_checkpoint` and weight-file options. Paths given
+    with `--set`, and those of the built-in sweeps, stay relative to the current folder."""
+
+    def anchored(value: Any) -> Any:
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            return str(folder / value)
+        return value
+
+    for dataset in (data.get("datasets") or {}).values():
+        if isinstance(dataset, dict):
+            for key in DATASET_PATHS:
+                if key in dataset:
+                    dataset[key] = anchored(dataset[key])
+    train = data.get("train")
+    if isinstance(train, dict) and "init_checkpoint" in train:
+        train["init_checkpoint"] = anchored(train["init_checkpoint"])
+    options = [data.get("model"), *(data.get("per_arch") or {}).values()]
+    for section in options:
+        if isinstance(section, dict):
+            for key in WEIGHT_FILE_OPTIONS:
+                if key in section:
+                    section[key] = anchored(section[key])
 
 
-def check_paths(data: dict[str, Any], folder: Path | None) -> None:
+def read_sweep(source: str | Path | None, overrides: list[str]) -> tuple[dict[str, Any], str]:
+    """(the sweep's mapping, where it came from): read, its file's relative paths anchored
+    to the file's folder, the overrides applied (their paths stay relative to the current
+    folder), every key checked. What `config.load_sweep` then validates."""
+    text, where, folder = sweep_text(source)
+    data = load_yaml(text, where)
+    if not isinstance(data, dict):
+        raise SweepError(f"{where}: a sweep is a mapping of keys, got {type(data).__name__}")
+    if folder is not None:
+        anchor_paths(data, folder)
+    apply_overrides(data, overrides)
+    check_keys(data)
+    return data, where
+
+
+def check_paths(data: dict[str, Any]) -> None:
     """SweepError naming the first dataset folder or annotation path a sweep gives that
-    does not exist (synthetic datasets are made, so they have none)."""
+    does not exist (synthetic datasets are made, so they have none); `data` as
+    `read_sweep` returns it."""
     for name, dataset in (data.get("datasets") or {}).items():
         if not isinstance(dataset, dict) or dataset.get("synthetic") is not None:
             continue
         for key in DATASET_PATHS:
             value = dataset.get(key)
-            if isinstance(value, str) and value and not anchored(value, folder).exists():
+            if isinstance(value, str) and value and not Path(value).expanduser().exists():
                 raise SweepError(
-                    f"datasets.{name}.{key}: {anchored(value, folder)} does not exist "
+                    f"datasets.{name}.{key}: {Path(value).expanduser()} does not exist "
                     f"(a typo? `--set datasets.{name}=null` leaves the dataset out)"
                 )
 
@@ -193,14 +232,8 @@ def precheck(
 ) -> None:
     """Every check above, in that order (the dataset paths only with `data`: a dry run
     reports them in its preflight, with every other problem); SweepError at the first."""
-    text, where, folder = sweep_text(source)
-    sweep = load_yaml(text, where)
-    if not isinstance(sweep, dict):
-        raise SweepError(f"{where}: a sweep is a mapping of keys, got {type(sweep).__name__}")
-    check_keys(sweep)
-    apply_overrides(sweep, overrides)
-    check_keys(sweep)
+    sweep, _ = read_sweep(source, overrides)
     if data:
-        check_paths(sweep, folder)
+        check_paths(sweep)
     if out is not None:
         check_out(out)

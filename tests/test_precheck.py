@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -13,7 +14,15 @@ import pytest
 import yaml
 
 from vidbench.bench.config import BUILTIN_SWEEPS
-from vidbench.bench.precheck import builtin_sweeps, check_keys, key_tree, load_yaml, sweep_text
+from vidbench.bench.precheck import (
+    SweepError,
+    builtin_sweeps,
+    check_keys,
+    key_tree,
+    load_yaml,
+    precheck,
+    sweep_text,
+)
 from vidbench.bench.schema import sweep_key_tree
 
 LIGHT = """
@@ -98,3 +107,17 @@ def test_models_answers_from_its_cache_without_torch(tmp_path):
         VIDBENCH_CACHE=str(tmp_path / "cache"),
     )
     assert other[3] != first[3] and "torch" in other[2]  # another head: counted again
+
+
+def test_a_sweep_files_paths_are_its_folders_and_set_paths_the_current_ones(tmp_path, monkeypatch):
+    """As `load_sweep` reads them: a relative path in a sweep file is relative to the
+    file's folder, one given with `--set` to the current folder."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "UCF").mkdir()
+    sweep = {"name": "m", "arch": ["c3d"], "datasets": {"u": {
+        "format": "ucf101", "videos": "UCF", "annotations": "UCF"}}}  # fmt: skip
+    (tmp_path / "sub" / "s.yaml").write_text(yaml.safe_dump(sweep))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SweepError, match=re.escape(f"{tmp_path / 'sub' / 'UCF'} does not exist")):
+        precheck("sub/s.yaml", [], None)
+    precheck("sub/s.yaml", ["datasets.u.videos=UCF", "datasets.u.annotations=UCF"], None)
