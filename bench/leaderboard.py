@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from vidbench.bench.paper import PAPER_ORDER, paper_result
@@ -84,14 +85,15 @@ def rate(value: float | None) -> str:
     return f"{value:.1f}" if value >= 100 else f"{value:.3g}"
 
 
-def cost_cell(entry: dict[str, Any], name: str) -> str:
-    """`mean ± s.d.` over seeds; `failed` where a seed's measurement failed."""
+def cost_cell(entry: dict[str, Any], name: str, show: Callable[[float], str] = rate) -> str:
+    """`mean ± s.d.` over seeds, each written by `show`; `failed` where a seed's
+    measurement failed; "" where none was made."""
     if name in entry.get("failed_costs", ()):
         return "failed"
     value, spread = entry.get(name), entry.get(f"{name}_std")
     if value is None:
         return ""
-    return rate(value) + (f" ± {rate(spread)}" if spread else "")
+    return show(value) + (f" ± {show(spread)}" if spread else "")
 
 
 def table_title(protocol: str, start: str | None) -> str:
@@ -156,17 +158,14 @@ def tables(summary: dict[Group, dict[str, Any]]) -> dict[str, tuple[list[str], l
 
 def row(key: Group, split: str, entry: dict[str, Any], paper: Any) -> list[str]:
     top1 = entry["top1"]
-    params = entry.get("params")
     per_seed = " / ".join(number(v) for _, v in entry.get("per_seed", ()))
     return [
         entry.get("label", key.arch), number(top1) if top1 is not None else "failed",
         number(entry.get("top1_std")), per_seed if len(entry.get("per_seed", ())) > 1 else "",
         key.dataset, split, MODALITY_NAMES[key.modality], str(entry["seeds"]),
         number(entry.get("chance")), number(entry.get("top5")), number(entry.get("top5_chance")),
-        "failed" if "params" in entry.get("failed_costs", ()) else
-        number(params / 1e6, 2) if params else "",
-        "failed" if "gmacs_per_clip" in entry.get("failed_costs", ()) else
-        number(entry.get("gmacs"), 2),
+        cost_cell(entry, "params", lambda v: number(v / 1e6, 2)),
+        cost_cell(entry, "gmacs", lambda v: number(v, 2)),
         cost_cell(entry, "train_clips_per_s"), cost_cell(entry, "infer_clips_per_s"),
         number(paper.top1) if paper else "",
         number(top1 - paper.top1, signed=True) if paper and top1 is not None else "",
@@ -269,9 +268,18 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
-def markdown(records: list[RunRecord]) -> str:
+def compared_summary(records: list[RunRecord]) -> dict[Group, dict[str, Any]]:
+    """`summarise(records)` with each entry's `vs_best` where the cells kept predictions:
+    what the tables and the page show."""
     summary = summarise(records)
     add_comparisons(summary)
+    return summary
+
+
+def markdown(records: list[RunRecord], summary: dict[Group, dict[str, Any]] | None = None) -> str:
+    """The tables and matrices as Markdown, and the footnote; `summary` is
+    `compared_summary(records)`, made here when not given."""
+    summary = compared_summary(records) if summary is None else summary
     parts = []
     for title, (header, rows) in tables(summary).items():
         parts.append(f"### {title}\n")

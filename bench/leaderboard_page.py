@@ -22,6 +22,7 @@ import numpy as np
 from vidbench.bench.leaderboard import (
     MODALITY_NAMES,
     Group,
+    compared_summary,
     footnote,
     markdown,
     matrices,
@@ -29,12 +30,11 @@ from vidbench.bench.leaderboard import (
     number,
     numeric_columns,
     result_cards,
-    summarise,
     tables,
 )
 from vidbench.bench.plots import FONT_PT, plot_order, plots
 from vidbench.bench.results import RunRecord
-from vidbench.bench.significance import add_comparisons, predictions_of
+from vidbench.bench.significance import predictions_of
 from vidbench.datasets.files import atomic_write_text
 
 STYLE = """
@@ -113,8 +113,10 @@ def html_page(
     title: str,
     command: str | None = None,
     verdicts: dict[str, dict[str, str]] | None = None,
+    summary: dict[Group, dict[str, Any]] | None = None,
 ) -> str:
-    """The whole page, self-contained."""
+    """The whole page, self-contained; `summary` is `compared_summary(records)`, made here
+    when not given."""
     escape = html.escape
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
@@ -132,8 +134,7 @@ def html_page(
             f"<div class='scroll'><pre>{escape(verdict.get('report', ''))}</pre></div>"
         )
     parts.append(f"<p>{escape(footnote(records))}</p>")
-    summary = summarise(records)
-    add_comparisons(summary)
+    summary = compared_summary(records) if summary is None else summary
     for name, (header, rows) in tables(summary).items():
         parts.append(f"<h2>{escape(name)}</h2>{html_table(header, rows)}")
     for name, (header, rows) in matrices(summary).items():
@@ -236,7 +237,8 @@ def write_leaderboard(
         f"({md_escape(v.get('when', ''))})\n\n```\n{v.get('report', '')}\n```\n"
         for name, v in (verdicts or {}).items()
     )
-    text = f"{about}\n{checks}\n{markdown(records)}\n### Result cards\n"
+    summary = compared_summary(records)  # once, for both files
+    text = f"{about}\n{checks}\n{markdown(records, summary)}\n### Result cards\n"
     for card in result_cards(records):
         text += f"\n**{md_escape(card['cell'])}**: " + "; ".join(
             f"{k} {md_escape(v)}" for k, v in card.items() if k != "cell"
@@ -244,5 +246,5 @@ def write_leaderboard(
         text += "\n"
     paths = {"markdown": out / "leaderboard.md", "html": out / "leaderboard.html"}
     atomic_write_text(paths["markdown"], f"# {md_escape(title)}\n\n{text}")
-    atomic_write_text(paths["html"], html_page(records, title, command, verdicts))
+    atomic_write_text(paths["html"], html_page(records, title, command, verdicts, summary))
     return paths

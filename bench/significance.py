@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -114,8 +116,11 @@ def correctness(predictions: list[VideoPredictions], videos: list[str]) -> np.nd
     return np.stack(rows)
 
 
-def predictions_of(records: list[RunRecord]) -> list[VideoPredictions]:
-    """The kept predictions of each record; ValueError naming a record that kept none."""
+Kept = tuple[str, str, str]  # a record's predictions: (results folder, file, sha256)
+
+
+def kept_of(records: list[RunRecord]) -> tuple[Kept, ...]:
+    """Where each record's predictions are; ValueError naming a record that kept none."""
     out = []
     for record in records:
         if not record.predictions or record.folder is None:
@@ -123,8 +128,22 @@ def predictions_of(records: list[RunRecord]) -> list[VideoPredictions]:
                 f"{record.cell}: its record keeps no per-video predictions (cells run "
                 "before vidbench 0.3 did not); run the cell again to compare it"
             )
-        out.append(read_predictions(record.folder, record.predictions))
-    return out
+        kept = record.predictions
+        out.append((str(record.folder), kept["file"], kept["sha256"]))
+    return tuple(out)
+
+
+@lru_cache(maxsize=256)
+def _read(kept: Kept) -> VideoPredictions:
+    """One prediction file, read once per process (a page reads each for its comparisons
+    and again for its per-class tables)."""
+    folder, file, sha256 = kept
+    return read_predictions(Path(folder), {"file": file, "sha256": sha256})
+
+
+def predictions_of(records: list[RunRecord]) -> list[VideoPredictions]:
+    """The kept predictions of each record; ValueError naming a record that kept none."""
+    return [_read(kept) for kept in kept_of(records)]
 
 
 def compare_records(
@@ -134,8 +153,16 @@ def compare_records(
     replicates: int = REPLICATES,
 ) -> tuple[Difference, dict[str, int]]:
     """The difference of arm `a` (its seeds' records) and arm `b` on the videos every one
-    of their records evaluated, and {"only_a", "only_b"}: videos left out, per side."""
-    kept_a, kept_b = predictions_of(a), predictions_of(b)
+    of their records evaluated, and {"only_a", "only_b"}: videos left out, per side. The
+    bootstrap is seeded, so the answer for the same files is kept and not drawn again."""
+    return _compare(kept_of(a), kept_of(b), level, replicates)
+
+
+@lru_cache(maxsize=256)
+def _compare(
+    a: tuple[Kept, ...], b: tuple[Kept, ...], level: float, replicates: int
+) -> tuple[Difference, dict[str, int]]:
+    kept_a, kept_b = [_read(k) for k in a], [_read(k) for k in b]
     sets_a = [set(k.video_ids) for k in kept_a]
     sets_b = [set(k.video_ids) for k in kept_b]
     shared = sorted(set.intersection(*sets_a, *sets_b))

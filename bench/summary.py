@@ -23,7 +23,13 @@ from vidbench.bench.results import RunRecord
 
 MODALITY_NAMES = {"rgb": "RGB", "flow": "Flow", "rgb+flow": "RGB+Flow"}
 TOP5_FROM = 6  # top-5 means something only with more than 5 classes
-COSTS = ("params", "gmacs_per_clip", "train_clips_per_s", "infer_clips_per_s")
+# a record's cost figure -> its name in a summary entry
+COSTS = {
+    "params": "params",
+    "gmacs_per_clip": "gmacs",
+    "train_clips_per_s": "train_clips_per_s",
+    "infer_clips_per_s": "infer_clips_per_s",
+}
 OPTIMISERS = {"sgd": "SGD", "adamw": "AdamW"}
 # options that change how a network trains or rounds, not its size or shape: in the
 # setup column, not in the architecture's name
@@ -82,8 +88,6 @@ def summarise(records: list[RunRecord]) -> dict[Group, dict[str, Any]]:
             "ran_on": ran_on(runs),
         }
         entry.update(cost_summary(ok))
-        entry["gmacs"] = entry.pop("gmacs_per_clip")
-        entry["gmacs_std"] = entry.pop("gmacs_per_clip_std")
         entry.update(
             cited(
                 paper_result(
@@ -114,20 +118,16 @@ def measured(costs: dict[str, Any], name: str) -> float | None:
 
 
 def cost_summary(records: list[RunRecord]) -> dict[str, Any]:
-    """Each cost as the mean over the records that measured it and its s.d. (None with one);
-    `failed_costs`: the costs some record failed to measure (a training throughput a cell
-    never measures, the fused I3D's, is not a failure)."""
+    """Each cost (named as in `COSTS`) as the mean over the records that measured it and its
+    s.d. (None with one); `failed_costs`: the costs some record failed to measure (a
+    training throughput a cell never measures, the fused I3D's, is not a failure)."""
     out: dict[str, Any] = {"failed_costs": []}
-    for name in COSTS:
-        values = [measured(r.costs, name) for r in records]
-        expected = [
-            v for r, v in zip(records, values, strict=True) if r.costs.get(name) is not None
-        ]
-        good = [v for v in values if v is not None]
-        if len(good) < len(expected):
-            out["failed_costs"].append(name)
-        out[name] = statistics.mean(good) if good else None
-        out[f"{name}_std"] = statistics.stdev(good) if len(good) > 1 else None
+    for name, shown in COSTS.items():
+        good = [v for v in (measured(r.costs, name) for r in records) if v is not None]
+        if len(good) < sum(1 for r in records if r.costs.get(name) is not None):
+            out["failed_costs"].append(shown)
+        out[shown] = statistics.mean(good) if good else None
+        out[f"{shown}_std"] = statistics.stdev(good) if len(good) > 1 else None
     return out
 
 
