@@ -96,8 +96,11 @@ def started_from(
     started from."""
     if init_checkpoint is None:
         weights = imagenet_weights(cell.arch, cell.model_options)
-        return {"start": "imagenet" if weights else "scratch", "weights": weights,
-                "checkpoint": None}  # fmt: skip
+        return {
+            "start": "imagenet" if weights else "scratch",
+            "weights": weights,
+            "checkpoint": None,
+        }
     hparams = checkpoint_hparams(init_checkpoint) if hparams is None else hparams
     origin = hparams.get("started_from") or {}
     source = origin.get("start")
@@ -206,8 +209,13 @@ class TestProgressLog(pl.Callback):
         tenth = 10 * self.done // max(total, 1)
         if tenth > self.shown:
             self.shown = tenth
-            log.info("%s: tested %d of %d views (%d%%)", self.label, self.done, total,
-                     100 * self.done // total)  # fmt: skip
+            log.info(
+                "%s: tested %d of %d views (%d%%)",
+                self.label,
+                self.done,
+                total,
+                100 * self.done // total,
+            )
 
 
 class LearningRateEveryStep(pl.Callback):
@@ -240,8 +248,9 @@ def make_trainer(cell: Cell, cell_dir: Path, loggers: list, progress: bool) -> p
     if precision == "16-mixed" and not on_gpu:
         log.warning(
             "%s: precision 16-mixed on the CPU: Lightning trains it as bf16-mixed there "
-            "(float16 autocast is for GPUs)", cell.id,
-        )  # fmt: skip
+            "(float16 autocast is for GPUs)",
+            cell.id,
+        )
     elif precision == "16-true" and not on_gpu:
         log.warning("%s: precision 16-true %s", cell.id, SLOW_FLOAT16_ON_CPU)
     steps = train.max_steps
@@ -477,11 +486,17 @@ def select_learning_rate(
     train = cell.train
     candidates = []
     for lr in train.lr_grid or []:
-        short = train.model_copy(update={
-            "lr": lr, "max_steps": train.lr_search_steps, "max_epochs": None,
-            "scheduler": "none", "lr_schedule": None, "warmup_steps": 0,
-            "val_every_epochs": 10**6,  # no validation inside the short run; one after it
-        })  # fmt: skip
+        short = train.model_copy(
+            update={
+                "lr": lr,
+                "max_steps": train.lr_search_steps,
+                "max_epochs": None,
+                "scheduler": "none",
+                "lr_schedule": None,
+                "warmup_steps": 0,
+                "val_every_epochs": 10**6,  # no validation inside the short run; one after it
+            }
+        )
         trial = cell.model_copy(update={"train": short})
         folder = out / "cells" / cell.id / "lr_search" / f"lr={lr:g}"  # its checkpoints
         pl.seed_everything(cell.seed, workers=True, verbose=False)
@@ -493,13 +508,22 @@ def select_learning_rate(
         candidates.append(
             {"lr": lr, "val_top1": float(result["val/top1"]), "val_loss": float(result["val/loss"])}
         )
-        log.info("%s: learning rate %g: validation top-1 %.1f%%, loss %.3f", cell.id, lr,
-                 100 * candidates[-1]["val_top1"], candidates[-1]["val_loss"])  # fmt: skip
+        log.info(
+            "%s: learning rate %g: validation top-1 %.1f%%, loss %.3f",
+            cell.id,
+            lr,
+            100 * candidates[-1]["val_top1"],
+            candidates[-1]["val_loss"],
+        )
     shutil.rmtree(out / "cells" / cell.id / "lr_search", ignore_errors=True)
     best = max(candidates, key=lambda c: (c["val_top1"], -c["val_loss"]))
     log.info("%s: learning rate %g chosen on validation", cell.id, best["lr"])
-    return {"chosen": best["lr"], "by": "validation top-1, then loss",
-            "steps": train.lr_search_steps, "candidates": candidates}  # fmt: skip
+    return {
+        "chosen": best["lr"],
+        "by": "validation top-1, then loss",
+        "steps": train.lr_search_steps,
+        "candidates": candidates,
+    }
 
 
 def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) -> dict[str, Any]:
@@ -584,17 +608,30 @@ def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) ->
 
 
 def failed_run_record(
-    sweep: SweepConfig, cell_id: str, error: BaseException, command: str, started: str,
-    cell: Cell | None = None, **fields: Any,
-) -> RunRecord:  # fmt: skip
+    sweep: SweepConfig,
+    cell_id: str,
+    error: BaseException,
+    command: str,
+    started: str,
+    cell: Cell | None = None,
+    **fields: Any,
+) -> RunRecord:
     """The record of a cell that failed with `error` (with its traceback when it was
     raised)."""
     return RunRecord(
-        cell=cell_id, status="failed", sweep=sweep.name, code_version=code_version(),
-        command=command, config=cell, config_hash=cell.hash() if cell else None,
-        started=started, finished=utc_now(), error=f"{type(error).__name__}: {error}",
-        traceback="".join(traceback.format_exception(error, limit=-8)), **fields,
-    )  # fmt: skip
+        cell=cell_id,
+        status="failed",
+        sweep=sweep.name,
+        code_version=code_version(),
+        command=command,
+        config=cell,
+        config_hash=cell.hash() if cell else None,
+        started=started,
+        finished=utc_now(),
+        error=f"{type(error).__name__}: {error}",
+        traceback="".join(traceback.format_exception(error, limit=-8)),
+        **fields,
+    )
 
 
 def execute_cell(
@@ -636,9 +673,14 @@ def execute_cell(
 
 
 def _execute_cell(
-    sweep: SweepConfig, cell: Cell, out: Path, command: str, version: str, progress: bool,
+    sweep: SweepConfig,
+    cell: Cell,
+    out: Path,
+    command: str,
+    version: str,
+    progress: bool,
     launcher: dict[str, Any],
-) -> RunRecord | None:  # fmt: skip
+) -> RunRecord | None:
     logger, wandb_info, started = None, None, utc_now()
     try:
         logger, note = tracking.open_logger(
@@ -664,10 +706,18 @@ def _execute_cell(
             tracking.finish(logger, {}, sweep.wandb.timeout_s)
             return None
         record = RunRecord(
-            cell=cell.id, sweep=sweep.name, code_version=version, command=command,
-            config=cell, config_hash=cell.hash(), wandb=wandb_info, started=started,
-            finished=utc_now(), launcher=launcher, **results,
-        )  # fmt: skip
+            cell=cell.id,
+            sweep=sweep.name,
+            code_version=version,
+            command=command,
+            config=cell,
+            config_hash=cell.hash(),
+            wandb=wandb_info,
+            started=started,
+            finished=utc_now(),
+            launcher=launcher,
+            **results,
+        )
     append_record(out / RUNS_FILE, record)  # the results file first, then W&B
     tracking.finish(logger, wandb_summary(record), sweep.wandb.timeout_s)
     return record

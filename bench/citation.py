@@ -56,9 +56,7 @@ def reference_sweep(table: str, dataset: str) -> SweepConfig:
 def network_options(options: dict[str, Any]) -> dict[str, Any]:
     """The options that shape the network: all but weight files (what they load is the
     record's start, matched apart) and the modalities (the cell's modality, likewise)."""
-    return {
-        k: v for k, v in options.items() if k not in (*WEIGHT_FILE_OPTIONS, "modalities")
-    }  # fmt: skip
+    return {k: v for k, v in options.items() if k not in (*WEIGHT_FILE_OPTIONS, "modalities")}
 
 
 def global_batch(record: RunRecord) -> int:

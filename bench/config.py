@@ -82,9 +82,16 @@ DATASET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 MAX_SEED = 2**32 - 1  # Lightning's seed_everything takes 0..2**32 - 1
 # Lightning's precision settings, and auto (bf16-mixed on a GPU, 32-true on the CPU)
 PRECISIONS = (
-    "auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true",
-    "transformer-engine", "transformer-engine-float16",
-)  # fmt: skip
+    "auto",
+    "32-true",
+    "bf16-mixed",
+    "16-mixed",
+    "bf16-true",
+    "16-true",
+    "64-true",
+    "transformer-engine",
+    "transformer-engine-float16",
+)
 ECHO_CHARS = 200  # longest value quoted back in an error message
 QUIET = ("missing", "value_error")  # errors whose message says all (no value echoed)
 
@@ -600,8 +607,10 @@ def cell_spec(sweep: SweepConfig, arch: str, modality: str) -> ClipSpec:
     views: dict[str, Any] = {"test_crops": sweep.eval.crops}
     if sweep.eval.views == "clips":
         views.update(
-            test_clips=sweep.eval.clips, test_clip_len=None, test_layout="spread",
+            test_clips=sweep.eval.clips,
+            test_clip_len=None,
+            test_layout="spread",
             full_video_test=sweep.eval.full_video,
-        )  # fmt: skip
+        )
     spec = spec.replace(**changes, **views, modalities=tuple(modality.split("+")))
     return spec.replace(short_side=spec.resize_to)

@@ -109,9 +109,14 @@ class CellJob(submitit.helpers.Checkpointable):
     its `last.ckpt`."""
 
     def __call__(
-        self, sweep: SweepConfig, cell: Cell, out: Path, command: str, version: str,
+        self,
+        sweep: SweepConfig,
+        cell: Cell,
+        out: Path,
+        command: str,
+        version: str,
         threads: int | None,
-    ) -> str:  # fmt: skip
+    ) -> str:
         return cell_job(sweep, cell, out, command, version, threads)
 
 
@@ -157,9 +162,15 @@ def record_since(out: Path, cell: Cell, since: str) -> RunRecord | None:
 
 
 def record_lost_job(
-    sweep: SweepConfig, out: Path, cell: Cell, job_id: str, log_file: Path, command: str,
-    started: str, kind: str,
-) -> RunRecord:  # fmt: skip
+    sweep: SweepConfig,
+    out: Path,
+    cell: Cell,
+    job_id: str,
+    log_file: Path,
+    command: str,
+    started: str,
+    kind: str,
+) -> RunRecord:
     """A failed record for a job that ended without writing one (killed, out of time)."""
     error = RuntimeError(
         f"{kind} job {job_id} ended without a record (killed, out of time, out of memory or "
@@ -171,9 +182,14 @@ def record_lost_job(
 
 
 def append_failed_record(
-    sweep: SweepConfig, out: Path, cell: Cell, error: BaseException, command: str,
-    started: str, launcher: dict[str, Any],
-) -> RunRecord:  # fmt: skip
+    sweep: SweepConfig,
+    out: Path,
+    cell: Cell,
+    error: BaseException,
+    command: str,
+    started: str,
+    launcher: dict[str, Any],
+) -> RunRecord:
     """Append the failed record of `cell` (`error`, where it ran) to `out/runs.jsonl`."""
     record = failed_run_record(sweep, cell.id, error, command, started, cell, launcher=launcher)
     append_record(out / RUNS_FILE, record)

@@ -85,9 +85,14 @@ def launch(sweep: SweepConfig, out: Path, cells: list[Cell], command: str, progr
 
 
 def run_local(
-    sweep: SweepConfig, out: Path, cells: list[Cell], folder: Path, command: str,
-    version: str, progress: bool,
-) -> None:  # fmt: skip
+    sweep: SweepConfig,
+    out: Path,
+    cells: list[Cell],
+    folder: Path,
+    command: str,
+    version: str,
+    progress: bool,
+) -> None:
     """`jobs` cells at a time as subprocesses, in dependency order, each with its own GPUs
     (CUDA_VISIBLE_DEVICES) or `cores / jobs` torch threads."""
     settings = sweep.launcher
@@ -105,10 +110,11 @@ def run_local(
     free = [[g] for g in gpus[:jobs]] if gpus else [[] for _ in range(jobs)]
     log.info(
         "local launcher: %d cell(s), %d at a time, %s; DataLoader workers per job: %s",
-        len(cells), jobs,
+        len(cells),
+        jobs,
         (f"one GPU of {gpus} and " if gpus else "") + f"{threads} torch thread(s) each",
         sorted({c.train.num_workers for c in cells}),
-    )  # fmt: skip
+    )
     executor = submitit.LocalExecutor(folder=folder)
     needs = dependencies(cells, out)
     pending, running, ended = list(cells), {}, set()

@@ -98,8 +98,11 @@ def cost_cell(entry: dict[str, Any], name: str, show: Callable[[float], str] = r
 
 def table_title(protocol: str, start: str | None) -> str:
     """`From scratch`, `Fine-tuned from Kinetics (ImageNet unstated)`..."""
-    source = "an unknown start (a checkpoint that does not say)" if start is None else (
-        START_NAMES.get(start, start))  # fmt: skip
+    source = (
+        "an unknown start (a checkpoint that does not say)"
+        if start is None
+        else (START_NAMES.get(start, start))
+    )
     if protocol == "scratch":
         return "From scratch" if start == "scratch" else f"Trained from {source}"
     if protocol == "fixed":
@@ -124,10 +127,13 @@ def tables(summary: dict[Group, dict[str, Any]]) -> dict[str, tuple[list[str], l
         keys = sorted(
             (k for k in summary if (k.protocol, k.start) == (protocol, start)),
             key=lambda k: (
-                ([*PAPER_ORDER, k.arch]).index(k.arch), k.dataset,
-                list(MODALITY_NAMES).index(k.modality), k.setup, k.fold,
+                ([*PAPER_ORDER, k.arch]).index(k.arch),
+                k.dataset,
+                list(MODALITY_NAMES).index(k.modality),
+                k.setup,
+                k.fold,
             ),
-        )  # fmt: skip
+        )
         folds = defaultdict(set)
         for k in keys:
             folds[k.dataset].add(k.fold)
@@ -193,9 +199,12 @@ def split_mean(
     verdict = cited(paper, records)
     first = entries[0]
     mean = {
-        "top1": statistics.mean(values), "seeds": first["seeds"], "label": first["label"],
-        "setup": first["setup"], "chance": first["chance"],
-    }  # fmt: skip
+        "top1": statistics.mean(values),
+        "seeds": first["seeds"],
+        "label": first["label"],
+        "setup": first["setup"],
+        "chance": first["chance"],
+    }
     return [(row(last, f"mean of {splits}", mean, verdict["paper"]), verdict["not_cited"])]
 
 
@@ -207,16 +216,20 @@ def matrices(summary: dict[Group, dict[str, Any]]) -> dict[str, tuple[list[str],
     out = {}
     for protocol, start, fold in sorted({(k.protocol, k.start, k.fold) for k in summary}, key=str):
         keys = [k for k in summary if (k.protocol, k.start, k.fold) == (protocol, start, fold)]
-        datasets = sorted({k.dataset for k in keys}, key=lambda d: min(
-            i for i, k in enumerate(summary) if k.dataset == d))  # fmt: skip
+        datasets = sorted(
+            {k.dataset for k in keys},
+            key=lambda d: min(i for i, k in enumerate(summary) if k.dataset == d),
+        )
         if len(datasets) < 2:
             continue
         arms = sorted(
             {(k.arch, k.modality, summary[k]["label"]) for k in keys},
             key=lambda a: (
-                [*PAPER_ORDER, a[0]].index(a[0]), list(MODALITY_NAMES).index(a[1]), a[2],
+                [*PAPER_ORDER, a[0]].index(a[0]),
+                list(MODALITY_NAMES).index(a[1]),
+                a[2],
             ),
-        )  # fmt: skip
+        )
         chance = {k.dataset: summary[k]["chance"] for k in keys if summary[k]["chance"]}
         header = ["Architecture", "Modality"] + [
             f"{d} (chance {number(chance.get(d))})" if d in chance else d for d in datasets
@@ -226,10 +239,11 @@ def matrices(summary: dict[Group, dict[str, Any]]) -> dict[str, tuple[list[str],
             cells = []
             for dataset in datasets:
                 found = [
-                    summary[k] for k in keys
+                    summary[k]
+                    for k in keys
                     if (k.arch, k.modality, k.dataset) == (arch, modality, dataset)
                     and summary[k]["label"] == label
-                ]  # fmt: skip
+                ]
                 cells.append(" | ".join(mean_and_spread(entry) for entry in found))
             rows.append([label, MODALITY_NAMES[modality], *cells])
         out[f"{table_title(protocol, start)}, split {fold}"] = (header, rows)

@@ -98,8 +98,9 @@ def _table3() -> list[PaperResult]:
     for r in _table2():
         if r.dataset == "kinetics400" and r.start == "imagenet":
             five = top5.get((r.arch, r.modality))
-            results.append(PaperResult("3", r.arch, r.dataset, 1, r.modality, "scratch",
-                                       r.start, r.top1, five))  # fmt: skip
+            results.append(
+                PaperResult("3", r.arch, r.dataset, 1, r.modality, "scratch", r.start, r.top1, five)
+            )
     return results
 
 
@@ -200,9 +201,10 @@ def paper_result(
         return None
     wanted = (arch, dataset, split, modality, protocol, start)
     matches = [
-        r for r in PAPER_RESULTS
+        r
+        for r in PAPER_RESULTS
         if (r.arch, r.dataset, r.split, r.modality, r.protocol, r.start) == wanted
-    ]  # fmt: skip
+    ]
     # Tables repeat some numbers (Table 3's ImageNet half is Table 2's Kinetics columns):
     # the one that also gives top-5
     return min(matches, key=lambda r: r.top5 is None, default=None)

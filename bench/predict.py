@@ -316,9 +316,15 @@ def draw_label(image: np.ndarray, text: str) -> None:
     (width, height), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
     cv2.rectangle(image, (0, 0), (min(image.shape[1], width + 8), height + base + 8), (0, 0, 0), -1)
     cv2.putText(
-        image, text, (4, height + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
+        image,
+        text,
+        (4, height + 4),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        scale,
+        (255, 255, 255),
+        1,
         cv2.LINE_AA,
-    )  # fmt: skip
+    )
 
 
 def annotated_paths(videos: list[Path], out: Path, inputs: list[Path] = ()) -> list[Path]:

@@ -63,8 +63,13 @@ def chance_by_cell(records: list[RunRecord]) -> dict[str, float]:
 # What decides the synthetic data (OpenCV draws it, PyAV encodes it) and the training
 # numerics: the same code gives other numbers when one of these changes version.
 ENVIRONMENT_PACKAGES = (
-    "torch", "opencv-contrib-python-headless", "av", "numpy", "decord", "pytorch-lightning"
-)  # fmt: skip
+    "torch",
+    "opencv-contrib-python-headless",
+    "av",
+    "numpy",
+    "decord",
+    "pytorch-lightning",
+)
 
 
 def environment() -> dict[str, str | None]:
@@ -153,9 +158,11 @@ def check_tolerance(min_points: float) -> float:
 
 
 def compare(
-    records: list[RunRecord], baseline: dict[str, Any], min_points: float = 2.0,
+    records: list[RunRecord],
+    baseline: dict[str, Any],
+    min_points: float = 2.0,
     significance: bool = False,
-) -> list[dict[str, Any]]:  # fmt: skip
+) -> list[dict[str, Any]]:
     """One row per baseline cell: baseline mean, tolerance, ours, and whether it regressed
     (a baseline cell without a finished result in `records` regressed too). With
     `significance`, a drop past the tolerance counts only when `significant_drop` says so
@@ -239,9 +246,10 @@ def motion_check(records: list[RunRecord]) -> tuple[bool | None, str]:
         here = [e for e in summary if e["config"].dataset == dataset]
         frame_avg = [e["top1"] for e in here if e["config"].arch == "frame_avg"]
         held = [
-            e for e in here
+            e
+            for e in here
             if "flow" in e["config"].modality or rgb_motion(e["config"].arch) == "local"
-        ]  # fmt: skip
+        ]
         if not frame_avg or not held:
             lacking = "frame_avg" if not frame_avg else "3D-convolution or flow"
             return None, f"{dataset}: no finished {lacking} cell, so nothing to compare"

@@ -140,9 +140,10 @@ class RunRecord(BaseModel):
     def finished_records_are_complete(self) -> RunRecord:
         if self.status == "ok":
             lacking = [
-                name for name in ("config", "metrics", "costs", "data")
+                name
+                for name in ("config", "metrics", "costs", "data")
                 if getattr(self, name) is None
-            ]  # fmt: skip
+            ]
             if lacking:
                 raise ValueError(f"a finished record without {lacking}")
             if "top1" not in self.metrics.video:

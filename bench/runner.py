@@ -65,9 +65,12 @@ def synthetic_folder(synth: SynthConfig) -> Path:
 
 
 def prepare_data(
-    name: str, sweep: SweepConfig, flow_config: FlowConfig | None, progress: bool,
+    name: str,
+    sweep: SweepConfig,
+    flow_config: FlowConfig | None,
+    progress: bool,
     make: bool = True,
-) -> DataSource:  # fmt: skip
+) -> DataSource:
     """The dataset's folders (`fold` left to each cell); synthetic data is made (and its
     flow extracted with `flow_config`, when a cell reads flow) on first use and cached.
     With `make=False` nothing is made or checked: the folders it would use, and the size
@@ -88,9 +91,13 @@ def prepare_data(
         if make and flow_config is not None:
             relpaths, _ = list_videos(videos)
             summary = extract_all(
-                videos, Path(flow), flow_config, relpaths, workers=os.cpu_count() or 1,
+                videos,
+                Path(flow),
+                flow_config,
+                relpaths,
+                workers=os.cpu_count() or 1,
                 progress=progress,
-            )  # fmt: skip
+            )
             if summary["failed"]:
                 raise RuntimeError(f"flow extraction failed for {sorted(summary['failed'])}")
     else:
@@ -102,11 +109,17 @@ def prepare_data(
             )
     sizes = [p.stat().st_size for p in walk_files(videos)] if videos.is_dir() else []
     return DataSource(
-        format=dataset.format, videos=str(videos), annotations=str(annotations), flow=flow,
-        fold=None, copy_files=len(sizes), copy_bytes=sum(sizes),
-        synthetic=dataset.synthetic is not None, test_split=dataset.test_split,
+        format=dataset.format,
+        videos=str(videos),
+        annotations=str(annotations),
+        flow=flow,
+        fold=None,
+        copy_files=len(sizes),
+        copy_bytes=sum(sizes),
+        synthetic=dataset.synthetic is not None,
+        test_split=dataset.test_split,
         min_coverage=dataset.min_coverage,
-    )  # fmt: skip
+    )
 
 
 def dataset_flow_configs(sweep: SweepConfig, cells: list[CellKey]) -> dict[str, FlowConfig]:
@@ -151,9 +164,13 @@ class Planned(NamedTuple):
 
 
 def resolve_plan(
-    sweep: SweepConfig, out: Path, *, make: bool, progress: bool = False,
+    sweep: SweepConfig,
+    out: Path,
+    *,
+    make: bool,
+    progress: bool = False,
     refused: dict[str, list[str]] | None = None,
-) -> list[Planned]:  # fmt: skip
+) -> list[Planned]:
     """Every cell of the sweep resolved against `out`'s records: what `run` does and
     `run --dry-run` shows. With `make`, synthetic data (and its flow) is made on first
     use; without, nothing is made, and a finished cell of a synthetic dataset not made yet
@@ -163,9 +180,10 @@ def resolve_plan(
     refused = refused or {}
     cells = expand_cells(sweep)
     finished = {
-        cid: r for cid, r in latest_by_cell(read_records(out / RUNS_FILE)).items()
+        cid: r
+        for cid, r in latest_by_cell(read_records(out / RUNS_FILE)).items()
         if r.status == "ok"
-    }  # fmt: skip
+    }
     flow_configs = dataset_flow_configs(sweep, cells)
     data: dict[str, DataSource] = {}
     plan = []
@@ -237,9 +255,12 @@ def run_sweep(
 
 
 def todo_cells(
-    sweep: SweepConfig, out: Path, progress: bool, command: str,
+    sweep: SweepConfig,
+    out: Path,
+    progress: bool,
+    command: str,
     refused: dict[str, list[str]] | None = None,
-) -> list[Cell]:  # fmt: skip
+) -> list[Cell]:
     """The sweep's cells to run (`resolve_plan`, the data made on first use). A cell that
     cannot be resolved (its data is missing, say), or whose dataset the preflight
     `refused`, is recorded as failed here, with its error, and left out."""

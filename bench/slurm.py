@@ -42,9 +42,22 @@ log = logging.getLogger(__name__)
 SLURM_BOOK = "slurm-jobs.json"  # in OUT/jobs: {cell id: {job_id, config_hash, submitted}}
 LOST_AFTER_POLLS = 4  # a job gone from the queue without a record is lost after these
 # squeue states of a job that has not ended (one that was pre-empted is requeued)
-LIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED",
-               "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT",
-               "PREEMPTED", "RESV_DEL_HOLD", "STOPPED"}  # fmt: skip
+LIVE_STATES = {
+    "PENDING",
+    "CONFIGURING",
+    "RUNNING",
+    "COMPLETING",
+    "SUSPENDED",
+    "REQUEUED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "RESIZING",
+    "SIGNALING",
+    "STAGE_OUT",
+    "PREEMPTED",
+    "RESV_DEL_HOLD",
+    "STOPPED",
+}
 
 
 def slurm_parameters(settings: LauncherConfig, cell: Cell | None) -> dict[str, Any]:
@@ -53,9 +66,9 @@ def slurm_parameters(settings: LauncherConfig, cell: Cell | None) -> dict[str, A
     environment runs DDP over them."""
     devices = cell.train.devices if cell and isinstance(cell.train.devices, int) else 1
     on_gpu = cell is not None and cell.train.accelerator != "cpu"
-    gpus = settings.gpus_per_node if settings.gpus_per_node is not None else (
-        devices if on_gpu else 0
-    )  # fmt: skip
+    gpus = (
+        settings.gpus_per_node if settings.gpus_per_node is not None else (devices if on_gpu else 0)
+    )
     workers = cell.train.num_workers if cell else 0
     parameters: dict[str, Any] = {
         "job_name": f"vidbench-{cell.id}" if cell else "vidbench-flow",
@@ -90,8 +103,11 @@ def live_slurm_jobs() -> dict[str, str]:
     try:
         listed = subprocess.run(
             ["squeue", "-h", "-r", "-u", getpass.getuser(), "-o", "%i %T"],  # -r: array tasks apart
-            capture_output=True, text=True, timeout=60, check=True,
-        ).stdout  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError) as error:
         detail = getattr(error, "stderr", None) or error
         raise OSError(f"cannot ask SLURM which jobs are live (squeue): {detail}") from None
@@ -108,9 +124,14 @@ def _read_book(path: Path) -> dict[str, dict[str, str]]:
 
 
 def run_slurm(
-    sweep: SweepConfig, out: Path, cells: list[Cell], folder: Path, command: str,
-    version: str, progress: bool,
-) -> None:  # fmt: skip
+    sweep: SweepConfig,
+    out: Path,
+    cells: list[Cell],
+    folder: Path,
+    command: str,
+    version: str,
+    progress: bool,
+) -> None:
     """Each cell an sbatch job (a dependency on the jobs of the cells it needs); cells
     whose job from an earlier run is still live are re-attached, not submitted again.
     Follows the jobs until they end unless `launcher.wait` is off."""
@@ -132,8 +153,12 @@ def run_slurm(
                 jobs[cell.id] = old
                 log.info("%s: job %s is %s; following it", cell.id, old, live[old].lower())
                 continue
-            log.info("%s: cancelling its job %s (%s), which is out of date", cell.id, old,
-                     live[old].lower())  # fmt: skip
+            log.info(
+                "%s: cancelling its job %s (%s), which is out of date",
+                cell.id,
+                old,
+                live[old].lower(),
+            )
             subprocess.run(["scancel", old], capture_output=True, timeout=60, check=False)
         after = [jobs[d] for d in needs[cell.id] if d in jobs]
         parameters = slurm_parameters(settings, cell)
@@ -145,8 +170,12 @@ def run_slurm(
         submitted.add(cell.id)
         book[cell.id] = {"job_id": job.job_id, "config_hash": cell.hash(), "submitted": utc_now()}
         atomic_write_text(book_path, json.dumps(book, indent=1, sort_keys=True))
-        log.info("%s: submitted as SLURM job %s%s", cell.id, job.job_id,
-                 f" (after {', '.join(after)})" if after else "")  # fmt: skip
+        log.info(
+            "%s: submitted as SLURM job %s%s",
+            cell.id,
+            job.job_id,
+            f" (after {', '.join(after)})" if after else "",
+        )
     print("SLURM jobs: " + ", ".join(f"{cid}={jid}" for cid, jid in jobs.items()), flush=True)
     if not settings.wait:
         log.info("not waiting (--no-wait); run the same command again to follow the jobs")
@@ -155,9 +184,15 @@ def run_slurm(
 
 
 def follow_slurm(
-    sweep: SweepConfig, out: Path, cells: list[Cell], jobs: dict[str, str],
-    book: dict[str, dict[str, str]], folder: Path, command: str, progress: bool,
-) -> None:  # fmt: skip
+    sweep: SweepConfig,
+    out: Path,
+    cells: list[Cell],
+    jobs: dict[str, str],
+    book: dict[str, dict[str, str]],
+    folder: Path,
+    command: str,
+    progress: bool,
+) -> None:
     """Poll `squeue` until every job of `jobs` has ended; a job that ended without a
     record (looked for again over `LOST_AFTER_POLLS` polls: another host's file can take
     that long to show on a network file system) gets a failed one."""
@@ -200,9 +235,13 @@ def follow_slurm(
 
 
 def flow_shard_job(
-    videos: Path, out_root: Path, config: Any, relpaths: list[str], workers: int,
+    videos: Path,
+    out_root: Path,
+    config: Any,
+    relpaths: list[str],
+    workers: int,
     timeout: float | None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """One array task of `flow extract --launcher slurm`: its shard's videos."""
     from vidbench.datasets.flow_extract import extract_all
 
@@ -215,9 +254,14 @@ def flow_shard_job(
 
 
 def extract_flow_on_slurm(
-    videos: Path, out_root: Path, config: Any, shards: list[list[str]],
-    settings: LauncherConfig, timeout: float | None, progress: bool,
-) -> dict[str, Any] | None:  # fmt: skip
+    videos: Path,
+    out_root: Path,
+    config: Any,
+    shards: list[list[str]],
+    settings: LauncherConfig,
+    timeout: float | None,
+    progress: bool,
+) -> dict[str, Any] | None:
     """Each of `shards` (lists of video paths) an array task; waits for them (unless
     `settings.wait` is off: returns None once submitted) and returns the summed summary
     {"total", "extracted", "skipped", "failed", "lost": {job id: log file}}."""
@@ -229,9 +273,14 @@ def extract_flow_on_slurm(
     executor.update_parameters(**parameters)
     workers = parameters["cpus_per_task"]
     jobs = executor.map_array(
-        flow_shard_job, [videos] * len(shards), [out_root] * len(shards),
-        [config] * len(shards), shards, [workers] * len(shards), [timeout] * len(shards),
-    )  # fmt: skip
+        flow_shard_job,
+        [videos] * len(shards),
+        [out_root] * len(shards),
+        [config] * len(shards),
+        shards,
+        [workers] * len(shards),
+        [timeout] * len(shards),
+    )
     print(f"SLURM array job {jobs[0].job_id.split('_')[0]}: {len(jobs)} shard(s)", flush=True)
     if not settings.wait:
         return None
@@ -247,8 +296,9 @@ def extract_flow_on_slurm(
             bar.update()
             if not job.paths.result_pickle.exists():
                 total["lost"][job_id] = str(job.paths.stderr)
-                log.error("flow shard job %s ended without a result; log: %s", job_id,
-                          job.paths.stderr)  # fmt: skip
+                log.error(
+                    "flow shard job %s ended without a result; log: %s", job_id, job.paths.stderr
+                )
                 continue
             try:
                 summary = job.result()

@@ -59,8 +59,7 @@ def open_logger(
     mode = active_mode(config)
     if mode is None:
         return None, "disabled"
-    run = {"name": name, "group": group, "tags": tags, "config": run_config,
-           "job_type": job_type}  # fmt: skip
+    run = {"name": name, "group": group, "tags": tags, "config": run_config, "job_type": job_type}
     if cell_dir is not None:  # the same id again continues that run (an interrupted cell)
         run.update(id=run_id(cell_dir, resume), resume="allow")
     logger, note = _start(config, mode, save_dir, run)
@@ -142,9 +141,12 @@ def run_id(cell_dir: Path, resume: bool) -> str:
 
 
 def log_tables(
-    config: WandbConfig, save_dir: Path, group: str, tables: dict[str, tuple[list, list]],
+    config: WandbConfig,
+    save_dir: Path,
+    group: str,
+    tables: dict[str, tuple[list, list]],
     tags: list[str] = (),
-) -> None:  # fmt: skip
+) -> None:
     """Leaderboards as W&B Tables ({name: (columns, rows)}) in a run of their own, grouped
     with the sweep's cells and tagged with `tags` (the sweep's; a warning if that failed)."""
     mode = active_mode(config)

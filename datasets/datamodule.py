@@ -213,8 +213,12 @@ class VideoDataModule(pl.LightningDataModule):
         self.listed[split] = len(records)
         if stage != "train" and hp.max_eval_videos and len(records) > hp.max_eval_videos:
             records = evenly_spread(records, hp.max_eval_videos)
-            log.info("%s: evaluating %d of its %d videos (max_videos)", split, len(records),
-                     self.listed[split])  # fmt: skip
+            log.info(
+                "%s: evaluating %d of its %d videos (max_videos)",
+                split,
+                len(records),
+                self.listed[split],
+            )
         paths = locate_videos(records, self.video_root)
         flows = [self._flow_path(p) for p in paths]
         usable = [
@@ -231,14 +235,22 @@ class VideoDataModule(pl.LightningDataModule):
         if absent:
             log.warning(
                 "%s: %d of %d videos are missing under %s (first: %s)",
-                split, len(absent), len(records), self.video_root, absent[0],
-            )  # fmt: skip
+                split,
+                len(absent),
+                len(records),
+                self.video_root,
+                absent[0],
+            )
         if no_flow:
             log.warning(
                 "%s: flow missing under %s for %d of %d videos (first: %s); extract it with "
                 "`vidbench flow extract`",
-                split, hp.flow_root, len(no_flow), len(records), no_flow[0],
-            )  # fmt: skip
+                split,
+                hp.flow_root,
+                len(no_flow),
+                len(records),
+                no_flow[0],
+            )
         keep = [i for i, ok in enumerate(usable) if ok]
         if not keep:
             raise FileNotFoundError(

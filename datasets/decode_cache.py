@@ -86,8 +86,11 @@ class DecodedVideoCache:
             log.info(
                 "decode cache off: %d files of about %.2g MB (%s) exceed its %g MB; "
                 "decoding each clip from disk",
-                self.entries, size / 2**20, key, self.budget_bytes / 2**20,
-            )  # fmt: skip
+                self.entries,
+                size / 2**20,
+                key,
+                self.budget_bytes / 2**20,
+            )
             return video
         if self.held_bytes + size > self.budget_bytes:  # larger videos than the first
             self.admitting = False

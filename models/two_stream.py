@@ -51,9 +51,12 @@ class TwoStream(nn.Module):
     # flow fields), predictions averaged (docs/protocol.md 1c)
     imagenet_option = "backbone_weights"
     input_spec = ClipSpec(
-        modalities=("rgb", "flow"), clip_len=1, crop_size=224, flow_stack=FLOW_STACK,
+        modalities=("rgb", "flow"),
+        clip_len=1,
+        crop_size=224,
+        flow_stack=FLOW_STACK,
         test_clips=25,
-    )  # fmt: skip
+    )
 
     def __init__(
         self,

@@ -93,9 +93,15 @@ def convert_pytorch_i3d(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
 # How the DeepMind I3D release prepares video (docs/protocol.md 2): 25 fps, shorter side 256, centre
 # 224 crop, values in [-1, 1], 64-frame clips; flow TV-L1 truncated at 20 px.
 I3D_RELEASE = ClipSpec(
-    ("rgb",), clip_len=64, crop_size=224, short_side=256, fps=25.0, flow_algorithm="tvl1",
-    flow_bound=20.0, full_video_test=True,  # tested on the whole video (paper, section 2.5)
-)  # fmt: skip
+    ("rgb",),
+    clip_len=64,
+    crop_size=224,
+    short_side=256,
+    fps=25.0,
+    flow_algorithm="tvl1",
+    flow_bound=20.0,
+    full_video_test=True,  # tested on the whole video (paper, section 2.5)
+)
 
 
 # What published weights started from: the paper's two Kinetics starts, or trained on

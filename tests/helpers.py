@@ -106,25 +106,58 @@ def finished_record(
     dataset), its network started from `start`; the rest is the smallest valid record."""
     arch, modality, dataset_fold, protocol, seed = cell_id.split("-")
     dataset, fold = dataset_fold[:-1], int(dataset_fold[-1])
-    data = DataSource(format="ucf101", videos="/v", annotations="/a", flow=None, fold=fold,
-                      copy_files=1, copy_bytes=1)  # fmt: skip
+    data = DataSource(
+        format="ucf101",
+        videos="/v",
+        annotations="/a",
+        flow=None,
+        fold=fold,
+        copy_files=1,
+        copy_bytes=1,
+    )
     cell = Cell(
-        dataset=dataset, fold=fold, arch=arch, modality=modality, protocol=protocol,
-        seed=int(seed[1:]), sweep="test", data=data, model_options={},
-        input=ClipSpec(tuple(modality.split("+"))), flip=True, train=TrainConfig(),
+        dataset=dataset,
+        fold=fold,
+        arch=arch,
+        modality=modality,
+        protocol=protocol,
+        seed=int(seed[1:]),
+        sweep="test",
+        data=data,
+        model_options={},
+        input=ClipSpec(tuple(modality.split("+"))),
+        flip=True,
+        train=TrainConfig(),
         throughput_batches=1,
-    )  # fmt: skip
+    )
     return RunRecord(
-        cell=cell_id, status="ok", config=cell, config_hash=cell.hash(),
-        finished="2026-01-01T00:00:00+00:00", code_version="test",
+        cell=cell_id,
+        status="ok",
+        config=cell,
+        config_hash=cell.hash(),
+        finished="2026-01-01T00:00:00+00:00",
+        code_version="test",
         started_from={"start": start, "weights": None, "checkpoint": None},
         metrics=Metrics(video={"top1": top1 / 100, "top5": 1.0}),
-        data=DataAccounting(num_classes=8, official_classes=official_classes,
-                            evaluated_videos=8, test={"expected": 8}, decoder="decord"),
-        costs={"gmacs_per_clip": 1.0, "infer_clips_per_s": 1.0, "params": 1,
-               "input_shape": {"rgb": [3, 8, 32, 32]}, "device": "cpu",
-               "precision": "32-true", "batch_size": 1, "torch": "x", "cudnn": None},
-    )  # fmt: skip
+        data=DataAccounting(
+            num_classes=8,
+            official_classes=official_classes,
+            evaluated_videos=8,
+            test={"expected": 8},
+            decoder="decord",
+        ),
+        costs={
+            "gmacs_per_clip": 1.0,
+            "infer_clips_per_s": 1.0,
+            "params": 1,
+            "input_shape": {"rgb": [3, 8, 32, 32]},
+            "device": "cpu",
+            "precision": "32-true",
+            "batch_size": 1,
+            "torch": "x",
+            "cudnn": None,
+        },
+    )
 
 
 # Test videos a record lists: UCF-101 split 1's 3,783; for Kinetics a round number in its
@@ -148,14 +181,25 @@ def paper_record(
     config = load_sweep(sweep, list(overrides))
     (key,) = [k for k in expand_cells(config) if k.id == cell_id]
     dataset = config.datasets[key.dataset]
-    source = DataSource(format=dataset.format, videos="/v", annotations="/a", flow="/f",
-                        fold=None, copy_files=1, copy_bytes=1)  # fmt: skip
+    source = DataSource(
+        format=dataset.format,
+        videos="/v",
+        annotations="/a",
+        flow="/f",
+        fold=None,
+        copy_files=1,
+        copy_bytes=1,
+    )
     cell = resolve_cell(config, key, source)
     listed = LISTED[key.dataset]
-    data = {"num_classes": 400 if key.dataset.startswith("kinetics") else 101,
-            "official_classes": key.dataset, "evaluated_videos": listed,
-            "test": {"expected": listed, "missing": 0, "unreadable": 0},
-            "test_split": "test", **data_changes}  # fmt: skip
+    data = {
+        "num_classes": 400 if key.dataset.startswith("kinetics") else 101,
+        "official_classes": key.dataset,
+        "evaluated_videos": listed,
+        "test": {"expected": listed, "missing": 0, "unreadable": 0},
+        "test_split": "test",
+        **data_changes,
+    }
     template = finished_record(cell_id, top1)
     return template.model_copy(
         update={

@@ -69,36 +69,58 @@ def single_node_cluster(root: Path) -> Iterator[dict[str, str]]:
     node, cpus = _node_line()
     conf = root / "slurm.conf"
     conf.write_text(
-        "\n".join([
-            "ClusterName=vidbench-test", f"SlurmctldHost={node}",
-            "AuthType=auth/munge", "CredType=cred/munge", f"AuthInfo=socket={sock}",
-            "SlurmUser=root", "SlurmdUser=root",
-            f"StateSaveLocation={root / 'state'}", f"SlurmdSpoolDir={root / 'spool'}",
-            f"SlurmctldPidFile={root / 'slurmctld.pid'}", f"SlurmdPidFile={root / 'slurmd.pid'}",
-            f"SlurmctldLogFile={root / 'log' / 'slurmctld.log'}",
-            f"SlurmdLogFile={root / 'log' / 'slurmd.log'}",
-            f"SlurmctldPort={_free_port()}", f"SlurmdPort={_free_port()}",
-            # no cgroups, no accounting database: what a container can run
-            "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none",
-            "JobAcctGatherType=jobacct_gather/none",
-            "AccountingStorageType=accounting_storage/none", "JobCompType=jobcomp/none",
-            "SchedulerType=sched/backfill", "SelectType=select/cons_tres",
-            "SelectTypeParameters=CR_Core", "ReturnToService=2", "MpiDefault=none",
-            "KillWait=2",  # a job told to stop (requeued, cancelled) is killed 2 s later
-            f"NodeName={node} CPUs={cpus} State=UNKNOWN",
-            f"PartitionName=test Nodes={node} Default=YES MaxTime=INFINITE State=UP",
-        ]) + "\n"
-    )  # fmt: skip
+        "\n".join(
+            [
+                "ClusterName=vidbench-test",
+                f"SlurmctldHost={node}",
+                "AuthType=auth/munge",
+                "CredType=cred/munge",
+                f"AuthInfo=socket={sock}",
+                "SlurmUser=root",
+                "SlurmdUser=root",
+                f"StateSaveLocation={root / 'state'}",
+                f"SlurmdSpoolDir={root / 'spool'}",
+                f"SlurmctldPidFile={root / 'slurmctld.pid'}",
+                f"SlurmdPidFile={root / 'slurmd.pid'}",
+                f"SlurmctldLogFile={root / 'log' / 'slurmctld.log'}",
+                f"SlurmdLogFile={root / 'log' / 'slurmd.log'}",
+                f"SlurmctldPort={_free_port()}",
+                f"SlurmdPort={_free_port()}",
+                # no cgroups, no accounting database: what a container can run
+                "ProctrackType=proctrack/linuxproc",
+                "TaskPlugin=task/none",
+                "JobAcctGatherType=jobacct_gather/none",
+                "AccountingStorageType=accounting_storage/none",
+                "JobCompType=jobcomp/none",
+                "SchedulerType=sched/backfill",
+                "SelectType=select/cons_tres",
+                "SelectTypeParameters=CR_Core",
+                "ReturnToService=2",
+                "MpiDefault=none",
+                "KillWait=2",  # a job told to stop (requeued, cancelled) is killed 2 s later
+                f"NodeName={node} CPUs={cpus} State=UNKNOWN",
+                f"PartitionName=test Nodes={node} Default=YES MaxTime=INFINITE State=UP",
+            ]
+        )
+        + "\n"
+    )
     env = {"SLURM_CONF": str(conf)}
     full_env = {**os.environ, **env}
     started: list[Path] = []
     try:
         subprocess.run(
-            [_find("munged"), f"--key-file={key}", f"--socket={sock}", "--force",
-             f"--log-file={root / 'log' / 'munged.log'}", f"--pid-file={root / 'munge.pid'}",
-             f"--seed-file={root / 'munge' / 'seed'}"],
-            check=True, env=full_env,
-        )  # fmt: skip
+            [
+                _find("munged"),
+                f"--key-file={key}",
+                f"--socket={sock}",
+                "--force",
+                f"--log-file={root / 'log' / 'munged.log'}",
+                f"--pid-file={root / 'munge.pid'}",
+                f"--seed-file={root / 'munge' / 'seed'}",
+            ],
+            check=True,
+            env=full_env,
+        )
         started.append(root / "munge.pid")
         for daemon in ("slurmctld", "slurmd"):
             subprocess.run([_find(daemon), "-f", str(conf)], check=True, env=full_env)
@@ -119,8 +141,9 @@ def single_node_cluster(root: Path) -> Iterator[dict[str, str]]:
         yield env
     finally:
         if started:  # end the jobs first: slurmd leaves running steps behind
-            subprocess.run(["scancel", "--full", "-u", "root"], env=full_env, check=False,
-                           capture_output=True)  # fmt: skip
+            subprocess.run(
+                ["scancel", "--full", "-u", "root"], env=full_env, check=False, capture_output=True
+            )
         for pid_file in reversed(started):
             with suppress(OSError, ValueError, IndexError):
                 os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)

@@ -62,8 +62,10 @@ def test_the_split_mean_is_cited_only_when_every_split_is():
     good = [paper_record("table5", c, start="imagenet+kinetics") for c in cells]
     rows = {r["Split"]: r for r in markdown_rows(markdown(good))}
     assert rows["mean of 3"]["Paper top-1 %"] == "98.0"  # Table 5, Two-Stream I3D
-    short = [*good[:2], paper_record("table5", cells[2], start="imagenet+kinetics",
-                                     evaluated_videos=100)]  # fmt: skip
+    short = [
+        *good[:2],
+        paper_record("table5", cells[2], start="imagenet+kinetics", evaluated_videos=100),
+    ]
     rows = {r["Split"]: r for r in markdown_rows(markdown(short))}
     assert rows["mean of 3"]["Paper top-1 %"] == ""
     assert "100 of 3783 listed test videos" in rows["mean of 3"][NOT_CITED]
@@ -107,8 +109,10 @@ def test_the_kinetics_sweep_gives_the_3d_convnets_twice_the_batch(capsys):
         if cell["arch"] == "i3d":  # DeepMind's release schedule, flow trained longer
             steps = 155_000 if cell["modality"] == "flow" else 115_000
             assert (train["scheduler"], train["max_steps"], train["lr_grid"]) == (
-                "piecewise", steps, None,
-            )  # fmt: skip
+                "piecewise",
+                steps,
+                None,
+            )
         else:  # the paper's rule, its rate chosen on Kinetics validation
             assert (train["scheduler"], train["max_steps"]) == ("plateau", 110_000)
             assert train["lr_grid"] == [0.1, 0.03, 0.01, 0.003] and train["val_every_epochs"]
@@ -121,5 +125,7 @@ def test_the_3d_fused_single_stream_cells_of_table_2_are_run_and_cited(modality,
     assert record.config.model_options["modalities"] == [modality]
     (row,) = markdown_rows(markdown([record]))
     assert (row["Modality"], row["Paper top-1 %"], row["Table"]) == (
-        {"rgb": "RGB", "flow": "Flow"}[modality], paper, "2",
-    )  # fmt: skip
+        {"rgb": "RGB", "flow": "Flow"}[modality],
+        paper,
+        "2",
+    )

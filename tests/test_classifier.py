@@ -264,9 +264,15 @@ def test_top5_is_not_merged_into_top1_when_a_first_batch_agrees():
 def test_plateau_divides_the_learning_rate_by_ten_when_validation_loss_stalls(grouped):
     dm = tiny_datamodule(grouped, clip_len=4, batch_size=8, val_holdout=0.3)
     module = VideoClassifier(
-        "c3d", dm.num_classes, dm.class_names, model_options={"width": 0.125}, lr=0.01,
-        scheduler="plateau", plateau_patience=0, plateau_threshold=10.0,  # nothing improves
-    )  # fmt: skip
+        "c3d",
+        dm.num_classes,
+        dm.class_names,
+        model_options={"width": 0.125},
+        lr=0.01,
+        scheduler="plateau",
+        plateau_patience=0,
+        plateau_threshold=10.0,  # nothing improves
+    )
     trainer = quiet_trainer(max_epochs=3, limit_train_batches=1, limit_val_batches=1)
     trainer.fit(module, datamodule=dm)
     # no loss beats "best x (1 - 10)": each of the 3 validations is a stall, each a cut
@@ -281,9 +287,13 @@ def test_piecewise_schedule_sets_the_learning_rate_by_step():
         0.1, 0.1, 0.01, 0.001, 0.1,
     ]  # fmt: skip
     module = VideoClassifier(
-        "c3d", 2, model_options={"width": 0.125}, lr=0.1, scheduler="piecewise",
+        "c3d",
+        2,
+        model_options={"width": 0.125},
+        lr=0.1,
+        scheduler="piecewise",
         lr_schedule=[[0, 0.1], [2, 0.01]],
-    )  # fmt: skip
+    )
     configured = module.configure_optimizers()
     optimizer, schedule = configured["optimizer"], configured["lr_scheduler"]["scheduler"]
     rates = []
@@ -305,9 +315,14 @@ def test_fixed_protocol_keeps_batchnorm_statistics_through_lightning_fit(tmp_pat
     clips = torch.randn(8, 3, 8, 32, 32) * 3 + 1  # statistics far from the stored ones
     batches = [{"rgb": clips[i : i + 4], "label": torch.arange(4)} for i in (0, 4)]
     trainer = pl.Trainer(
-        max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
-    )  # fmt: skip
+        max_steps=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
     after = module.net.state_dict()
     assert before and all(torch.equal(v, after[k]) for k, v in before.items())
@@ -326,16 +341,26 @@ def test_warmup_rises_linearly_then_follows_the_schedule(tmp_path, scheduler):
             self.seen.append(trainer.optimizers[0].param_groups[0]["lr"])
 
     module = VideoClassifier(
-        "c3d", 4, model_options={"width": 0.125}, optimizer="adamw", lr=0.01,
-        scheduler=scheduler, warmup_steps=4,
-    )  # fmt: skip
+        "c3d",
+        4,
+        model_options={"width": 0.125},
+        optimizer="adamw",
+        lr=0.01,
+        scheduler=scheduler,
+        warmup_steps=4,
+    )
     batch = {"rgb": torch.randn(2, 3, 8, 32, 32), "label": torch.tensor([0, 1])}
     rates = Rates()
     trainer = pl.Trainer(
-        max_steps=8, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+        max_steps=8,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
         callbacks=[rates],
-    )  # fmt: skip
+    )
     trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader([batch] * 8, batch_size=None))
     rising = [0.0025, 0.005, 0.0075, 0.01]
     if scheduler == "cosine":  # then down over the 4 steps left, from the peak

@@ -95,9 +95,14 @@ def test_lightning_progress_goes_to_stderr_not_stdout(tmp_path, capsys):
     module = VideoClassifier("c3d", 4, model_options={"width": 0.125})
     batches = [{"rgb": torch.randn(2, 3, 8, 32, 32), "label": torch.arange(2)}] * 3
     trainer = pl.Trainer(
-        max_steps=3, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_model_summary=False, callbacks=[StderrProgressBar()], default_root_dir=tmp_path,
-    )  # fmt: skip
+        max_steps=3,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        callbacks=[StderrProgressBar()],
+        default_root_dir=tmp_path,
+    )
     trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
     captured = capsys.readouterr()
     assert "Epoch 0" in captured.err and "Epoch" not in captured.out
@@ -127,11 +132,18 @@ def test_dry_run_prints_every_resolved_cell_and_what_a_run_would_do(
     from vidbench.bench.cells import Cell
 
     c3d = Cell.model_validate(documents[0])  # the printed config is the cell's, in full
-    append_record(out / "runs.jsonl", RunRecord(
-        cell=c3d.id, status="ok", config=c3d, config_hash=c3d.hash(),
-        metrics={"video": {"top1": 0.5}}, costs={},
-        data={"num_classes": 8},
-    ))  # fmt: skip
+    append_record(
+        out / "runs.jsonl",
+        RunRecord(
+            cell=c3d.id,
+            status="ok",
+            config=c3d,
+            config_hash=c3d.hash(),
+            metrics={"video": {"top1": 0.5}},
+            costs={},
+            data={"num_classes": 8},
+        ),
+    )
     written = sorted(out.iterdir())
     assert main(["run", sweep, "--out", str(out), "--dry-run"]) == 0
     assert "# c3d-rgb-synth1-scratch-s0: skip" in capsys.readouterr().out
@@ -163,10 +175,18 @@ def test_dry_run_before_the_synthetic_data_is_made_skips_finished_cells(tmp_path
     assert document["data"]["copy_files"] == 0  # not made, and the dry run makes nothing
     recorded = Cell.model_validate(document)
     recorded.data.copy_files, recorded.data.copy_bytes = 6, 12345  # as the run made it
-    append_record(out / "runs.jsonl", RunRecord(
-        cell=recorded.id, status="ok", config=recorded, config_hash=recorded.hash(),
-        metrics={"video": {"top1": 0.5}}, costs={}, data={"num_classes": 2},
-    ))  # fmt: skip
+    append_record(
+        out / "runs.jsonl",
+        RunRecord(
+            cell=recorded.id,
+            status="ok",
+            config=recorded,
+            config_hash=recorded.hash(),
+            metrics={"video": {"top1": 0.5}},
+            costs={},
+            data={"num_classes": 2},
+        ),
+    )
     assert main(["run", str(sweep), "--out", str(out), "--dry-run"]) == 0
     printed = capsys.readouterr().out
     assert f"# {recorded.id}: skip" in printed and "0 to run again" in printed
@@ -190,8 +210,9 @@ def test_help_shows_every_options_default_and_choices():
             shown = action.default not in (None, False, argparse.SUPPRESS, [])
             if shown and action.option_strings and action.nargs != 0:
                 assert "default" in action.help or f"(default: {action.default})" in text, (
-                    command.prog, action.dest,
-                )  # fmt: skip
+                    command.prog,
+                    action.dest,
+                )
 
 
 def test_ctrl_c_exits_130_with_one_line_not_a_traceback(monkeypatch, tmp_path, capsys):

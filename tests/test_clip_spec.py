@@ -17,8 +17,16 @@ from vidbench.models.registry import default_input_spec
 
 
 def test_round_trip_through_a_checkpoints_plain_dict():
-    spec = ClipSpec(("rgb", "flow"), clip_len=5, frame_interval=10, short_side=256, flow_stack=10,
-                    flow_algorithm="farneback", test_clips=3, test_crops=3)  # fmt: skip
+    spec = ClipSpec(
+        ("rgb", "flow"),
+        clip_len=5,
+        frame_interval=10,
+        short_side=256,
+        flow_stack=10,
+        flow_algorithm="farneback",
+        test_clips=3,
+        test_crops=3,
+    )
     stored = json.loads(json.dumps(spec.to_dict()))  # what weights_only checkpoints hold
     assert ClipSpec.from_dict(stored) == spec
     assert stored["modalities"] == ["rgb", "flow"]
@@ -50,9 +58,18 @@ def test_bad_values_are_refused_naming_the_field(changes, message):
 
 
 def test_checkpoints_written_before_clipspec_still_load_and_incomplete_ones_do_not():
-    old = {"fps": 25.0, "short_side": 56, "crop_size": 48, "clip_len": 8, "frame_interval": 1,
-           "flow_stack": 1, "flow_algorithm": "farneback", "flow_bound": 20.0, "flip": False,
-           "modalities": ["rgb"]}  # fmt: skip
+    old = {
+        "fps": 25.0,
+        "short_side": 56,
+        "crop_size": 48,
+        "clip_len": 8,
+        "frame_interval": 1,
+        "flow_stack": 1,
+        "flow_algorithm": "farneback",
+        "flow_bound": 20.0,
+        "flip": False,
+        "modalities": ["rgb"],
+    }
     spec = ClipSpec.from_dict(old, "old.ckpt")
     assert (spec.clip_len, spec.test_clips, spec.full_video_test) == (8, 1, False)
     partial = {k: v for k, v in old.items() if k != "crop_size"}
@@ -63,8 +80,9 @@ def test_checkpoints_written_before_clipspec_still_load_and_incomplete_ones_do_n
 
 
 def test_samplers_and_transforms_follow_the_spec():
-    spec = ClipSpec(clip_len=4, frame_interval=2, crop_size=32, short_side=40, test_clips=3,
-                    test_crops=3)  # fmt: skip
+    spec = ClipSpec(
+        clip_len=4, frame_interval=2, crop_size=32, short_side=40, test_clips=3, test_crops=3
+    )
     assert spec.sampler("train") == ClipSampler("train", 4, 2, 1, 25.0)
     assert spec.sampler("test").num_views == 3
     assert spec.replace(full_video_test=True).sampler("test").mode == "full"

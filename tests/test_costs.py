@@ -18,10 +18,20 @@ CPU = torch.device("cpu")
 def test_each_measurement_reports_its_own_peak_memory():
     """A small model measured after a large one reports its own (smaller) peak, not the
     process's lifetime peak (which made every cell of a sweep report the same figure)."""
-    large = measure(create_model("c3d", 4, width=0.25), {"rgb": torch.randn(8, 3, 16, 112, 112)},
-                    CPU, min_runs=1, min_run_time=0)  # fmt: skip
-    small = measure(create_model("c3d", 4, width=0.125), {"rgb": torch.randn(2, 3, 8, 32, 32)},
-                    CPU, min_runs=1, min_run_time=0)  # fmt: skip
+    large = measure(
+        create_model("c3d", 4, width=0.25),
+        {"rgb": torch.randn(8, 3, 16, 112, 112)},
+        CPU,
+        min_runs=1,
+        min_run_time=0,
+    )
+    small = measure(
+        create_model("c3d", 4, width=0.125),
+        {"rgb": torch.randn(2, 3, 8, 32, 32)},
+        CPU,
+        min_runs=1,
+        min_run_time=0,
+    )
     assert large["peak_memory_kind"] == small["peak_memory_kind"] == "rss_peak"
     assert small["peak_memory_mb"] < large["peak_memory_mb"] - 200
 

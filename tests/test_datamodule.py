@@ -131,8 +131,9 @@ def test_for_model_feeds_what_the_model_declares_or_its_checkpoint_records(synth
     dm = VideoDataModule.for_model(net, "ucf101", videos, annotations, batch_size=2)
     assert dm.spec == net.input_spec and dm.hparams.batch_size == 2
     trained = net.input_spec.replace(clip_len=8, crop_size=48, short_side=56)
-    module = VideoClassifier("c3d", 8, model_options={"width": 0.125},
-                             preprocessing=trained.to_dict())  # fmt: skip
+    module = VideoClassifier(
+        "c3d", 8, model_options={"width": 0.125}, preprocessing=trained.to_dict()
+    )
     assert VideoDataModule.for_model(module, "ucf101", videos, annotations).spec == trained
     with pytest.raises(TypeError, match="declares no input_spec"):
         VideoDataModule.for_model(torch.nn.Linear(2, 2), "ucf101", videos, annotations)
@@ -144,8 +145,14 @@ def test_a_folder_of_class_folders_takes_one_path_and_trains_and_validates(synth
     from vidbench.bench.cli import main
 
     videos = synth_dataset / "videos"  # MoveLeft/..., MoveRight/...: one folder per class
-    dm = VideoDataModule("folder", videos, None, ClipSpec(clip_len=4, crop_size=32, short_side=40),
-                         batch_size=4, num_workers=0)  # fmt: skip
+    dm = VideoDataModule(
+        "folder",
+        videos,
+        None,
+        ClipSpec(clip_len=4, crop_size=32, short_side=40),
+        batch_size=4,
+        num_workers=0,
+    )
     assert dm.num_classes == 8 and dm.split_for("train") == "train"
     assert dm.split_for("val") == dm.split_for("test") == "val"
     train, val = (dm.annotations.splits[s] for s in ("train", "val"))
@@ -156,8 +163,21 @@ def test_a_folder_of_class_folders_takes_one_path_and_trains_and_validates(synth
     with pytest.raises(ValueError, match="ucf101 needs annotation_path"):
         VideoDataModule("ucf101", videos, None, ClipSpec())
 
-    assert main(["data", "check", "--dataset", "folder", "--videos", str(videos), "--json",
-                 "--no-progress"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "data",
+                "check",
+                "--dataset",
+                "folder",
+                "--videos",
+                str(videos),
+                "--json",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     splits = json.loads(capsys.readouterr().out)["splits"]
     assert splits["train"]["found"] + splits["val"]["found"] == 64
     with pytest.raises(SystemExit):  # the official formats still need their lists
@@ -210,8 +230,14 @@ def test_fitting_reads_no_test_video(grouped, monkeypatch):
         raise AssertionError("the test loader was asked for during fit")
 
     monkeypatch.setattr(VideoDataModule, "test_dataloader", no_test)
-    module = VideoClassifier("c3d", 2, dm.class_names, model_options={"width": 0.125},
-                             scheduler="plateau", plateau_patience=0)  # fmt: skip
+    module = VideoClassifier(
+        "c3d",
+        2,
+        dm.class_names,
+        model_options={"width": 0.125},
+        scheduler="plateau",
+        plateau_patience=0,
+    )
     trainer = quiet_trainer(max_epochs=2, check_val_every_n_epoch=1)
     trainer.fit(module, datamodule=dm)
     assert "val/loss" in trainer.logged_metrics  # the plateau rule had a validation to watch

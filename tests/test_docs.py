@@ -3,6 +3,7 @@ every section it cites exists."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -56,8 +57,12 @@ def test_the_command_reference_is_the_parsers_as_they_stand():
 
 
 def test_every_relative_link_of_the_readme_and_docs_leads_somewhere():
-    pages = [ROOT / "README.md", ROOT / "CHANGELOG.md", *(ROOT / "docs").glob("*.md"),
-             *(ROOT / "results").glob("**/README.md")]  # fmt: skip
+    pages = [
+        ROOT / "README.md",
+        ROOT / "CHANGELOG.md",
+        *(ROOT / "docs").glob("*.md"),
+        *(ROOT / "results").glob("**/README.md"),
+    ]
     broken = [
         (str(page.relative_to(ROOT)), target)
         for page in pages
@@ -65,3 +70,25 @@ def test_every_relative_link_of_the_readme_and_docs_leads_somewhere():
         if not target.startswith(("http://", "https://")) and not (page.parent / target).exists()
     ]
     assert broken == []
+
+
+def spoken(seconds: int) -> str:
+    """490 -> '8 minutes 10 seconds', as the README and docs write a command's time."""
+    return f"{seconds // 60} minutes {seconds % 60} seconds"
+
+
+def test_the_commands_times_in_readme_and_docs_are_the_latest_committed_measurement():
+    records = [
+        json.loads(line)
+        for line in (ROOT / "results" / "timings" / "commands.jsonl").read_text().splitlines()
+    ]
+    latest = {r["command"]: r for r in records}  # the file is appended to: last one wins
+    assert set(latest) == {"readme-1", "readme-2"}
+    assert all(r["passed"] and r["machine"] and r["date"] for r in latest.values())
+    for page in (ROOT / "README.md", ROOT / "docs" / "performance.md"):
+        text = " ".join(page.read_text(encoding="utf-8").split())  # line breaks as spaces
+        for record in latest.values():
+            assert spoken(record["seconds"]) in text, (page.name, record["command"])
+        assert "results/timings/commands.jsonl" in text, page.name
+    performance = " ".join((ROOT / "docs" / "performance.md").read_text().split())
+    assert f"the {latest['readme-2']['tests']} tests" in performance

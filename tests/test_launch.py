@@ -82,9 +82,11 @@ def test_dependencies_wait_for_fused_streams_and_pretrained_cells(synth_with_flo
     out = tmp_path / "out"
     sweep = load_sweep(
         str(write_sweep(tmp_path / "micro.yaml", synth_with_flow)),
-        ["protocol=[scratch,finetune]",
-         f"train.init_checkpoint={out}/cells/{{arch}}-{{modality}}-synth1-scratch-s0/final.ckpt"],
-    )  # fmt: skip
+        [
+            "protocol=[scratch,finetune]",
+            f"train.init_checkpoint={out}/cells/{{arch}}-{{modality}}-synth1-scratch-s0/final.ckpt",
+        ],
+    )
     data = prepare_data("synth", sweep, None, False)
     cells = [resolve_cell(sweep, key, data) for key in expand_cells(sweep)]
     needs = jobs.dependencies(cells, out)
@@ -148,16 +150,40 @@ def test_flow_shards_together_equal_one_run_file_for_file(synth_dataset, tmp_pat
     assert max(map(len, shards)) - min(map(len, shards)) <= 1
     extract_all(videos, tmp_path / "one", FlowConfig("farneback"), relpaths, progress=False)
     for k in (1, 2, 3):
-        args = ["flow", "extract", "--videos", str(videos), "--out", str(tmp_path / "sharded"),
-                "--algorithm", "farneback", "--shard", f"{k}/3", "--no-progress"]  # fmt: skip
+        args = [
+            "flow",
+            "extract",
+            "--videos",
+            str(videos),
+            "--out",
+            str(tmp_path / "sharded"),
+            "--algorithm",
+            "farneback",
+            "--shard",
+            f"{k}/3",
+            "--no-progress",
+        ]
         assert main(args) == 0
         assert (
             f"shard {k}/3: {len(shards[k - 1])} of {len(relpaths)} videos"
             in capsys.readouterr().out
         )
     assert flow_files(tmp_path / "sharded") == flow_files(tmp_path / "one")
-    assert main(["flow", "extract", "--videos", str(videos), "--out", str(tmp_path / "x"),
-                 "--shard", "4/3"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "flow",
+                "extract",
+                "--videos",
+                str(videos),
+                "--out",
+                str(tmp_path / "x"),
+                "--shard",
+                "4/3",
+            ]
+        )
+        == 2
+    )
     assert "1 <= K <= N" in capsys.readouterr().err
 
 
@@ -185,8 +211,15 @@ def test_the_documented_cluster_sweep_asks_slurm_for_what_it_says(tmp_path):
     path = tmp_path / "table2_ucf101_slurm.yaml"
     path.write_text(found.group(1))
     sweep = load_sweep(str(path))
-    data = DataSource(format="ucf101", videos="/v", annotations="/a", flow="/f", fold=None,
-                      copy_files=0, copy_bytes=0)  # fmt: skip
+    data = DataSource(
+        format="ucf101",
+        videos="/v",
+        annotations="/a",
+        flow="/f",
+        fold=None,
+        copy_files=0,
+        copy_bytes=0,
+    )
     cells = [resolve_cell(sweep, key, data) for key in expand_cells(sweep)]
     assert f"submits {len(cells)} jobs" in readme
     parameters = slurm.slurm_parameters(sweep.launcher, cells[0])
@@ -200,8 +233,10 @@ def test_the_documented_cluster_sweep_asks_slurm_for_what_it_says(tmp_path):
     needs = jobs.dependencies(cells, tmp_path)
     for seed in (0, 1, 2):
         fused = f"i3d-rgb+flow-ucf1011-scratch-s{seed}"
-        assert sorted(needs[fused]) == [f"i3d-flow-ucf1011-scratch-s{seed}",
-                                        f"i3d-rgb-ucf1011-scratch-s{seed}"]  # fmt: skip
+        assert sorted(needs[fused]) == [
+            f"i3d-flow-ucf1011-scratch-s{seed}",
+            f"i3d-rgb-ucf1011-scratch-s{seed}",
+        ]
 
 
 # --- a real SLURM cluster ---------------------------------------------------------------
@@ -264,8 +299,9 @@ def test_slurm_no_wait_then_rerun_reattaches_and_resubmits_what_ended(
     # the cancelled flow stream's job ends without a record: recorded as failed, naming its log
     cells = {c.id: c for c in launch_cells(sweep, out)}
     loaded = load_sweep(sweep, list(SLURM_SETTINGS))
-    slurm.follow_slurm(loaded, out, [cells[STREAMS[1]]], {STREAMS[1]: flow_job}, first,
-                        out / "jobs", "test", False)  # fmt: skip
+    slurm.follow_slurm(
+        loaded, out, [cells[STREAMS[1]]], {STREAMS[1]: flow_job}, first, out / "jobs", "test", False
+    )
     lost = latest_by_cell(read_records(out))[STREAMS[1]]
     assert lost.status == "failed" and f"job {flow_job} ended without a record" in lost.error
     assert f"{flow_job}_0_log.err" in lost.error
@@ -314,11 +350,27 @@ def launch_cells(sweep: str, out: Path) -> list:
 def test_slurm_flow_array_equals_one_run(cluster, synth_dataset, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SLURM_CONF", cluster["SLURM_CONF"])
     videos = synth_dataset / "videos"
-    extract_all(videos, tmp_path / "one", FlowConfig("farneback"), list_videos(videos)[0],
-                progress=False)  # fmt: skip
-    args = ["flow", "extract", "--videos", str(videos), "--out", str(tmp_path / "array"),
-            "--algorithm", "farneback", "--launcher", "slurm", "--jobs", "3",
-            "--slurm", "cpus_per_task=1", "poll_s=0.5", "--no-progress"]  # fmt: skip
+    extract_all(
+        videos, tmp_path / "one", FlowConfig("farneback"), list_videos(videos)[0], progress=False
+    )
+    args = [
+        "flow",
+        "extract",
+        "--videos",
+        str(videos),
+        "--out",
+        str(tmp_path / "array"),
+        "--algorithm",
+        "farneback",
+        "--launcher",
+        "slurm",
+        "--jobs",
+        "3",
+        "--slurm",
+        "cpus_per_task=1",
+        "poll_s=0.5",
+        "--no-progress",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "3 shard(s)" in out and f"{len(list_videos(videos)[0])} extracted" in out

@@ -21,10 +21,21 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
         ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__")
     )
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(source)],
-        check=True, cwd=out,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(source),
+        ],
+        check=True,
+        cwd=out,
+    )
     (path,) = out.glob("vidbench-*.whl")
     return zipfile.ZipFile(path)
 
@@ -75,6 +86,9 @@ def test_imports_beside_hugging_face_datasets_and_a_models_package(tmp_path: Pat
 def test_python_dash_m_vidbench_is_the_command(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "vidbench", "models", "--json"],
-        cwd=tmp_path, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert '"name": "i3d"' in result.stdout

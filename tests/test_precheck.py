@@ -114,8 +114,11 @@ def test_a_sweep_files_paths_are_its_folders_and_set_paths_the_current_ones(tmp_
     file's folder, one given with `--set` to the current folder."""
     (tmp_path / "sub").mkdir()
     (tmp_path / "UCF").mkdir()
-    sweep = {"name": "m", "arch": ["c3d"], "datasets": {"u": {
-        "format": "ucf101", "videos": "UCF", "annotations": "UCF"}}}  # fmt: skip
+    sweep = {
+        "name": "m",
+        "arch": ["c3d"],
+        "datasets": {"u": {"format": "ucf101", "videos": "UCF", "annotations": "UCF"}},
+    }
     (tmp_path / "sub" / "s.yaml").write_text(yaml.safe_dump(sweep))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SweepError, match=re.escape(f"{tmp_path / 'sub' / 'UCF'} does not exist")):

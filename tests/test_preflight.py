@@ -36,8 +36,10 @@ def test_a_complete_copy_passes_with_its_figures(ucf_copy, tmp_path):
     report = checked(tmp_path, ucf_copy)
     assert report.problems == {}
     listed = len((ucf_copy["annotations"] / "testlist01.txt").read_text().split())
-    assert f"synth fold 1 test: {listed} of {listed} listed videos found, flow for {listed} " \
-        "(100.0%)" in report.lines  # fmt: skip
+    assert (
+        f"synth fold 1 test: {listed} of {listed} listed videos found, flow for {listed} "
+        "(100.0%)" in report.lines
+    )
 
 
 def test_a_missing_annotation_file_is_named(ucf_copy, tmp_path):
@@ -59,8 +61,10 @@ def test_flow_for_half_the_videos_is_refused_unless_the_threshold_is_lowered(ucf
         (ucf_copy["flow"] / rel).with_suffix(".mp4").unlink()
     report = checked(tmp_path, ucf_copy)
     half = len(tests) - len(tests) // 2
-    assert f"{half} of the {len(tests)} listed test videos have their flow (50.0%), under " \
-        "min_coverage 95%" in problems(report)  # fmt: skip
+    assert (
+        f"{half} of the {len(tests)} listed test videos have their flow (50.0%), under "
+        "min_coverage 95%" in problems(report)
+    )
     assert "--set datasets.synth.min_coverage=0.5" in problems(report)
     assert checked(tmp_path, ucf_copy, "datasets.synth.min_coverage=0.5").problems == {}
 
@@ -87,8 +91,13 @@ def test_a_refused_dataset_fails_before_training_and_the_dry_run_says_so(
 def kinetics_copy(tmp_path: Path, names: list[str]) -> dict[str, Path]:
     """A Kinetics-400-format CSV with labelled train, val and test rows, and the files
     `names` (of the clips present) under videos/."""
-    rows = [("yoga", "aa", "train"), ("archery", "bb", "train"), ("yoga", "cc", "val"),
-            ("archery", "dd", "test"), ("yoga", "ee", "test")]  # fmt: skip
+    rows = [
+        ("yoga", "aa", "train"),
+        ("archery", "bb", "train"),
+        ("yoga", "cc", "val"),
+        ("archery", "dd", "test"),
+        ("yoga", "ee", "test"),
+    ]
     csv = tmp_path / "kinetics.csv"
     csv.write_text(
         "label,youtube_id,time_start,time_end,split\n"
@@ -106,9 +115,12 @@ def test_a_labelled_kinetics_test_split_without_its_videos_is_refused(tmp_path):
     report = checked(tmp_path, data, "datasets.synth.format=kinetics400", arch=["c3d"])
     assert "0 of the 2 listed test videos are found (0.0%)" in problems(report)
     validation = checked(
-        tmp_path, data, "datasets.synth.format=kinetics400", "datasets.synth.test_split=val",
+        tmp_path,
+        data,
+        "datasets.synth.format=kinetics400",
+        "datasets.synth.test_split=val",
         arch=["c3d"],
-    )  # fmt: skip
+    )
     assert validation.problems == {}  # tested on val instead (and then not cited)
 
 

@@ -147,8 +147,9 @@ def test_a_record_missing_from_the_runs_file_is_read_from_its_own_and_written_ba
     assert [r.cell for r in read_records(runs)] == [first.cell]
     append_record(runs, second)  # the next append writes the lost record back in
     assert [json.loads(line)["cell"] for line in runs.read_text().splitlines()] == [
-        first.cell, second.cell
-    ]  # fmt: skip
+        first.cell,
+        second.cell,
+    ]
     assert [r.cell for r in read_records(runs)] == [first.cell, second.cell]  # each once
 
 
@@ -164,8 +165,10 @@ with FolderLock(sys.argv[1], "a test holder"):
 def test_a_second_run_on_a_busy_output_folder_stops_naming_the_holder(tmp_path, capsys):
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(tmp_path / "out")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         data = {"videos": tmp_path / "data", "annotations": tmp_path / "data"}
@@ -217,8 +220,18 @@ def test_a_torn_last_checkpoint_is_reported_and_the_cell_trains_from_the_start(
     good = tiny_checkpoint(tmp_path / "good.ckpt").read_bytes()
     torn = cell_dir / "checkpoints" / "last.ckpt"
     torn.write_bytes(good[: len(good) // 2])
-    assert cli("run", str(sweep_file), "--out", str(tmp_path / "out"), "--wandb", "disabled",
-               "--no-progress") == 0  # fmt: skip
+    assert (
+        cli(
+            "run",
+            str(sweep_file),
+            "--out",
+            str(tmp_path / "out"),
+            "--wandb",
+            "disabled",
+            "--no-progress",
+        )
+        == 0
+    )
     (result,) = read_records(tmp_path / "out")
     assert result.status == "ok" and result.resume["from_checkpoint"] is None
     assert str(torn) in result.resume["note"] and "truncated" in result.resume["note"]
@@ -229,8 +242,11 @@ def small_disk(tmp_path):
     """A 6 MiB tmpfs, for a real 'No space left on device' (needs root, as CI runs)."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)  # fmt: skip
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
     if made.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (not root?): {made.stderr.strip()}")
     yield mount
@@ -241,8 +257,9 @@ def test_a_full_disk_leaves_no_torn_checkpoint_and_the_error_names_the_file(
     synth_with_flow, tmp_path, small_disk
 ):
     # a C3D whose checkpoint (weights and optimiser state, about 9 MB) cannot fit
-    sweep = write_sweep(tmp_path / "s.yaml", synth_with_flow, arch=["c3d"],
-                        model={"width": 0.25, "dropout": 0.0})  # fmt: skip
+    sweep = write_sweep(
+        tmp_path / "s.yaml", synth_with_flow, arch=["c3d"], model={"width": 0.25, "dropout": 0.0}
+    )
     out = small_disk / "out"
     assert cli("run", str(sweep), "--out", str(out), "--wandb", "disabled", "--no-progress") == 1
     (result,) = read_records(out)
@@ -262,9 +279,16 @@ def test_lines_that_are_not_records_are_skipped_with_a_warning_naming_them(
     good = [record(f"c3d-rgb-d1-scratch-s{seed}", 50) for seed in (0, 1)]
     incomplete = json.loads(good[0].to_json()) | {"metrics": None}  # "ok" without metrics
     runs.write_text(
-        good[0].to_json() + "\n[1, 2]\n" + json.dumps({"status": "ok"}) + "\n"
-        + good[1].to_json() + "\n" + good[1].to_json()[:40] + "\n" + json.dumps(incomplete)
-    )  # fmt: skip
+        good[0].to_json()
+        + "\n[1, 2]\n"
+        + json.dumps({"status": "ok"})
+        + "\n"
+        + good[1].to_json()
+        + "\n"
+        + good[1].to_json()[:40]
+        + "\n"
+        + json.dumps(incomplete)
+    )
     assert read_records(runs) == good
     warned = " ".join(caplog.messages)
     assert all(f"line {n} of {runs}" in warned for n in (2, 3, 5, 6))
@@ -285,8 +309,10 @@ def test_the_regression_gate_cannot_be_silenced(tmp_path, capsys):
     baseline.write_text(json.dumps({"cells": {"c3d-rgb-d1-scratch-s*": [90.0]}}))
     assert cli("regress", "--baseline", str(baseline), str(tmp_path)) == 1
     for tolerance in ("nan", "inf", "-1"):
-        assert cli("regress", "--min-points", tolerance, "--baseline", str(baseline),
-                   str(tmp_path)) == 2  # fmt: skip
+        assert (
+            cli("regress", "--min-points", tolerance, "--baseline", str(baseline), str(tmp_path))
+            == 2
+        )
     baseline.write_text(json.dumps({"cells": {}}))
     assert cli("regress", "--baseline", str(baseline), str(tmp_path)) == 2
     assert "no cells" in capsys.readouterr().err
@@ -461,10 +487,22 @@ def test_flow_workers_end_when_their_parent_is_killed(tmp_path):
     for i in range(4):  # TV-L1 takes seconds per video at this size: workers are mid-video
         moving_video(videos / f"v{i}.mp4", frames=40, height=120, width=160)
     parent = subprocess.Popen(
-        [sys.executable, "-m", "vidbench", "flow", "extract", "--videos", str(videos),
-         "--out", str(out), "--workers", "2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "vidbench",
+            "flow",
+            "extract",
+            "--videos",
+            str(videos),
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while not list(walk_files(out, hidden=True)) and parent.poll() is None:
             time.sleep(0.05)  # until a worker is writing flow
@@ -569,8 +607,19 @@ def test_sweep_values_out_of_range_are_refused_before_anything_runs(override, re
 def test_an_annotation_folder_without_its_train_list_is_refused(tmp_path, capsys):
     (tmp_path / "classInd.txt").write_text("1 A\n")
     (tmp_path / "testlist01.txt").write_text("A/v_A_g01_c01.avi\n")
-    assert cli("data", "check", "--dataset", "ucf101", "--annotations", str(tmp_path),
-               "--videos", str(tmp_path)) == 2  # fmt: skip
+    assert (
+        cli(
+            "data",
+            "check",
+            "--dataset",
+            "ucf101",
+            "--annotations",
+            str(tmp_path),
+            "--videos",
+            str(tmp_path),
+        )
+        == 2
+    )
     assert "no trainlist01.txt" in capsys.readouterr().err
 
 
@@ -578,8 +627,10 @@ def test_predict_annotates_a_video_of_odd_size(tmp_path, capsys):
     ckpt = tiny_checkpoint(tmp_path / "m.ckpt")
     video = moving_video(tmp_path / "odd.mp4", height=47, width=63)
     out = tmp_path / "odd.annotated.mp4"
-    assert cli("predict", str(video), "--checkpoint", str(ckpt), "--out", str(out),
-               "--no-progress") == 0  # fmt: skip
+    assert (
+        cli("predict", str(video), "--checkpoint", str(ckpt), "--out", str(out), "--no-progress")
+        == 0
+    )
     annotated = open_video(out)
     assert annotated.num_frames == 20
     assert read_frames(annotated, np.array([0])).shape[1:3] == (48, 64)
@@ -593,8 +644,9 @@ def test_narrow_videos_and_matroska_with_pyav_decode(tmp_path):
     assert read_frames(open_video(narrow, "decord"), np.arange(20)).shape == (20, 48, 16, 3)
     for suffix in (".mkv", ".webm"):
         path = tmp_path / f"clip{suffix}"
-        frames = render_motion(random_texture(np.random.default_rng(1), 99, 99), "MoveUp",
-                               12, 48, 64, 2.0, (0.0, 0.0))  # fmt: skip
+        frames = render_motion(
+            random_texture(np.random.default_rng(1), 99, 99), "MoveUp", 12, 48, 64, 2.0, (0.0, 0.0)
+        )
         codec = "libvpx-vp9" if suffix == ".webm" else "libx264"
         write_video(path, frames, codec=codec)
         video = open_video(path, "pyav")
@@ -610,8 +662,13 @@ def test_unreachable_wandb_is_waited_for_once_then_the_sweep_goes_offline(
 ):
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
-    sweep = write_sweep(tmp_path / "s.yaml", synth_with_flow, arch=["c3d"], seed=[0, 1],
-                        wandb={"mode": "online", "timeout_s": 5})  # fmt: skip
+    sweep = write_sweep(
+        tmp_path / "s.yaml",
+        synth_with_flow,
+        arch=["c3d"],
+        seed=[0, 1],
+        wandb={"mode": "online", "timeout_s": 5},
+    )
     assert cli("run", str(sweep), "--out", str(tmp_path / "out"), "--no-progress") == 0
     first, second = read_records(tmp_path / "out")
     assert "did not start" in first.wandb["note"] and "offline instead" in first.wandb["note"]
@@ -669,8 +726,10 @@ def test_a_paper_number_is_cited_only_under_the_same_conditions(tmp_path, capsys
     rows = markdown_rows(markdown(splits))
     assert [r["Split"] for r in rows] == ["1", "2", "3", "mean of 3"]
     assert (rows[-1]["Top-1 %"], rows[-1]["Paper top-1 %"], rows[-1]["Table"]) == (
-        "98.0", "97.8", "5",
-    )  # fmt: skip
+        "98.0",
+        "97.8",
+        "5",
+    )
 
 
 def test_a_run_stopped_and_resumed_mid_decode_does_not_time_out(monkeypatch):

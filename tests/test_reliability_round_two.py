@@ -419,9 +419,13 @@ def start_run(
     are pipes (or `output`, such as DEVNULL)."""
     command = [sys.executable, "-m", "vidbench", "run", str(sweep), "--out", str(out)]
     run = subprocess.Popen(
-        [*command, "--no-progress", *args], stdout=output, stderr=output, text=True,
-        start_new_session=True, preexec_fn=_default_sigint,
-    )  # fmt: skip
+        [*command, "--no-progress", *args],
+        stdout=output,
+        stderr=output,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_default_sigint,
+    )
     STARTED.append(run)
     return run
 
@@ -434,8 +438,15 @@ def wait_for(path: Path, process: subprocess.Popen) -> None:
 
 
 def long_sweep(tmp_path: Path, data: dict, steps: int, seeds: list[int]) -> Path:
-    train = {"max_steps": steps, "batch_size": 2, "num_workers": 0, "val_every_epochs": 0,
-             "accelerator": "cpu", "optimizer": "adamw", "lr": 0.001}  # fmt: skip
+    train = {
+        "max_steps": steps,
+        "batch_size": 2,
+        "num_workers": 0,
+        "val_every_epochs": 0,
+        "accelerator": "cpu",
+        "optimizer": "adamw",
+        "lr": 0.001,
+    }
     return write_sweep(tmp_path / "long.yaml", data, arch=["c3d"], seed=seeds, train=train)
 
 
@@ -523,8 +534,13 @@ def test_whole_video_mode_follows_the_models_own_test_view():
     assert all(end - start <= MAX_PASS_FRAMES for start, end in long)
     assert all(a[1] == b[0] for a, b in itertools.pairwise(long))  # no frame twice or never
     # a clip model: its clips tile the video, the remainder a shorter window
-    assert whole_video_spans(79, 16, whole=False) == [(0, 16), (16, 32), (32, 48), (48, 64),
-                                                      (64, 79)]  # fmt: skip
+    assert whole_video_spans(79, 16, whole=False) == [
+        (0, 16),
+        (16, 32),
+        (32, 48),
+        (48, 64),
+        (64, 79),
+    ]
 
 
 def test_predict_weights_windows_by_the_frames_they_see(tmp_path):
@@ -586,8 +602,11 @@ def test_windows_cover_the_tail_and_resampling_is_said(tmp_path, capsys):
 def test_labels_under_a_tenth_of_a_percent_are_not_printed():
     from vidbench.bench.commands.predict import shown
 
-    top = [{"label": "a", "probability": 0.9989}, {"label": "b", "probability": 0.001},
-           {"label": "c", "probability": 0.0001}]  # fmt: skip
+    top = [
+        {"label": "a", "probability": 0.9989},
+        {"label": "b", "probability": 0.001},
+        {"label": "c", "probability": 0.0001},
+    ]
     assert [g["label"] for g in shown(top)] == ["a", "b"]
     assert [g["label"] for g in shown([{"label": "x", "probability": 0.0002}])] == ["x"]
 
@@ -665,15 +684,33 @@ MINOR = {
     "boolean as a number": (nothing, (*DRY, "train.max_steps=true"), 2, "max_steps: True holds"),
     "repeated and leaked lines": (
         ucf_lists,
-        ("data", "check", "--dataset", "ucf101", "--annotations", "{lists}", "--videos",
-         "{videos}", "--no-progress"),
+        (
+            "data",
+            "check",
+            "--dataset",
+            "ucf101",
+            "--annotations",
+            "{lists}",
+            "--videos",
+            "{videos}",
+            "--no-progress",
+        ),
         0,
         "train: 1 repeated entries dropped",
     ),
     "train video also in test": (
         ucf_lists,
-        ("data", "check", "--dataset", "ucf101", "--annotations", "{lists}", "--videos",
-         "{videos}", "--no-progress"),
+        (
+            "data",
+            "check",
+            "--dataset",
+            "ucf101",
+            "--annotations",
+            "{lists}",
+            "--videos",
+            "{videos}",
+            "--no-progress",
+        ),
         0,
         "train: 1 videos also listed for evaluation left out of training (first: B/b2.avi)",
     ),
@@ -715,8 +752,17 @@ MINOR = {
     ),
     "unwritable manifest cache": (
         unwritable_cache,
-        ("data", "check", "--dataset", "folder", "--videos", "{root}", "--cache", "{cache}",
-         "--no-progress"),
+        (
+            "data",
+            "check",
+            "--dataset",
+            "folder",
+            "--videos",
+            "{root}",
+            "--cache",
+            "{cache}",
+            "--no-progress",
+        ),
         0,
         "cannot be written: every video is opened and nothing is remembered",
     ),
@@ -728,12 +774,23 @@ MINOR = {
     ),
     "throughput --batch 1": (
         nothing,
-        ("throughput", "--arch", "c3d", "--batch", "1", "--runs", "1", "--min-time", "0",
-         "--device", "cpu"),
+        (
+            "throughput",
+            "--arch",
+            "c3d",
+            "--batch",
+            "1",
+            "--runs",
+            "1",
+            "--min-time",
+            "0",
+            "--device",
+            "cpu",
+        ),
         0,
         "--batch 1: inference only",
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", list(MINOR))

@@ -40,9 +40,16 @@ def run_cli(*args: str) -> int:
 
 
 def test_sweep_records_leaderboard_wandb_and_regress(synth_with_flow, tmp_path, capsys):
-    sweep = write_sweep(tmp_path / "micro.yaml", synth_with_flow, eval={
-        "views": "clips", "clips": 2, "throughput_batches": 1, "keep_probs": True,
-    })  # fmt: skip
+    sweep = write_sweep(
+        tmp_path / "micro.yaml",
+        synth_with_flow,
+        eval={
+            "views": "clips",
+            "clips": 2,
+            "throughput_batches": 1,
+            "keep_probs": True,
+        },
+    )
     out = tmp_path / "out"
     assert run_cli(str(sweep), "--out", str(out)) == 0
     records = {r.cell: r for r in read_records(out)}
@@ -214,13 +221,24 @@ def test_checkpoint_is_not_tested_on_another_split(synth_with_flow, tmp_path):
     first = write_sweep(tmp_path / "a.yaml", data, arch=["c3d"])
     assert run_cli(str(first), "--out", str(tmp_path / "a")) == 0
     (trained,) = read_records(tmp_path / "a")
-    datasets = {"synth": {"format": "ucf101", **{k: str(v) for k, v in data.items()},
-                          "folds": [1, 2]}}  # fmt: skip
+    datasets = {
+        "synth": {"format": "ucf101", **{k: str(v) for k, v in data.items()}, "folds": [1, 2]}
+    }
     second = write_sweep(
-        tmp_path / "b.yaml", data, arch=["c3d"], protocol=["finetune"], datasets=datasets,
-        train={"max_steps": 1, "batch_size": 4, "num_workers": 0, "val_every_epochs": 0,
-               "accelerator": "cpu", "init_checkpoint": trained.checkpoint},
-    )  # fmt: skip
+        tmp_path / "b.yaml",
+        data,
+        arch=["c3d"],
+        protocol=["finetune"],
+        datasets=datasets,
+        train={
+            "max_steps": 1,
+            "batch_size": 4,
+            "num_workers": 0,
+            "val_every_epochs": 0,
+            "accelerator": "cpu",
+            "init_checkpoint": trained.checkpoint,
+        },
+    )
     assert run_cli(str(second), "--out", str(tmp_path / "b")) == 1
     records = {r.cell: r for r in read_records(tmp_path / "b")}
     finetuned = records["c3d-rgb-synth1-finetune-s0"]
@@ -242,8 +260,13 @@ def cli_process(*args: str, **env: str) -> subprocess.Popen:
 
 
 def test_killed_sweep_keeps_its_records_and_resumes_the_cell(synth_with_flow, tmp_path):
-    train = {"max_steps": 60, "batch_size": 4, "num_workers": 0, "val_every_epochs": 0,
-             "accelerator": "cpu"}  # fmt: skip
+    train = {
+        "max_steps": 60,
+        "batch_size": 4,
+        "num_workers": 0,
+        "val_every_epochs": 0,
+        "accelerator": "cpu",
+    }
     sweep = write_sweep(
         tmp_path / "s.yaml", synth_with_flow, arch=["c3d", "i3d"], modality=["rgb"], train=train
     )
@@ -306,13 +329,23 @@ def test_ddp_on_two_cpu_processes_gives_the_one_process_metrics(synth_with_flow,
     (source,) = read_records(tmp_path / "t")
     results = {}
     for devices in (1, 2):
-        train = {"max_steps": 0, "batch_size": 4, "num_workers": 0, "accelerator": "cpu",
-                 "devices": devices, "strategy": "ddp" if devices > 1 else "auto",
-                 "init_checkpoint": source.checkpoint}  # fmt: skip
+        train = {
+            "max_steps": 0,
+            "batch_size": 4,
+            "num_workers": 0,
+            "accelerator": "cpu",
+            "devices": devices,
+            "strategy": "ddp" if devices > 1 else "auto",
+            "init_checkpoint": source.checkpoint,
+        }
         sweep = write_sweep(
-            tmp_path / f"d{devices}.yaml", synth_with_flow, arch=["c3d"], protocol=["finetune"],
-            train=train, eval={"views": "clips", "clips": 3, "throughput_batches": 1},
-        )  # fmt: skip
+            tmp_path / f"d{devices}.yaml",
+            synth_with_flow,
+            arch=["c3d"],
+            protocol=["finetune"],
+            train=train,
+            eval={"views": "clips", "clips": 3, "throughput_batches": 1},
+        )
         process = cli_process(
             str(sweep), "--out", str(tmp_path / f"d{devices}"), WANDB_MODE="disabled"
         )
@@ -419,8 +452,14 @@ def test_the_runner_trains_at_the_global_batch_and_records_it(synth_with_flow, t
     from vidbench.bench.cells import expand_cells, resolve_cell
     from vidbench.bench.runner import prepare_data
 
-    train = {"max_steps": 2, "batch_size": 4, "global_batch": 8, "num_workers": 0,
-             "val_every_epochs": 0, "accelerator": "cpu"}  # fmt: skip
+    train = {
+        "max_steps": 2,
+        "batch_size": 4,
+        "global_batch": 8,
+        "num_workers": 0,
+        "val_every_epochs": 0,
+        "accelerator": "cpu",
+    }
     sweep_file = write_sweep(tmp_path / "s.yaml", synth_with_flow, arch=["c3d"], train=train)
     sweep = load_sweep(str(sweep_file))
     (key,) = expand_cells(sweep)
@@ -510,9 +549,11 @@ def test_missing_flow_is_named_by_its_root(synth_with_flow, tmp_path, caplog):
     gone = sorted(flow.rglob("*.mp4"))[0]
     gone.unlink()
     dm = tiny_datamodule(
-        synth_with_flow["videos"].parent, modalities=("rgb", "flow"), flow_root=flow,
+        synth_with_flow["videos"].parent,
+        modalities=("rgb", "flow"),
+        flow_root=flow,
         flow_algorithm="farneback",
-    )  # fmt: skip
+    )
     dm.setup("test")
     dm.dataset("train")
     assert f"flow missing under {flow} for 1 of" in caplog.text
@@ -520,13 +561,18 @@ def test_missing_flow_is_named_by_its_root(synth_with_flow, tmp_path, caplog):
 
 def test_a_quick_look_tests_a_fixed_subset_says_so_and_logs_its_progress(synth_dataset, tmp_path):
     data = {"videos": synth_dataset / "videos", "annotations": synth_dataset / "annotations"}
-    sweep = write_sweep(tmp_path / "s.yaml", data, arch=["c3d"],
-                        eval={"views": "clips", "clips": 1, "throughput_batches": 1,
-                              "max_videos": 5})  # fmt: skip
+    sweep = write_sweep(
+        tmp_path / "s.yaml",
+        data,
+        arch=["c3d"],
+        eval={"views": "clips", "clips": 1, "throughput_batches": 1, "max_videos": 5},
+    )
     run = subprocess.run(
         [sys.executable, "-m", "vidbench", "run", str(sweep), "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     (record,) = read_records(tmp_path / "out")
     listed = len((synth_dataset / "annotations" / "testlist01.txt").read_text().split())
@@ -540,11 +586,20 @@ def test_the_learning_rate_is_chosen_on_validation_and_every_candidate_recorded(
     from vidbench.models.weights import load_classifier
 
     synthetic = {"synthetic": {"classes": 2, "videos_per_class": 16, "frames": 16, "size": 32}}
-    train = {"max_steps": 4, "batch_size": 4, "num_workers": 0, "val_every_epochs": 0,
-             "accelerator": "cpu", "optimizer": "adamw", "lr": 0.5,
-             "lr_grid": [1e-7, 3e-3], "lr_search_steps": 6}  # fmt: skip
-    sweep = write_sweep(tmp_path / "s.yaml", {}, arch=["c3d"], train=train,
-                        datasets={"synth": synthetic})  # fmt: skip
+    train = {
+        "max_steps": 4,
+        "batch_size": 4,
+        "num_workers": 0,
+        "val_every_epochs": 0,
+        "accelerator": "cpu",
+        "optimizer": "adamw",
+        "lr": 0.5,
+        "lr_grid": [1e-7, 3e-3],
+        "lr_search_steps": 6,
+    }
+    sweep = write_sweep(
+        tmp_path / "s.yaml", {}, arch=["c3d"], train=train, datasets={"synth": synthetic}
+    )
     assert run_cli(str(sweep), "--out", str(tmp_path / "out")) == 0
     (record,) = read_records(tmp_path / "out")
     search = record.lr_search
@@ -573,11 +628,19 @@ def test_the_leaderboard_run_carries_the_sweeps_tags():
 def test_a_compiled_cell_trains_tests_and_keeps_its_setting(synth_with_flow, tmp_path):
     """`train.compile: true`: the cell trains and tests through torch.compile (its results
     land in the module the record is made from) and its hash says it was compiled."""
-    train = {"max_steps": 3, "batch_size": 4, "num_workers": 0, "val_every_epochs": 0,
-             "accelerator": "cpu", "optimizer": "adamw", "lr": 0.001}  # fmt: skip
+    train = {
+        "max_steps": 3,
+        "batch_size": 4,
+        "num_workers": 0,
+        "val_every_epochs": 0,
+        "accelerator": "cpu",
+        "optimizer": "adamw",
+        "lr": 0.001,
+    }
     eager = write_sweep(tmp_path / "e.yaml", synth_with_flow, arch=["c3d"], train=train)
-    compiled = write_sweep(tmp_path / "c.yaml", synth_with_flow, arch=["c3d"],
-                           train={**train, "compile": True})  # fmt: skip
+    compiled = write_sweep(
+        tmp_path / "c.yaml", synth_with_flow, arch=["c3d"], train={**train, "compile": True}
+    )
     for sweep, out in ((eager, "e"), (compiled, "c")):
         assert run_cli(str(sweep), "--out", str(tmp_path / out), "--wandb", "disabled") == 0
     (plain,), (fast,) = read_records(tmp_path / "e"), read_records(tmp_path / "c")

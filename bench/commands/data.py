@@ -104,13 +104,19 @@ def check_command(args: argparse.Namespace) -> int:
     if args.json:
         keys = ("dataset", "split", "num_classes", "splits", "notes", "unmatched")
         problems = report["problems"]
-        print(json.dumps({
-            **{key: report[key] for key in keys},
-            "missing": sorted(p for p, why in problems.items() if why == "missing"),
-            "unreadable": {p: why for p, why in sorted(problems.items()) if why != "missing"},
-            "fail_on": args.fail_on,
-            "failed": failed,
-        }))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    **{key: report[key] for key in keys},
+                    "missing": sorted(p for p, why in problems.items() if why == "missing"),
+                    "unreadable": {
+                        p: why for p, why in sorted(problems.items()) if why != "missing"
+                    },
+                    "fail_on": args.fail_on,
+                    "failed": failed,
+                }
+            )
+        )
     else:
         print(format_report(report))
         if failed:
