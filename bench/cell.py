@@ -58,7 +58,7 @@ from vidbench.datasets.files import (
 from vidbench.models import VideoClassifier
 from vidbench.models.backbones import RefusedCheckpoint, torch_load
 from vidbench.models.costs import macs_per_clip
-from vidbench.models.registry import imagenet_weights
+from vidbench.models.registry import imagenet_weights, model_origin
 from vidbench.models.weights import (
     IMPORTED_STARTS,
     fuse_i3d_streams,
@@ -589,6 +589,7 @@ def run_cell(cell: Cell, out: Path, wandb_logger: Any | None, progress: bool) ->
         resume=resume,
         checkpoint=str(checkpoint),
         started_from=module.hparams.get("started_from"),
+        model_from=model_origin(cell.arch),
         data={
             "train": accounting.get(dm.split_for("train")) if not cell.fuses else None,
             "test": accounting.get(dm.split_for("test")),

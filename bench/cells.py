@@ -25,6 +25,7 @@ from vidbench.bench.config import (
     cell_spec,
     cell_train,
 )
+from vidbench.datasets.annotations import flips_by_default
 from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.models.registry import streams_trained_apart
 
@@ -64,8 +65,10 @@ class CellKey(BaseModel):
 
     @property
     def id(self) -> str:
-        """`i3d-rgb-ucf1011-scratch-s0`: the cell's folder and its name in results."""
-        return f"{self.arch}-{self.modality}-{self.dataset}{self.fold}-{self.protocol}-s{self.seed}"
+        """`i3d-rgb-ucf1011-scratch-s0`: the cell's folder and its name in results (a
+        `module:callable` architecture as `module.callable`, a name every file system takes)."""
+        arch = self.arch.replace(":", ".")
+        return f"{arch}-{self.modality}-{self.dataset}{self.fold}-{self.protocol}-s{self.seed}"
 
     def with_(self, **changes: Any) -> CellKey:
         return CellKey(**{**self.key_fields(), **changes})
@@ -182,7 +185,8 @@ def resolve_cell(sweep: SweepConfig, key: CellKey, data: DataSource) -> Cell:
         data=data.model_copy(update={"fold": key.fold}),
         model_options=cell_model_options(sweep, key.arch, key.modality),
         input=cell_spec(sweep, key.arch, key.modality),
-        flip=sweep.flip,
+        # mirrored at random unless the sweep says, or the format's classes name directions
+        flip=sweep.input.get("flip", flips_by_default(data.format)),
         train=cell_train(sweep, key.arch, key.modality),
         throughput_batches=sweep.eval.throughput_batches,
         max_videos=sweep.eval.max_videos,

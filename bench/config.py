@@ -46,13 +46,14 @@ from vidbench.bench.precheck import (  # noqa: F401  (re-exported for their olde
     parse_override,
     read_sweep,
 )
-from vidbench.datasets.annotations import DATASETS
+from vidbench.datasets.annotations import DATASETS, check_format
 from vidbench.datasets.clip_spec import OVERRIDABLE, TEST_VIEWS, ClipSpec
 from vidbench.datasets.decode_cache import DEFAULT_BUDGET_MB
 from vidbench.datasets.synthetic import SynthConfig
 from vidbench.models.classifier import WARMUP_SCHEDULERS
 from vidbench.models.registry import (
     auto_modalities,
+    check_architecture,
     default_input_spec,
     list_models,
     model_options,
@@ -68,6 +69,7 @@ BUILTIN_SWEEPS = (
     "table5",
     "splits",
     "transfer",
+    "ssv2",
 )
 # What `input:` may set: the clip settings of ClipSpec (test views come from `eval:`) and
 # whether training clips are mirrored; `per_arch:` may set the geometry of one architecture
@@ -129,7 +131,7 @@ def _takes_bool(annotation: Any) -> bool:
 
 
 class DatasetConfig(Strict):
-    format: Literal[DATASETS] = "ucf101"  # type: ignore[valid-type]
+    format: str = "ucf101"  # one of dataset_formats(): built in, or a package's
     videos: str | None = None
     annotations: str | None = None
     flow: str | None = None  # for synthetic data the runner extracts it (cached)
@@ -142,6 +144,11 @@ class DatasetConfig(Strict):
     # (`bench.preflight`); lower it to run on a partial copy, which every record then says
     min_coverage: float = Field(0.95, ge=0, le=1, allow_inf_nan=False)
 
+    @field_validator("format")
+    @classmethod
+    def known_format(cls, value: str) -> str:
+        return check_format(value)
+
     @model_validator(mode="after")
     def has_a_source(self) -> DatasetConfig:
         if self.synthetic is None and self.format == "folder" and self.annotations is None:
@@ -152,6 +159,8 @@ class DatasetConfig(Strict):
                 "format; synthetic: {} for built-in data)"
             )
         allowed = (1, 2, 3) if self.format in ("ucf101", "hmdb51") else (1,)
+        if self.format not in DATASETS:  # a package's format: its parser judges the fold
+            allowed = tuple(sorted({*self.folds} & set(range(1, 100))))
         wrong = [fold for fold in self.folds if fold not in allowed]
         if wrong or len(set(self.folds)) != len(self.folds):
             raise ValueError(
@@ -413,9 +422,8 @@ class SweepConfig(Strict):
     @field_validator("arch")
     @classmethod
     def known_architectures(cls, names: list[str]) -> list[str]:
-        unknown = [n for n in names if n not in list_models()]
-        if unknown:
-            raise ValueError(f"unknown architecture(s) {unknown}; choose from {list_models()}")
+        for name in names:
+            check_architecture(name)  # the error lists the choices, or names the module
         return _distinct(names, "arch")
 
     @field_validator("input")
@@ -427,10 +435,6 @@ class SweepConfig(Strict):
         if not isinstance(values.get("flip", True), bool):
             raise ValueError(f"flip must be true or false, got {values['flip']!r}")
         return {k: v for k, v in values.items() if v is not None}
-
-    @property
-    def flip(self) -> bool:
-        return self.input.get("flip", True)
 
     @field_validator("modality")
     @classmethod
@@ -490,8 +494,10 @@ def shorten(text: str, limit: int = ECHO_CHARS) -> str:
 
 def _check_arch_keys(sweep: SweepConfig, where: str) -> None:
     for arch, options in sweep.per_arch.items():
-        if arch not in list_models():  # one left out of `arch` (by an override) is fine
-            raise SweepError(f"{where}: per_arch.{arch}: unknown; choose from {list_models()}")
+        try:  # one left out of `arch` (by an override) is fine
+            check_architecture(arch)
+        except ValueError as error:
+            raise SweepError(f"{where}: per_arch.{arch}: {error}") from None
         allowed = [*model_options(arch), *PER_ARCH_INPUT_KEYS, "train", "modality"]
         unknown = sorted(set(options) - set(allowed))
         if unknown:

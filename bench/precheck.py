@@ -8,7 +8,9 @@ no tensors, answered in well under a second.
   an unknown key is answered with the keys allowed there and the closest one;
 - the dataset folders and annotation paths a sweep names (a sweep file's relative to its
   folder, `--set`'s to the current one: `read_sweep`, which `config.load_sweep` reads
-  through too) and the output folder being writable.
+  through too) and the output folder being writable;
+- the devices it asks for (`train.accelerator: gpu` with `train.devices`), and any
+  command's `--device`, against the GPUs the NVIDIA driver lists (`check_device`).
 
 Values are judged by the full validation (`config.load_sweep`) after this, which needs
 the model registry and so torch.
@@ -19,6 +21,8 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
+import sys
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -227,6 +231,58 @@ def check_out(out: Path) -> None:
         raise SweepError(f"--out {out}: {existing} is not writable")
 
 
+def visible_gpus(listed: Path = Path("/proc/driver/nvidia/gpus")) -> int | None:
+    """The NVIDIA GPUs this process may use, counted without torch: the driver's list
+    (`/proc/driver/nvidia/gpus`), narrowed by CUDA_VISIBLE_DEVICES as CUDA reads it (up to
+    the first invalid entry); None where that cannot tell (not Linux, or a ROCm machine,
+    whose GPUs torch also calls cuda)."""
+    if not sys.platform.startswith("linux") or Path("/dev/kfd").exists():
+        return None
+    count = sum(1 for _ in listed.iterdir()) if listed.is_dir() else 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        entries = [v.strip() for v in visible.split(",")]
+        usable = 0
+        while usable < len(entries) and re.fullmatch(r"\d+|GPU-[0-9a-fA-F-]+", entries[usable]):
+            usable += 1
+        count = min(count, usable)
+    return count
+
+
+def check_device(text: str, flag: str = "--device") -> None:
+    """SweepError unless `text` is cpu, cuda or cuda:N and that GPU is visible here."""
+    match = re.fullmatch(r"cpu|cuda(?::(\d+))?", text)
+    if match is None:
+        raise SweepError(f"{flag} {text}: not a device; use cpu, cuda or cuda:N")
+    if text == "cpu":
+        return
+    count = visible_gpus()
+    if count == 0:
+        raise SweepError(
+            f"{flag} {text}: no CUDA GPU is visible here (the NVIDIA driver lists none, or "
+            "CUDA_VISIBLE_DEVICES hides them); use cpu"
+        )
+    if count is not None and match.group(1) is not None and int(match.group(1)) >= count:
+        raise SweepError(f"{flag} {text}: this machine has cuda:0 to cuda:{count - 1}")
+
+
+def check_devices(data: dict[str, Any]) -> None:
+    """SweepError when a sweep's training asks for more GPUs than are visible here:
+    `accelerator` gpu or cuda with `devices` a count (or -1, all), `data` as `read_sweep`
+    returns it."""
+    train = data.get("train") if isinstance(data.get("train"), dict) else {}
+    if str(train.get("accelerator", "auto")).lower() not in ("gpu", "cuda"):
+        return
+    count = visible_gpus()
+    devices = train.get("devices", 1)
+    wanted = devices if isinstance(devices, int) and not isinstance(devices, bool) else 1
+    if count is not None and count < max(wanted, 1):
+        raise SweepError(
+            f"train.accelerator {train['accelerator']} with train.devices {devices}: "
+            f"{count} CUDA GPU(s) visible here; use accelerator cpu or auto, or fewer devices"
+        )
+
+
 def precheck(
     source: str | Path | None, overrides: list[str], out: Path | None, data: bool = True
 ) -> None:
@@ -235,5 +291,6 @@ def precheck(
     sweep, _ = read_sweep(source, overrides)
     if data:
         check_paths(sweep)
+        check_devices(sweep)
     if out is not None:
         check_out(out)

@@ -115,6 +115,9 @@ class RunRecord(BaseModel):
     # imagenet+kinetics or "kinetics (imagenet unstated)" (None: unknown), "weights",
     # "checkpoint"; from a checkpoint also what that started from and which release}
     started_from: dict[str, Any] | None = None
+    # the package that built the network: {"package", "version"} (and "module" for an
+    # architecture named module:callable); None: records before it was kept
+    model_from: dict[str, str] | None = None
     data: DataAccounting | None = None
     # the per-video test predictions kept beside it: {file (relative to the results
     # folder), sha256, videos} (`bench.predictions`; None: records before they were kept)

@@ -138,6 +138,9 @@ def arch_label(record: RunRecord) -> str:
 
     cell = record.config
     name = ARCH_NAMES.get(cell.arch, cell.arch)
+    source = record.model_from or {}
+    if source.get("package", "vidbench") != "vidbench":  # a plugin's: say whose
+        name = f"{name} from {source['package']} {source.get('version', '')}".rstrip()
     try:
         changes = [
             f"{k} {format_value(v)}"

@@ -16,7 +16,7 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import NamedTuple
@@ -217,3 +217,143 @@ def measure(
     result["peak_memory_kind"] = memory_kind
     result["params"] = params
     return {**result, **device_info(device)}
+
+
+# Dense peak TFLOP/s of the GPUs a fraction of peak is given for: (bf16 tensor cores, TF32
+# tensor cores, which PyTorch's cuDNN convolutions use for float32 by default), from
+# NVIDIA's data sheets (without sparsity). Other devices: no fraction.
+PEAK_TFLOPS = {"H100": (989.4, 494.7), "H200": (989.4, 494.7), "A100": (312.0, 156.0)}
+
+
+def peak_tflops(device_name: str | None, precision: str) -> float | None:
+    """The dense peak of `device_name` (as `device_info` names it) at `precision`."""
+    for model, (bf16, tf32) in PEAK_TFLOPS.items():
+        if device_name and model in device_name:
+            return {"bf16-mixed": bf16, "32-true": tf32}.get(precision)
+    return None
+
+
+def peak_fractions(result: dict) -> dict[str, float | None]:
+    """The fraction of the device's peak a measurement reached: FLOPs a clip (2 per
+    multiply-add; a training step 3x the forward pass) x clips/s over the peak."""
+    peak = peak_tflops(result.get("device"), str(result["precision"]))
+    fractions: dict[str, float | None] = {}
+    for name, passes in (("infer", 1), ("train", 3)):
+        rate = result.get(f"{name}_clips_per_s")
+        flops = 2 * passes * result["gmacs_per_clip"] * 1e9 * rate if rate else None
+        fractions[f"{name}_peak_fraction"] = flops / (peak * 1e12) if flops and peak else None
+    return fractions
+
+
+def measure_matrix(
+    archs: list[str],
+    device: torch.device,
+    precisions: list[str],
+    channels_last: list[bool],
+    compiled: list[bool],
+    batch: int = 8,
+    num_classes: int = 400,
+    modality: str | None = None,
+    width: float | None = None,
+    geometry: tuple[int, int] | None = None,
+    runs: int = 5,
+    min_time: float = 1.0,
+) -> Iterator[dict]:
+    """`measure` for every architecture x precision x memory format x compiled setting,
+    one figure at a time: each architecture at its paper input (or `geometry`, frames and
+    crop) and `width`, with its GMACs a clip and the fraction of the device's peak."""
+    import itertools
+
+    from vidbench.models import create_model, model_options
+    from vidbench.models.costs import example_inputs, macs_per_clip
+
+    for arch in archs:
+        options = {"modalities": tuple(modality.split("+"))} if modality else {}
+        if width is not None and "width" in model_options(arch):
+            options["width"] = width
+        with torch.device("meta"):  # counted without allocating the network
+            model = create_model(arch, num_classes, **options)
+        spec = model.input_spec
+        if geometry:
+            spec = spec.replace(clip_len=geometry[0], crop_size=geometry[1])
+        inputs = example_inputs(spec, batch)
+        gmacs = macs_per_clip(model, example_inputs(spec, 1, "meta")) / 1e9
+        for precision, last, compile_ in itertools.product(precisions, channels_last, compiled):
+            log.info(
+                "%s: %s, %s%s",
+                arch,
+                precision,
+                "channels_last_3d" if last else "contiguous",
+                ", compiled" if compile_ else "",
+            )
+            if compile_:  # each compiled model from a clean cache
+                torch._dynamo.reset()
+            result = measure(
+                create_model(arch, num_classes, **options),
+                inputs,
+                device,
+                precision,
+                runs,
+                train=batch > 1,
+                min_run_time=min_time,
+                channels_last=last,
+                compile=compile_,
+            )
+            result.update(
+                arch=arch,
+                input=f"{spec.clip_len}x{spec.crop_size}",
+                gmacs_per_clip=gmacs,
+                torch=torch.__version__,
+            )
+            result.update(peak_fractions(result))
+            yield result
+
+
+def format_figure(result: dict) -> str:
+    train = result["train_clips_per_s"]
+    return (
+        f"{result['arch']:<18}{result['input']:>8}  {result['precision']:<11}"
+        f"{result['memory_format']:<17}{'compiled' if result['compiled'] else 'eager':<9}"
+        f"infer {result['infer_clips_per_s']:8.2f} clips/s"
+        + (f", train {train:8.2f} clips/s" if train else "")
+    )
+
+
+MATRIX_COLUMNS = [
+    "arch",
+    "input",
+    "batch_size",
+    "precision",
+    "memory_format",
+    "compiled",
+    "infer_clips_per_s",
+    "infer_clips_per_s_iqr",
+    "train_clips_per_s",
+    "train_clips_per_s_iqr",
+    "gmacs_per_clip",
+    "infer_peak_fraction",
+    "train_peak_fraction",
+    "params",
+    "peak_memory_mb",
+    "device",
+    "device_type",
+    "torch",
+]
+
+
+def write_matrix(rows: list[dict], folder: Path, device_type: str, precisions: list[str]) -> Path:
+    """The matrix as CSV (`MATRIX_COLUMNS`), `<prefix>-<device>-<precisions>-torch<v>.csv`
+    in `folder`, written atomically."""
+    import csv
+    import io
+
+    from vidbench.datasets.files import atomic_write_text
+
+    device = re.sub(r"[^A-Za-z0-9]+", "-", str(rows[0].get("device") or device_type)).strip("-")
+    torch_version = re.sub(r"[^A-Za-z0-9.]+", "-", str(rows[0]["torch"]))
+    name = f"throughput-{device}-{'-'.join(precisions)}-torch{torch_version}.csv"
+    text = io.StringIO()
+    writer = csv.DictWriter(text, MATRIX_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write_text(folder / name, text.getvalue())

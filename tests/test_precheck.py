@@ -22,6 +22,7 @@ from vidbench.bench.precheck import (
     load_yaml,
     precheck,
     sweep_text,
+    visible_gpus,
 )
 from vidbench.bench.schema import sweep_key_tree
 
@@ -82,6 +83,42 @@ def test_a_mistake_is_answered_without_importing_torch(tmp_path, args, message):
     assert heavy == [], f"imported {heavy} before answering"
     if "sweep.yaml" in args:  # the path as the sweep file's folder makes it, and a way out
         assert str(tmp_path / "UCF-101") in err and "--set datasets.ucf101=null" in err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["run", "--set", "train.accelerator=gpu"],
+            "train.accelerator gpu with train.devices 1: 0",
+        ),
+        (["predict", "--checkpoint", "c.ckpt", "v.mp4", "--device", "cuda"], "--device cuda: no"),
+        (["predict", "--checkpoint", "c.ckpt", "v.mp4", "--device", "tpu"], "use cpu, cuda or"),
+        (["throughput", "--device", "cuda:1"], "--device cuda:1: no CUDA GPU is visible"),
+    ],
+)
+def test_a_device_that_is_not_here_is_answered_without_importing_torch(tmp_path, args, message):
+    if visible_gpus() is None:
+        pytest.fail("this test needs a Linux host without ROCm, where GPUs can be counted")
+    status, err, heavy, _ = answer(args, tmp_path, CUDA_VISIBLE_DEVICES="")  # no GPU visible
+    assert status == 2 and message in err, err
+    assert heavy == [], f"imported {heavy} before answering"
+
+
+def test_visible_gpus_reads_the_driver_list_as_cuda_visible_devices_narrows_it(
+    tmp_path, monkeypatch
+):
+    for index in range(4):
+        (tmp_path / f"0000:0{index}:00.0").mkdir()
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert visible_gpus(tmp_path) == 4
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,0")
+    assert visible_gpus(tmp_path) == 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,-1,3")  # CUDA stops at the invalid entry
+    assert visible_gpus(tmp_path) == 1
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert visible_gpus(tmp_path) == 0
+    assert visible_gpus(tmp_path / "absent") == 0  # no NVIDIA driver
 
 
 def test_the_key_tree_is_the_sweeps_and_the_builtin_names_are_the_files():

@@ -14,7 +14,7 @@ from vidbench.bench.commands import (
     existing_folder,
     wants_progress,
 )
-from vidbench.datasets.annotations import DATASETS
+from vidbench.datasets.annotations import dataset_formats
 from vidbench.datasets.flow import ALGORITHMS
 from vidbench.datasets.synthetic import TASKS, SynthConfig
 
@@ -34,7 +34,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def add_check(data: argparse._SubParsersAction) -> None:
     check = data.add_parser("check", help="index a dataset and open every video")
     check.add_argument(
-        "--dataset", required=True, choices=DATASETS, help="annotation format of the dataset"
+        "--dataset",
+        required=True,
+        choices=dataset_formats(),
+        help="annotation format of the dataset",
     )
     check.add_argument(
         "--annotations",
@@ -181,7 +184,7 @@ def add_flow_extract(flow: argparse._SubParsersAction) -> None:
     )
     extract.add_argument(
         "--dataset",
-        choices=DATASETS,
+        choices=dataset_formats(),
         default=None,
         help="only the videos this dataset's annotations list (all folds)",
     )

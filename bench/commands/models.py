@@ -16,6 +16,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     add_models(commands)
     add_weights_import(commands)
     add_throughput(commands)
+    add_selftest(commands)
 
 
 def add_models(commands: argparse._SubParsersAction) -> None:
@@ -43,14 +44,21 @@ def model_rows(num_classes: int) -> list[dict]:
     (folder,) = util.find_spec("vidbench.models").submodule_search_locations
     for source in sorted(Path(folder).glob("*.py")):
         digest.update(source.name.encode() + source.read_bytes())
+    for point in metadata.entry_points(group="vidbench.models"):  # plugins, by version
+        version = point.dist.version if point.dist else "?"
+        digest.update(f"{point.name}={point.value} {version}".encode())
     path = default_cache_dir() / "models" / f"{digest.hexdigest()[:16]}.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         pass
     from vidbench.models.costs import describe_models
+    from vidbench.models.registry import broken_plugins
 
     rows = describe_models(num_classes)
+    rows += [{"name": name, "error": why} for name, why in broken_plugins().items()]
+    if broken_plugins():  # a missing dependency installed later would not show: no cache
+        return rows
     try:
         atomic_write_text(path, json.dumps(rows))
     except OSError as error:  # a read-only cache: answer anyway, uncached
@@ -63,14 +71,17 @@ def models_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows))
         return 0
-    print(f"{'architecture':<18}{'params':>12}{'GMACs/clip':>12}  input (paper size)")
+    print(f"{'architecture':<18}{'params':>12}{'GMACs/clip':>12}  input (paper size)  from")
     for row in rows:
+        if "error" in row:
+            print(f"{row['name']:<18}{'left out:':>12} {row['error']}")
+            continue
         flow = f", flow stack {row['flow_stack']}" if "flow" in row["modalities"] else ""
         spacing = f" every {row['frame_interval']}" if row["frame_interval"] > 1 else ""
         print(
             f"{row['name']:<18}{row['params'] / 1e6:>11.2f}M{row['gmacs']:>12.2f}  "
             f"{'+'.join(row['modalities'])}, {row['clip_len']} frames{spacing}, "
-            f"{row['crop_size']}px{flow}"
+            f"{row['crop_size']}px{flow}  {row['from']}"
         )
     print(
         f"params at {args.num_classes} classes; GMACs = multiply-adds (1 MAC = 2 FLOPs) of conv, "
@@ -227,129 +238,108 @@ def parse_input(text: str | None) -> tuple[int, int] | None:
 
 
 def throughput_command(args: argparse.Namespace) -> int:
-    import itertools
+    from vidbench.bench.precheck import check_device
+
+    if args.device is not None:
+        check_device(args.device)  # before torch is imported
 
     import torch
 
-    from vidbench.bench.throughput import default_precision, measure
-    from vidbench.models import create_model, list_models, model_options
-    from vidbench.models.costs import example_inputs, macs_per_clip
+    from vidbench.bench.throughput import (
+        default_precision,
+        format_figure,
+        measure_matrix,
+        write_matrix,
+    )
+    from vidbench.models import list_models
+    from vidbench.models.registry import check_architecture
 
     geometry = parse_input(args.input)
     if args.width is not None and not 0 < args.width <= 4:
         raise ValueError(f"--width {args.width}: give a multiplier in (0, 4]")
     archs = args.arch or list_models()
-    unknown = [a for a in archs if a not in list_models()]
-    if unknown:
-        raise ValueError(f"unknown architecture(s) {unknown}; choose from {list_models()}")
+    for arch in archs:
+        check_architecture(arch)  # built in, a plugin's or module:callable
     device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     precisions = args.precision or [default_precision(device)]
-    train = args.batch > 1
-    if not train:
+    if args.batch == 1:
         log.warning(
             "--batch 1: inference only; a training step needs 2 clips or more (BatchNorm "
             "normalises over the batch in training)"
         )
-    settings = list(
-        itertools.product(
-            precisions, [False, True][: 1 + args.channels_last], [False, True][: 1 + args.compile]
-        )
-    )
     rows = []
-    for arch in archs:
-        options = {"modalities": tuple(args.modality.split("+"))} if args.modality else {}
-        if args.width is not None and "width" in model_options(arch):
-            options["width"] = args.width
-        with torch.device("meta"):  # counted without allocating the network
-            model = create_model(arch, args.num_classes, **options)
-        spec = model.input_spec
-        if geometry:
-            spec = spec.replace(clip_len=geometry[0], crop_size=geometry[1])
-        inputs = example_inputs(spec, args.batch)
-        gmacs = macs_per_clip(model, example_inputs(spec, 1, "meta")) / 1e9
-        for precision, channels_last, compiled in settings:
-            log.info(
-                "%s: %s, %s%s",
-                arch,
-                precision,
-                "channels_last_3d" if channels_last else "contiguous",
-                ", compiled" if compiled else "",
-            )
-            if compiled:  # each compiled model from a clean cache
-                torch._dynamo.reset()
-            result = measure(
-                create_model(arch, args.num_classes, **options),
-                inputs,
-                device,
-                precision,
-                args.runs,
-                train=train,
-                min_run_time=args.min_time,
-                channels_last=channels_last,
-                compile=compiled,
-            )
-            result.update(
-                arch=arch,
-                input=f"{spec.clip_len}x{spec.crop_size}",
-                gmacs_per_clip=gmacs,
-                torch=torch.__version__,
-            )
-            rows.append(result)
-            if args.json:
-                print(json.dumps(result), flush=True)
-            else:
-                print(format_figure(result), flush=True)
-            if args.out is not None:  # after each figure: a stopped run keeps what it measured
-                path = write_matrix(rows, args.out, device.type, precisions)
+    for result in measure_matrix(
+        archs,
+        device,
+        precisions,
+        channels_last=[False, True][: 1 + args.channels_last],
+        compiled=[False, True][: 1 + args.compile],
+        batch=args.batch,
+        num_classes=args.num_classes,
+        modality=args.modality,
+        width=args.width,
+        geometry=geometry,
+        runs=args.runs,
+        min_time=args.min_time,
+    ):
+        rows.append(result)
+        print(json.dumps(result) if args.json else format_figure(result), flush=True)
+        if args.out is not None:  # after each figure: a stopped run keeps what it measured
+            path = write_matrix(rows, args.out, device.type, precisions)
     if args.out is not None:
         print(f"wrote {path}")
     return 0
 
 
-def format_figure(result: dict) -> str:
-    train = result["train_clips_per_s"]
-    return (
-        f"{result['arch']:<18}{result['input']:>8}  {result['precision']:<11}"
-        f"{result['memory_format']:<17}{'compiled' if result['compiled'] else 'eager':<9}"
-        f"infer {result['infer_clips_per_s']:8.2f} clips/s"
-        + (f", train {train:8.2f} clips/s" if train else "")
+def add_selftest(commands: argparse._SubParsersAction) -> None:
+    check = commands.add_parser(
+        "selftest",
+        help="check and measure a device in one command: the throughput matrix, the input "
+        "conversion, a training cell and its accuracy in fp32 and bf16",
     )
+    check.add_argument("--device", default="cuda", help="cpu, cuda or cuda:N (default: cuda)")
+    check.add_argument("--out", type=Path, required=True, help="folder for the CSV and report")
+    check.add_argument(
+        "--size",
+        choices=("full", "tiny"),
+        default=None,
+        help="full: the paper's networks and inputs (default on a GPU); tiny: width 0.125, "
+        "8x32 clips (default on the CPU)",
+    )
+    check.add_argument("--arch", nargs="+", default=None, help="architectures (default: all)")
+    check.add_argument("--no-compile", action="store_true", help="leave torch.compile out")
+    check.add_argument("--no-progress", action="store_true", help="no progress bars")
+    check.set_defaults(func=selftest_command)
 
 
-MATRIX_COLUMNS = [
-    "arch",
-    "input",
-    "batch_size",
-    "precision",
-    "memory_format",
-    "compiled",
-    "infer_clips_per_s",
-    "infer_clips_per_s_iqr",
-    "train_clips_per_s",
-    "train_clips_per_s_iqr",
-    "gmacs_per_clip",
-    "params",
-    "peak_memory_mb",
-    "device",
-    "device_type",
-    "torch",
-]
+def selftest_command(args: argparse.Namespace) -> int:
+    from vidbench.bench.precheck import check_device, check_out
 
+    check_device(args.device)  # before torch is imported
+    check_out(args.out)
+    from vidbench.bench.commands import wants_progress
+    from vidbench.bench.selftest import REPORT, run_selftest
+    from vidbench.models.registry import check_architecture
 
-def write_matrix(rows: list[dict], folder: Path, device_type: str, precisions: list[str]) -> Path:
-    """The matrix as CSV (`MATRIX_COLUMNS`), `throughput-<device>-<precisions>-torch<v>.csv`
-    in `folder`, written atomically."""
-    import csv
-    import io
-    import re
-
-    from vidbench.datasets.files import atomic_write_text
-
-    device = re.sub(r"[^A-Za-z0-9]+", "-", str(rows[0].get("device") or device_type)).strip("-")
-    torch_version = re.sub(r"[^A-Za-z0-9.]+", "-", str(rows[0]["torch"]))
-    name = f"throughput-{device}-{'-'.join(precisions)}-torch{torch_version}.csv"
-    text = io.StringIO()
-    writer = csv.DictWriter(text, MATRIX_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return atomic_write_text(folder / name, text.getvalue())
+    for arch in args.arch or []:
+        check_architecture(arch)
+    device = resolve_device(args.device)
+    size = args.size or ("full" if device.type == "cuda" else "tiny")
+    report = run_selftest(
+        device, args.out, size, args.arch, not args.no_compile, wants_progress(args)
+    )
+    conversion, change = report["conversion"], report["mixed_precision"]
+    print(f"throughput: {report['matrix']['figures']} figures in {report['matrix']['file']}")
+    print(
+        f"input conversion on {device}: {conversion['ms_per_batch']:.2f} ms a batch, "
+        f"{'agrees' if conversion['agrees'] else 'DISAGREES'} with the CPU "
+        f"(max difference {conversion['max_abs_difference']:.2g})"
+    )
+    cell = report["training_cell"]
+    print(f"training cell {cell['cell']}: {cell['steps']} steps in {cell['seconds']} s")
+    print(
+        f"video top-1: {change['top1']['32-true']:.1f}% in fp32, "
+        f"{change['top1']['bf16-mixed']:.1f}% in bf16 ({change['bf16_minus_fp32']:+.1f} points)"
+    )
+    print(f"wrote {args.out / REPORT} ({report['seconds']} s)")
+    return 0 if conversion["agrees"] else 1

@@ -63,6 +63,9 @@ def shown(top_k: list[dict]) -> list[dict]:
 
 
 def predict_command(args: argparse.Namespace) -> int:
+    from vidbench.bench.precheck import check_device
+
+    check_device(args.device)  # before torch is imported: a wrong device costs nothing
     from vidbench.bench.predict import Predictor, annotated_paths, load_model, predict_videos
 
     if args.stride is not None and args.window is None:

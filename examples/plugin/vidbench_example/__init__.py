@@ -1,0 +1,1 @@
+"""An example vidbench plugin: the `tiny3d` architecture and the `csvlist` dataset format."""
