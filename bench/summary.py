@@ -139,8 +139,9 @@ def arch_label(record: RunRecord) -> str:
     cell = record.config
     name = ARCH_NAMES.get(cell.arch, cell.arch)
     source = record.model_from or {}
-    if source.get("package", "vidbench") != "vidbench":  # a plugin's: say whose
-        name = f"{name} from {source['package']} {source.get('version', '')}".rstrip()
+    maker = source.get("package") or source.get("module")
+    if maker and maker != "vidbench":  # a plugin's or a module's: say whose
+        name = f"{name} from {maker} {source.get('version', '')}".rstrip()
     try:
         changes = [
             f"{k} {format_value(v)}"

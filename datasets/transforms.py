@@ -115,8 +115,11 @@ class ClipTransform:
         ]
         crop = self.crop_size
         if params.size < crop:  # enlarged on the device: ship it as it is, zero-padded
-            out = np.zeros((len(frames), crop, crop, frames.shape[-1]), np.uint8)
-            out[:, : params.size, : params.size] = box
+            size = params.size
+            out = np.empty((len(frames), crop, crop, frames.shape[-1]), np.uint8)
+            out[:, :size, :size] = box
+            out[:, size:] = 0  # only the margins are zeroed (np.zeros would zero all)
+            out[:, :size, size:] = 0
         elif params.size == crop:
             out = np.ascontiguousarray(box)
         else:

@@ -248,3 +248,18 @@ def _one_class_folder(tmp_path: Path) -> Path:
     (root / "a").mkdir(parents=True)
     (root / "a" / "v.mp4").write_bytes(b"")
     return root
+
+
+def test_the_leaderboard_names_who_built_a_network_that_is_not_vidbenchs():
+    from helpers import finished_record
+
+    from vidbench.bench.paper import ARCH_NAMES
+    from vidbench.bench.summary import arch_label
+
+    record = finished_record("c3d-rgb-d1-scratch-s0", 50.0)
+    record.model_from = {"package": "vidbench", "version": "0.4.0"}
+    assert " from " not in arch_label(record)
+    record.model_from = {"module": "mylab.nets"}  # module:callable outside any package
+    assert arch_label(record).startswith(f"{ARCH_NAMES['c3d']} from mylab.nets")
+    record.model_from = {"module": "mylab.nets", "package": "mylab", "version": "1.2"}
+    assert arch_label(record).startswith(f"{ARCH_NAMES['c3d']} from mylab 1.2")

@@ -7,6 +7,7 @@ Run separately from the tests:  pytest -m speed tests/benchmarks/test_cli_speed.
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -20,6 +21,7 @@ MISTAKES = {
     "unknown sweep": ["run", "smoek"],
     "unknown key": ["run", "--set", "train.max_step=5"],
     "missing folder": ["run", "--set", *MISSING, "datasets.synthetic.annotations=/a"],
+    "absent device": ["throughput", "--device", "cuda"],  # no GPU visible: see env below
 }
 
 
@@ -28,7 +30,8 @@ def test_a_mistake_is_answered_in_under_a_second(benchmark, mistake, tmp_path):
     command = [sys.executable, "-m", "vidbench", *MISTAKES[mistake]]
 
     def answer() -> int:
-        return subprocess.run(command, cwd=tmp_path, capture_output=True).returncode
+        hidden = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # as on a host without a GPU
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, env=hidden).returncode
 
     status = benchmark.pedantic(answer, rounds=5, warmup_rounds=1)
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

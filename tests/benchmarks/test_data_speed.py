@@ -15,11 +15,15 @@ reported beside them (it decodes each video once and then cuts clips from memory
 no measure of the data path).
 Goal (issue 16): the decord dataset at most 25% slower than decord decoding the same frames
 at their native size, nothing else. The PyAV comparison is a figure, not a goal.
+Set VIDBENCH_DATA_OUT=FILE to append each figure's row to FILE as JSON lines.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import platform
 import statistics
 import time
 
@@ -121,6 +125,19 @@ def test_decord_dataset_vs_pyav_and_decode_only(benchmark, bench_videos, clip_le
         f"rounds {len(seconds['decord'])}, decord round {spread['decord'][0]:.3f}-"
         f"{spread['decord'][1]:.3f} s"
     )
+    if os.environ.get("VIDBENCH_DATA_OUT"):
+        row = {
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": platform.machine(),
+            "files": bench_videos[0][0].suffix,
+            "clip_len": clip_len,
+            **{f"{k}_clips_per_s": round(v, 1) for k, v in rates.items()},
+            "over_decode_only": round(overhead, 3),
+            "convert_on_cpu_over_decode_only": round(cpu_cost, 3),
+            "rounds": len(seconds["decord"]),
+        }
+        with open(os.environ["VIDBENCH_DATA_OUT"], "a") as handle:
+            handle.write(json.dumps(row) + "\n")
     assert overhead <= 0.25, (
         f"decord dataset {overhead:.1%} slower than decode-only (goal at most 25%)"
     )
