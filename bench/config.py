@@ -53,6 +53,7 @@ from vidbench.datasets.synthetic import SynthConfig
 from vidbench.models.classifier import WARMUP_SCHEDULERS
 from vidbench.models.registry import (
     auto_modalities,
+    broken_plugins,
     check_architecture,
     default_input_spec,
     list_models,
@@ -422,8 +423,19 @@ class SweepConfig(Strict):
     @field_validator("arch")
     @classmethod
     def known_architectures(cls, names: list[str]) -> list[str]:
+        unknown = []
         for name in names:
-            check_architecture(name)  # the error lists the choices, or names the module
+            try:
+                check_architecture(name)
+            except ValueError:
+                if ":" in name or name in broken_plugins():  # its own error says why
+                    raise
+                unknown.append(name)
+        if unknown:
+            raise ValueError(
+                f"unknown architecture(s) {unknown}; choose from {list_models()} or name a "
+                "constructor as module:callable"
+            )
         return _distinct(names, "arch")
 
     @field_validator("input")
