@@ -73,8 +73,10 @@ def test_every_relative_link_of_the_readme_and_docs_leads_somewhere():
 
 
 def spoken(seconds: int) -> str:
-    """490 -> '8 minutes 10 seconds', as the README and docs write a command's time."""
-    return f"{seconds // 60} minutes {seconds % 60} seconds"
+    """490 -> '8 minutes 10 seconds' (1200 -> '20 minutes'), as the README and docs write
+    a command's time."""
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes} minutes {rest} seconds" if rest else f"{minutes} minutes"
 
 
 def test_the_commands_times_in_readme_and_docs_are_the_latest_committed_measurement():
