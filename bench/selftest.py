@@ -9,7 +9,8 @@
 4. That cell's test accuracy evaluated in 32-true and in bf16-mixed: the change mixed
    precision makes.
 
-Sizes: `full` (the paper's networks and inputs; about 8 minutes on one GPU) or `tiny`
+Sizes: `full` (the paper's networks and inputs; meant for about 8 minutes on one GPU, an
+estimate: not yet run on one) or `tiny`
 (width 0.125, 8 x 32 clips: what the CPU runs in the test suite).
 """
 
