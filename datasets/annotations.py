@@ -114,12 +114,13 @@ def flips_by_default(dataset: str) -> bool:
     so with a `flip = False` attribute)."""
     if dataset in DATASETS:
         return dataset not in NOT_FLIPPED
-    return bool(getattr(plugin_parser(dataset), "flip", True))
+    parser, _ = plugin_parser(dataset)
+    return bool(getattr(parser, "flip", True))
 
 
-def plugin_parser(dataset: str) -> Callable[[Path, int], Annotations]:
-    """The parser a package registers for format `dataset`; ValueError naming the package
-    when it cannot be imported."""
+def plugin_parser(dataset: str) -> tuple[Callable[[Path, int], Annotations], str]:
+    """The parser a package registers for format `dataset` and that package's name and
+    version; ValueError naming the package when it cannot be imported."""
     check_format(dataset)
     (point,) = [p for p in metadata.entry_points(group=ENTRY_POINT_GROUP) if p.name == dataset]
     package = f"{point.dist.name} {point.dist.version}" if point.dist else "unknown package"
@@ -132,16 +133,15 @@ def plugin_parser(dataset: str) -> Callable[[Path, int], Annotations]:
         ) from None
     if not callable(parser):
         raise ValueError(f"dataset format {dataset!r} of {package}: {point.value} is not callable")
-    parser.package = package  # type: ignore[attr-defined]  (for the errors below)
-    return parser
+    return parser, package
 
 
 def _plugin_parse(dataset: str, path: Path, fold: int) -> Annotations:
-    parser = plugin_parser(dataset)
+    parser, package = plugin_parser(dataset)
     parsed = parser(path, fold)
     if not isinstance(parsed, Annotations):
         raise AnnotationError(
-            f"dataset format {dataset!r} of {parser.package}: its parser returned "
+            f"dataset format {dataset!r} of {package}: its parser returned "
             f"{type(parsed).__name__}, not vidbench.datasets.annotations.Annotations"
         )
     wrong = [s for s in parsed.splits if s not in SPLITS]

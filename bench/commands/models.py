@@ -56,8 +56,9 @@ def model_rows(num_classes: int) -> list[dict]:
     from vidbench.models.registry import broken_plugins
 
     rows = describe_models(num_classes)
-    rows += [{"name": name, "error": why} for name, why in broken_plugins().items()]
-    if broken_plugins():  # a missing dependency installed later would not show: no cache
+    broken = broken_plugins()
+    rows += [{"name": name, "error": why} for name, why in broken.items()]
+    if broken:  # a missing dependency installed later would not show: no cache
         return rows
     try:
         atomic_write_text(path, json.dumps(rows))
