@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -114,14 +121,52 @@ def grouped(tmp_path_factory) -> Path:
     return make_synthetic_dataset(tmp_path_factory.mktemp("grouped"), config, progress=False)
 
 
+SMOKE_STARTED = "VIDBENCH_TEST_SMOKE"  # where the smoke sweep started at configure writes
+
+
+def smoke_command(out: Path) -> list[str]:
+    """The built-in smoke sweep as `vidbench run` runs it, into `out`."""
+    return [sys.executable, "-m", "vidbench", "run", "--out", str(out), "--no-progress"]
+
+
+def start_smoke(root: Path) -> subprocess.Popen:
+    """Start the smoke sweep in the background under `root` (its own data cache; stdout,
+    stderr and, once it ends, its return code in files there)."""
+    with open(root / "stdout", "w") as stdout, open(root / "stderr", "w") as stderr:
+        return subprocess.Popen(
+            smoke_command(root / "out"),
+            env={**os.environ, "VIDBENCH_CACHE": str(root / "cache")},
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,  # stopped as a group at unconfigure
+        )
+
+
+def finished_smoke(root: Path) -> tuple[Path, subprocess.CompletedProcess]:
+    """Wait for the smoke sweep started under `root` (no time limit: a busy host is slow)."""
+    while not (root / "returncode").exists():
+        time.sleep(1)
+    run = subprocess.CompletedProcess(
+        smoke_command(root / "out"),
+        int((root / "returncode").read_text()),
+        (root / "stdout").read_text(),
+        (root / "stderr").read_text(),
+    )
+    return root / "out", run
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """The built-in smoke sweep run once, as `vidbench run` runs it (two cells at a time;
     minutes on 2 cores, more on a busy host: no time limit here): its output folder and
-    the finished process."""
+    the finished process. A whole-suite run starts it at configure, in the background
+    while the other tests run; otherwise it runs here."""
+    started = os.environ.get(SMOKE_STARTED)
+    if started:
+        return finished_smoke(Path(started))
     root = tmp_path_factory.mktemp("smoke")
     process = subprocess.run(
-        [sys.executable, "-m", "vidbench", "run", "--out", str(root / "out"), "--no-progress"],
+        smoke_command(root / "out"),
         env={**os.environ, "VIDBENCH_CACHE": str(root / "cache")},
         capture_output=True,
         text=True,
@@ -129,12 +174,72 @@ def smoke_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     return root / "out", process
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist starts its workers
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """A run that selects the `speed` benchmarks runs in this process: pytest-benchmark
+    times nothing under xdist workers."""
+    if re.search(r"(?<!not )\bspeed\b", config.option.markexpr or ""):
+        config.option.numprocesses = 0
+
+
+def selects_e2e(config: pytest.Config) -> bool:
+    """Whether this is a whole-suite run that keeps the e2e tests: no paths, `-k` or `-m`
+    naming e2e given (`pytest`, `pytest -n 2`), and not just collecting."""
+    return (
+        config.args_source == pytest.Config.ArgsSource.TESTPATHS
+        and not config.option.keyword
+        and "e2e" not in (config.option.markexpr or "")
+        and not config.option.collectonly
+    )
+
+
+SMOKE_PROCESS = pytest.StashKey[tuple[subprocess.Popen, Path]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the controlling process of a whole-suite run, start the smoke sweep at once, so
+    it trains while the other tests run; xdist workers find it through SMOKE_STARTED."""
+    if hasattr(config, "workerinput") or SMOKE_STARTED in os.environ or not selects_e2e(config):
+        return
+    root = Path(tempfile.mkdtemp(prefix="vidbench-smoke-"))
+    process = start_smoke(root)
+
+    def record_end() -> None:
+        code = process.wait()
+        (root / "returncode.tmp").write_text(str(code))
+        (root / "returncode.tmp").rename(root / "returncode")
+
+    threading.Thread(target=record_end, daemon=True).start()
+    os.environ[SMOKE_STARTED] = str(root)
+    config.stash[SMOKE_PROCESS] = (process, root)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the background smoke sweep if the run ended before it did; remove its folder."""
+    started = config.stash.get(SMOKE_PROCESS, None)
+    if started is None:
+        return
+    process, root = started
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait()
+    os.environ.pop(SMOKE_STARTED, None)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that needs the smoke sweep run end to end is marked `e2e`, so that
-    `pytest -m "not e2e"` is the quick loop."""
+    `pytest -m "not e2e"` is the quick loop. Under xdist (`--dist loadgroup`) the e2e
+    tests run on one worker and every other file's tests together on one, so session
+    and module fixtures (the smoke sweep, a SLURM cluster) are made once."""
     for item in items:
         if "smoke_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+        else:
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,15 @@ from vidbench.datasets.synthetic import random_texture, render_motion
 from vidbench.datasets.video_writer import write_video
 from vidbench.models import VideoClassifier
 from vidbench.models.weights import save_checkpoint
+
+COMMITTED_RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def committed_results(name: str, tmp_path: Path) -> Path:
+    """A copy of the committed results/NAME folder: `regress` writes its verdict beside
+    the records it checks, and a test must not change the repository."""
+    return Path(shutil.copytree(COMMITTED_RESULTS / name, tmp_path / name))
+
 
 PREP = {"fps": 25.0, "short_side": 40, "crop_size": 32, "clip_len": 8, "frame_interval": 1}
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import assert_records_are_the_sweep
+from helpers import assert_records_are_the_sweep, committed_results
 
 from vidbench.bench.cells import expand_cells
 from vidbench.bench.cli import main
@@ -235,7 +235,7 @@ def test_no_paper_number_is_attributed_to_the_release():
         assert paper_result(*unstated) is None
 
 
-def test_committed_transfer_results_are_the_sweep_as_it_stands():
+def test_committed_transfer_results_are_the_sweep_as_it_stands(tmp_path):
     """results/transfer holds every cell of the built-in sweep, each cell's latest record
     (what the leaderboard and `regress` read; earlier ones stay as history) finished under
     the configuration the sweep file gives today."""
@@ -251,7 +251,7 @@ def test_committed_transfer_results_are_the_sweep_as_it_stands():
             "regress",
             "--baseline",
             str(REPO / "results" / "baselines" / "transfer.json"),
-            str(REPO / "results" / "transfer"),
+            str(committed_results("transfer", tmp_path)),
         ]
     )
     assert code == 0  # the committed baseline is these results

@@ -22,7 +22,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import cli, finished_record, moving_video, tiny_checkpoint, write_sweep
+from helpers import (
+    cli,
+    committed_results,
+    finished_record,
+    moving_video,
+    tiny_checkpoint,
+    write_sweep,
+)
 
 from vidbench.bench.config import SweepError, load_sweep
 from vidbench.bench.results import append_record, read_records
@@ -88,7 +95,8 @@ def chance_copy(tmp_path: Path, cells: dict[str, float]) -> Path:
 
 def test_a_collapse_to_chance_fails_the_gate_whatever_the_spread(tmp_path, capsys):
     baseline = str(REPOSITORY / "results/baselines/diagnostic.json")
-    assert cli("regress", "--baseline", baseline, str(REPOSITORY / "results/diagnostic")) == 0
+    committed = committed_results("diagnostic", tmp_path)
+    assert cli("regress", "--baseline", baseline, str(committed)) == 0
     collapsed = {
         "c3d-rgb-nuisance1-scratch": 1.7,  # 67.7 +- 33.0 over seeds, chance 12.5
         "fused_two_stream-rgb+flow-long_range1-scratch": 21.2,  # 43.8 +- 11.3, chance 25
