@@ -242,6 +242,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(item.path.name))
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist sends the report to the controller
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Captured output naming a file whose name is not UTF-8 holds surrogate escapes, which
+    xdist cannot send between processes (its worker would crash): write them as \\x..
+    escapes, as the CLI prints them."""
+    report.sections = [(title, printable(text)) for title, text in report.sections]
+
+
+def printable(text: str) -> str:
+    """`text` with surrogate escapes (undecodable bytes of a file name) as \\x.. escapes."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that is not an escaped byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 @pytest.fixture(scope="session")
 def synth_with_flow(synth_dataset, tmp_path_factory) -> dict[str, Path]:
     flow = tmp_path_factory.mktemp("flow") / "farneback"
