@@ -3,6 +3,7 @@ device's model name, versions that exist."""
 
 from __future__ import annotations
 
+import statistics
 import sys
 
 import pytest
@@ -46,14 +47,20 @@ def test_a_two_stream_network_is_not_faster_than_its_slower_stream():
     """The rgb+flow network runs both streams, so its clips/s is at most its slower
     stream's (it was once timed 18x faster than its flow stream over 5 batches); each
     figure is a median over timed blocks with its interquartile range."""
-    speeds = {}
+    models = {}
     for modalities in (("rgb",), ("flow",), ("rgb", "flow")):
         torch.manual_seed(0)
         model = create_model("two_stream", 8, modalities=modalities, width=0.25)
         inputs = {m: torch.randn(4, 3 if m == "rgb" else 20, 1, 64, 64) for m in modalities}
-        costs = measure(model, inputs, CPU, min_runs=7, train=False, min_run_time=0.3)
-        assert costs["infer_timed_runs"] >= 7 and costs["infer_clips_per_s_iqr"] >= 0
-        speeds["+".join(modalities)] = costs["infer_clips_per_s"]
+        models["+".join(modalities)] = (model, inputs)
+    # measured in turns, so that a busy spell of the host falls on all three alike
+    rounds = {name: [] for name in models}
+    for _ in range(3):
+        for name, (model, inputs) in models.items():
+            costs = measure(model, inputs, CPU, min_runs=7, train=False, min_run_time=0.1)
+            assert costs["infer_timed_runs"] >= 7 and costs["infer_clips_per_s_iqr"] >= 0
+            rounds[name].append(costs["infer_clips_per_s"])
+    speeds = {name: statistics.median(values) for name, values in rounds.items()}
     # the fused network does the work of both (about 1/(1/rgb + 1/flow)); 1.2 is headroom
     # for a busy host, far below the 2x that doing both streams' work costs
     assert speeds["rgb+flow"] <= 1.2 * min(speeds["rgb"], speeds["flow"]), speeds
