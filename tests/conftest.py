@@ -177,8 +177,12 @@ def smoke_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
 @pytest.hookimpl(tryfirst=True)  # before xdist starts its workers
 def pytest_cmdline_main(config: pytest.Config) -> None:
     """A run that selects the `speed` benchmarks runs in this process: pytest-benchmark
-    times nothing under xdist workers."""
-    if re.search(r"(?<!not )\bspeed\b", config.option.markexpr or ""):
+    times nothing under xdist workers. So does `-n auto` on two cores or fewer: there the
+    tests and the background smoke sweep already fill the CPU, and two workers made the
+    suite slower, not faster (docs/development.md)."""
+    benchmarks = re.search(r"(?<!not )\bspeed\b", config.option.markexpr or "")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if benchmarks or (config.option.numprocesses == "auto" and (cores or 1) <= 2):
         config.option.numprocesses = 0
 
 
