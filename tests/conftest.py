@@ -145,6 +145,8 @@ def start_smoke(root: Path) -> subprocess.Popen:
 def finished_smoke(root: Path) -> tuple[Path, subprocess.CompletedProcess]:
     """Wait for the smoke sweep started under `root` (no time limit: a busy host is slow)."""
     while not (root / "returncode").exists():
+        if not root.is_dir():  # a stale SMOKE_STARTED from another run: never to be written
+            raise RuntimeError(f"{SMOKE_STARTED}={root}: no such folder; unset it and rerun")
         time.sleep(1)
     run = subprocess.CompletedProcess(
         smoke_command(root / "out"),

@@ -337,9 +337,9 @@ def test_a_requeued_slurm_job_resumes_its_cell_from_its_last_checkpoint(
     subprocess.run(["scontrol", "requeue", job], check=True)
     # SLURM holds a requeued job back for about two minutes before it may start again;
     # the cluster's own wait is not what is tested, so it is told it may start now
-    while job_state(job) not in ("PENDING", "RUNNING"):
+    while slurm.live_slurm_jobs().get(job) not in ("PENDING", "RUNNING"):
         time.sleep(0.2)
-    if job_state(job) == "PENDING":
+    if slurm.live_slurm_jobs().get(job) == "PENDING":
         subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
     assert run_cli(sweep, "--out", str(out), *settings) == 0  # re-attaches and follows it
     records = read_records(out)
@@ -348,12 +348,6 @@ def test_a_requeued_slurm_job_resumes_its_cell_from_its_last_checkpoint(
     assert record.resume["from_checkpoint"] == str(last) and record.resume["step"] >= 40
     # the cell finished once; the stopped first run may have left a failed record before it
     assert [r.status for r in records].count("ok") == 1 and records[-1] is record
-
-
-def job_state(job: str) -> str:
-    """What SLURM says job `job` is doing (PENDING, RUNNING, COMPLETING...)."""
-    shown = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True)
-    return shown.stdout.strip()
 
 
 def launch_cells(sweep: str, out: Path) -> list:
